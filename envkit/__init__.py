@@ -1,0 +1,54 @@
+"""envkit: declarative AWS lab environments on Pulumi.
+
+The public API is re-exported here lazily, so ``import envkit`` (and the CLI's start-up)
+does not pay for pulumi_aws until a component or a plan is actually used.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+_EXPORTS = {
+    "EnvironmentSpec": "envkit.spec",
+    "load_spec": "envkit.spec",
+    "plan": "envkit.plan",
+    "Plan": "envkit.plan",
+    "program": "envkit.program",
+    "IamLab": "envkit.components",
+    "Ec2Lab": "envkit.components",
+    "LabNetwork": "envkit.components",
+    "EnvkitError": "envkit.errors",
+    "SpecError": "envkit.errors",
+    "SpecIssue": "envkit.errors",
+    "PrerequisiteError": "envkit.errors",
+    "PolicyViolationError": "envkit.errors",
+    "OperationError": "envkit.errors",
+    "StackLockedError": "envkit.errors",
+}
+
+__all__ = sorted(_EXPORTS)
+
+if TYPE_CHECKING:
+    from .components import Ec2Lab, IamLab, LabNetwork
+    from .errors import (
+        EnvkitError,
+        OperationError,
+        PolicyViolationError,
+        PrerequisiteError,
+        SpecError,
+        SpecIssue,
+        StackLockedError,
+    )
+    from .plan import Plan, plan
+    from .program import program
+    from .spec import EnvironmentSpec, load_spec
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'envkit' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
