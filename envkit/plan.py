@@ -1,0 +1,305 @@
+"""The offline plan: run the program under Pulumi's own mocks and record what it declares.
+
+No Pulumi CLI, no credentials, no network: ``pulumi.runtime`` is pointed at a recording
+:class:`~pulumi.runtime.mocks.MockMonitor` in preview mode, so values a provider computes
+(ids, ARNs, IPs) stay unknown exactly as in ``pulumi preview``, and lookups (the AMI, the
+default VPC) answer with realistic values from moto's data. Secrets stay secrets:
+the plan shows them as ``[secret]`` and never holds their values.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fnmatch
+import gzip
+import hashlib
+import json
+import os
+import threading
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib import resources
+from typing import Any
+
+from .spec.models import EnvironmentSpec
+
+SECRET = "[secret]"
+UNKNOWN = "(known after up)"
+PLAN_SCHEMA_VERSION = 1
+
+# Mocked programs must not run concurrently in one process (pulumi's runtime settings are
+# process-wide), so plans are taken one at a time.
+_LOCK = threading.Lock()
+
+
+@dataclass
+class PlannedResource:
+    """One resource the program declares."""
+
+    urn: str
+    type: str
+    name: str
+    parent: str | None
+    custom: bool
+    dependencies: list[str] = field(default_factory=list)
+    inputs: dict[str, Any] = field(default_factory=dict)
+    provider: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resource as it appears in ``envkit plan --json``."""
+        return {
+            "urn": self.urn, "type": self.type, "name": self.name, "parent": self.parent,
+            "custom": self.custom, "dependencies": self.dependencies,
+            "provider": self.provider, "inputs": self.inputs,
+        }
+
+
+@dataclass
+class Plan:
+    """What ``up`` would create: resources (in declaration order) and stack outputs."""
+
+    environment: str
+    region: str
+    resources: list[PlannedResource]
+    outputs: dict[str, Any]
+    source: str | None = None
+
+    def by_type(self) -> dict[str, list[PlannedResource]]:
+        """Custom resources grouped by type token."""
+        out: dict[str, list[PlannedResource]] = {}
+        for r in self.resources:
+            if r.custom:
+                out.setdefault(r.type, []).append(r)
+        return out
+
+    def counts(self) -> dict[str, int]:
+        """How many resources of each type (custom resources only)."""
+        return dict(sorted(Counter(r.type for r in self.resources if r.custom).items()))
+
+    def find(self, type_: str, name: str | None = None) -> list[PlannedResource]:
+        """Resources of a type, optionally with one logical name."""
+        return [r for r in self.resources if r.type == type_ and (name is None or r.name == name)]
+
+    def get(self, type_: str, name: str) -> PlannedResource:
+        """The one resource with this type and logical name (KeyError if absent)."""
+        found = self.find(type_, name)
+        if not found:
+            raise KeyError(f"no {type_} named {name} in the plan")
+        return found[0]
+
+    def children(self, urn: str | None) -> list[PlannedResource]:
+        """Resources whose parent is ``urn`` (None: top level)."""
+        return [r for r in self.resources if r.parent == urn]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stable JSON document of ``envkit plan --json`` (see README, "Plan JSON")."""
+        return {
+            "schema_version": PLAN_SCHEMA_VERSION,
+            "environment": self.environment,
+            "region": self.region,
+            "source": self.source,
+            "summary": {"resources": sum(self.counts().values()), "by_type": self.counts()},
+            "resources": [r.to_dict() for r in self.resources],
+            "outputs": self.outputs,
+        }
+
+
+# --- mocks ----------------------------------------------------------------------------------
+
+
+def _latest_amis(region: str) -> list[dict[str, Any]]:
+    path = resources.files("moto").joinpath("ec2", "resources", "latest_amis",
+                                            f"{region}.json.gz")
+    if not path.is_file():
+        return []
+    with path.open("rb") as fh:
+        return json.loads(gzip.decompress(fh.read()))
+
+
+def _filters(args: dict[str, Any]) -> dict[str, list[str]]:
+    return {f["name"]: list(f["values"]) for f in args.get("filters") or []}
+
+
+class _LabMocks:
+    """Answers for lookups; resources echo their inputs so computed values stay unknown."""
+
+    def __init__(self, region: str, availability_zone: str) -> None:
+        self.region = region
+        self.zone = availability_zone
+
+    def call(self, args: Any) -> tuple[dict[str, Any], list]:
+        token = args.token
+        if token == "aws:ec2/getAmi:getAmi":
+            return self._ami(args.args), []
+        if token == "aws:ec2/getVpc:getVpc":
+            return {"id": "vpc-0default0000000000", "cidrBlock": "172.31.0.0/16",
+                    "default": True, "region": self.region}, []
+        if token == "aws:ec2/getSubnet:getSubnet":
+            return {"id": "subnet-0default000000000", "cidrBlock": "172.31.0.0/20",
+                    "availabilityZone": args.args.get("availabilityZone", self.zone),
+                    "vpcId": args.args.get("vpcId"), "defaultForAz": True}, []
+        return {}, []
+
+    def _ami(self, args: dict[str, Any]) -> dict[str, Any]:
+        wanted = _filters(args)
+        owners = set(args.get("owners") or [])
+        pattern = (wanted.get("name") or ["*"])[0]
+        arch = (wanted.get("architecture") or [None])[0]
+        matches = [a for a in _latest_amis(self.region)
+                   if (not owners or a["owner_id"] in owners)
+                   and fnmatch.fnmatchcase(a["name"], pattern)
+                   and (arch is None or a["architecture"] == arch)]
+        if matches:
+            best = max(matches, key=lambda a: a["name"])
+            return {"id": best["ami_id"], "imageId": best["ami_id"], "name": best["name"],
+                    "architecture": best["architecture"], "ownerId": best["owner_id"],
+                    "rootDeviceName": best["root_device_name"]}
+        # No published image in moto's table for this region: a stable stand-in id, marked
+        # as such in the name, so the plan stays readable and deterministic.
+        digest = hashlib.sha256(f"{self.region}:{pattern}".encode()).hexdigest()[:17]
+        return {"id": f"ami-{digest}", "imageId": f"ami-{digest}",
+                "name": pattern.replace("*", "<latest>"), "architecture": arch or "x86_64",
+                "ownerId": next(iter(owners), "self"), "rootDeviceName": "/dev/xvda"}
+
+    def new_resource(self, args: Any) -> tuple[str, dict[str, Any]]:
+        # An empty id in a preview means "assigned by the provider": unknown, as in a preview.
+        return "", dict(args.inputs)
+
+
+def _monitor_class():
+    from pulumi.runtime import mocks, rpc
+    from pulumi.runtime.proto import resource_pb2
+    from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
+
+    class RecordingMonitor(mocks.MockMonitor):
+        """A MockMonitor that keeps every registration and honours secret outputs."""
+
+        def __init__(self, lab_mocks: _LabMocks) -> None:
+            super().__init__(lab_mocks)  # type: ignore[arg-type]
+            self.records: list[PlannedResource] = []
+            # MockMonitor makes an event loop in each executor thread it is called on;
+            # they are closed after the run so none is left to die noisily at exit.
+            self.loops: set[asyncio.AbstractEventLoop] = set()
+
+        def Invoke(self, request):  # noqa: N802 - gRPC method name
+            response = super().Invoke(request)
+            self.loops.add(_ensure_event_loop())
+            return response
+
+        def RegisterResource(self, request):  # noqa: N802 - gRPC method name
+            response = super().RegisterResource(request)
+            self.loops.add(_ensure_event_loop())
+            if request.type == "pulumi:pulumi:Stack":
+                return response
+            inputs = rpc.deserialize_properties(request.object, keep_unknowns=True)
+            self.records.append(PlannedResource(
+                urn=response.urn, type=request.type, name=request.name,
+                parent=request.parent if request.parent and "pulumi:pulumi:Stack" not in
+                request.parent else None,
+                custom=bool(request.custom),
+                dependencies=sorted(set(request.dependencies)),
+                inputs=_clean(inputs),
+                provider=request.provider.rsplit("::", 2)[-2] if request.provider else None,
+            ))
+            secret_outputs = list(request.additionalSecretOutputs)
+            if not secret_outputs:
+                return response
+            # The engine marks additionalSecretOutputs as secret; under mocks we must.
+            reg = self.resources[response.urn]
+            state = dict(reg.state)
+            for key in secret_outputs:
+                state[key] = rpc.wrap_rpc_secret(state.get(key, rpc.UNKNOWN))
+            props = _sync_await(rpc.serialize_properties(state, {}))
+            return resource_pb2.RegisterResourceResponse(urn=response.urn, id=response.id,
+                                                         object=props)
+
+    return RecordingMonitor
+
+
+def _clean(value: Any) -> Any:
+    """Inputs as JSON: secrets masked, unknowns marked, internal keys dropped."""
+    from pulumi.output import Unknown
+    from pulumi.runtime import rpc
+
+    if rpc.is_rpc_secret(value):
+        return SECRET
+    if isinstance(value, Unknown) or value == rpc.UNKNOWN:
+        return UNKNOWN
+    if isinstance(value, dict):
+        return {k: _clean(v) for k, v in value.items() if not str(k).startswith("__")}
+    if isinstance(value, list):
+        return [_clean(v) for v in value]
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # the gRPC wire has only floats; the spec said integers
+    return value
+
+
+async def _resolve(value: Any) -> Any:
+    """A stack output as far as it is known, leaf by leaf; secrets masked."""
+    import pulumi
+
+    if isinstance(value, pulumi.Output):
+        if await value.is_secret():
+            return SECRET
+        if not await value.is_known():
+            return UNKNOWN
+        return await _resolve(await value.future())
+    if isinstance(value, dict):
+        return {k: await _resolve(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [await _resolve(v) for v in value]
+    return _clean(value)
+
+
+def plan(spec: EnvironmentSpec | Any, *, expires_at: datetime | None = None) -> Plan:
+    """Run the lab program offline under Pulumi's mocks and return what it would create.
+
+    ``spec`` is an :class:`EnvironmentSpec` or anything :func:`envkit.load_spec` takes.
+    """
+    from .spec import load_spec
+
+    source = str(spec) if isinstance(spec, (str, os.PathLike)) and "\n" not in str(spec) else None
+    spec = load_spec(spec)
+    with _LOCK:
+        resources_, outputs = _run(spec, expires_at)
+    return Plan(environment=spec.name, region=spec.region, resources=resources_,
+                outputs=outputs, source=source)
+
+
+def _run(spec: EnvironmentSpec, expires_at: datetime | None
+         ) -> tuple[list[PlannedResource], dict[str, Any]]:
+    import logging
+
+    from google.protobuf import empty_pb2
+    from pulumi.runtime import mocks, settings
+    from pulumi.runtime.stack import run_in_stack
+    from pulumi.runtime.sync_await import _sync_await
+
+    from .program import program
+
+    monitor = _monitor_class()(_LabMocks(spec.region, spec.availability_zone))
+    settings.ROOT.set(None)
+    settings.configure(mocks.MockSettings(
+        monitor=monitor,
+        monitor_features=set(monitor.GetDeploymentInfo(empty_pb2.Empty()).supportedFeatures),
+        engine=mocks.MockEngine(logging.getLogger("envkit.plan")),
+        project="envkit", stack=spec.name, dry_run=True, organization="organization",
+        callbacks=None,
+    ))
+    holder: dict[str, Any] = {}
+
+    async def body() -> None:
+        program(spec, expires_at=expires_at)
+        stack = settings.get_root_resource()
+        holder["outputs"] = {k: await _resolve(v) for k, v in stack.outputs.items()}
+
+    try:
+        _sync_await(run_in_stack(body))
+    finally:
+        settings.ROOT.set(None)
+        main_loop = asyncio.get_event_loop()
+        for loop in monitor.loops:
+            if loop is not main_loop and not loop.is_running() and not loop.is_closed():
+                loop.close()
+    return monitor.records, holder.get("outputs", {})

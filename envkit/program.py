@@ -1,0 +1,54 @@
+"""The one program body: spec -> components -> stack outputs.
+
+The repo-root ``__main__.py`` (``pulumi up``), the Automation API's inline program and the
+offline plan all call :func:`program`, so what is planned is what is deployed.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from typing import Any
+
+from .spec.models import EnvironmentSpec
+
+
+def expiry(spec: EnvironmentSpec, now: datetime | None = None) -> datetime | None:
+    """When the environment expires (now + ttl, to the minute), or None without a ttl."""
+    delta = spec.ttl_delta
+    if delta is None:
+        return None
+    now = now or datetime.now(timezone.utc)
+    return (now + delta).replace(second=0, microsecond=0)
+
+
+def program(spec: EnvironmentSpec, *, expires_at: datetime | None = None,
+            provider_args: dict[str, Any] | None = None, key_dir: str | None = None) -> None:
+    """Declare the whole lab for ``spec`` in the current Pulumi program and export outputs.
+
+    ``expires_at`` pins the expiry tag (a deployment keeps the one it was created with);
+    ``provider_args`` are extra ``aws.Provider`` settings (endpoints for the local emulator);
+    ``key_dir`` is where generated private keys are written after ``up``.
+    """
+    import pulumi
+    import pulumi_aws as aws
+
+    from .components import Ec2Lab, IamLab, LabNetwork
+    from .components.base import lab_tags
+
+    tags = lab_tags(spec, expires_at or expiry(spec))
+    provider = aws.Provider(spec.name, region=spec.region, **(provider_args or {}))
+    opts = pulumi.ResourceOptions(providers={"aws": provider})
+
+    iam = IamLab(f"{spec.name}-iam", spec, tags, opts=opts)
+    exports: dict[str, Any] = {
+        "environment": spec.name, "region": spec.region, "owner": spec.owner,
+        "expires": tags.get("envkit:expires"), **iam.exports,
+    }
+    if spec.ec2.instances or spec.ec2.security_groups or spec.ec2.key_pairs:
+        network = LabNetwork(f"{spec.name}-network", spec, tags, opts=opts)
+        ec2 = Ec2Lab(f"{spec.name}-ec2", spec, tags, network=network, iam=iam,
+                     key_dir=key_dir, opts=opts)
+        exports.update(network.exports)
+        exports.update(ec2.exports)
+    for key, value in exports.items():
+        pulumi.export(key, value)
