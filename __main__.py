@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pulumi
 
-from envkit.program import program
+from envkit import program
 from envkit.spec import load_spec
 
 config = pulumi.Config("envkit")

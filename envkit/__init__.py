@@ -14,9 +14,9 @@ __version__ = "0.1.0"
 _EXPORTS = {
     "EnvironmentSpec": "envkit.spec",
     "load_spec": "envkit.spec",
-    "plan": "envkit.plan",
-    "Plan": "envkit.plan",
-    "program": "envkit.program",
+    "plan": "envkit.planner",
+    "Plan": "envkit.planner",
+    "program": "envkit.stack_program",
     "IamLab": "envkit.components",
     "Ec2Lab": "envkit.components",
     "LabNetwork": "envkit.components",
@@ -42,8 +42,8 @@ if TYPE_CHECKING:
         SpecIssue,
         StackLockedError,
     )
-    from .plan import Plan, plan
-    from .program import program
+    from .planner import Plan, plan
+    from .stack_program import program
     from .spec import EnvironmentSpec, load_spec
 
 

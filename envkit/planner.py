@@ -276,7 +276,7 @@ def _run(spec: EnvironmentSpec, expires_at: datetime | None
     from pulumi.runtime.stack import run_in_stack
     from pulumi.runtime.sync_await import _sync_await
 
-    from .program import program
+    from .stack_program import program
 
     monitor = _monitor_class()(_LabMocks(spec.region, spec.availability_zone))
     settings.ROOT.set(None)
