@@ -16,6 +16,7 @@ import hashlib
 import json
 import os
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -274,7 +275,7 @@ def _run(spec: EnvironmentSpec, expires_at: datetime | None
     from google.protobuf import empty_pb2
     from pulumi.runtime import mocks, settings
     from pulumi.runtime.stack import run_in_stack
-    from pulumi.runtime.sync_await import _sync_await
+    from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
     from .stack_program import program
 
@@ -294,11 +295,16 @@ def _run(spec: EnvironmentSpec, expires_at: datetime | None
         stack = settings.get_root_resource()
         holder["outputs"] = {k: await _resolve(v) for k, v in stack.outputs.items()}
 
+    # A fresh executor per run: its threads (and the event loops MockMonitor made in them)
+    # end with the run instead of lingering until interpreter exit.
+    main_loop = _ensure_event_loop()
+    executor = ThreadPoolExecutor(thread_name_prefix="envkit-plan")
+    main_loop.set_default_executor(executor)
     try:
         _sync_await(run_in_stack(body))
     finally:
         settings.ROOT.set(None)
-        main_loop = asyncio.get_event_loop()
+        executor.shutdown(wait=True)
         for loop in monitor.loops:
             if loop is not main_loop and not loop.is_running() and not loop.is_closed():
                 loop.close()
