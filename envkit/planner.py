@@ -196,8 +196,7 @@ def _monitor_class():
             inputs = rpc.deserialize_properties(request.object, keep_unknowns=True)
             self.records.append(PlannedResource(
                 urn=response.urn, type=request.type, name=request.name,
-                parent=request.parent if request.parent and "pulumi:pulumi:Stack" not in
-                request.parent else None,
+                parent=None if _is_stack(request.parent) else request.parent,
                 custom=bool(request.custom),
                 dependencies=sorted(set(request.dependencies)),
                 inputs=_clean(inputs),
@@ -216,6 +215,11 @@ def _monitor_class():
                                                          object=props)
 
     return RecordingMonitor
+
+
+def _is_stack(urn: str) -> bool:
+    """Whether a parent URN is the root stack (or absent)."""
+    return not urn or urn.split("::")[2].split("$")[-1] == "pulumi:pulumi:Stack"
 
 
 def _clean(value: Any) -> Any:

@@ -1,0 +1,80 @@
+"""Terminal rendering (rich) of envkit's results; the CLI's only view code."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.tree import Tree
+
+from .planner import SECRET, UNKNOWN, Plan, PlannedResource
+
+
+def _short(type_: str) -> str:
+    # aws:iam/userLoginProfile:UserLoginProfile -> aws:iam:UserLoginProfile
+    pkg, _, rest = type_.partition(":")
+    module, _, name = rest.partition(":")
+    return f"{pkg}:{module.split('/')[0]}:{name}" if name else type_
+
+
+def _label(r: PlannedResource) -> str:
+    marker = "+" if r.custom else " "
+    return f"{marker} {r.name}  [dim]{_short(r.type)}[/dim]"
+
+
+def _flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
+    if isinstance(value, dict) and value:
+        rows: list[tuple[str, Any]] = []
+        for k, v in value.items():
+            rows += _flatten(v, f"{prefix}.{k}" if prefix else str(k))
+        return rows
+    if isinstance(value, list) and value and any(isinstance(v, (dict, list)) for v in value):
+        rows = []
+        for i, v in enumerate(value):
+            rows += _flatten(v, f"{prefix}[{i}]")
+        return rows
+    return [(prefix, value)]
+
+
+def _show(value: Any) -> str:
+    if value in (SECRET, UNKNOWN):
+        return f"[dim]{value}[/dim]"
+    if isinstance(value, list):
+        return ", ".join(_show(v) for v in value) or "[]"
+    if value is None:
+        return "-"
+    return str(value).replace("[", "\\[")
+
+
+def render_plan(plan: Plan, console: Console | None = None) -> None:
+    """Print the plan as a resource tree, counts per type, and the known outputs."""
+    console = console or Console()
+    total = sum(plan.counts().values())
+    tree = Tree(f"[bold]{plan.environment}[/bold] ({plan.region}): "
+                f"{total} resources to create")
+
+    def add(node: Tree, parent: str | None) -> None:
+        for r in plan.children(parent):
+            add(node.add(_label(r)), r.urn)
+
+    add(tree, None)
+    console.print(tree)
+
+    counts = Table(title="Resources by type", show_edge=False, title_justify="left")
+    counts.add_column("type")
+    counts.add_column("count", justify="right")
+    for type_, n in plan.counts().items():
+        counts.add_row(type_, str(n))
+    counts.add_row("[bold]total[/bold]", f"[bold]{total}[/bold]")
+    console.print(counts)
+
+    outputs = Table(title="Outputs", show_edge=False, title_justify="left")
+    outputs.add_column("output")
+    outputs.add_column("value", overflow="fold")
+    for key, value in plan.outputs.items():
+        for name, leaf in _flatten(value, key):
+            outputs.add_row(name, _show(leaf))
+    console.print(outputs)
+    console.print("[dim]+ create. Offline plan: nothing was contacted; values marked "
+                  f"{UNKNOWN} are assigned by AWS.[/dim]")
