@@ -312,4 +312,6 @@ def _run(spec: EnvironmentSpec, expires_at: datetime | None
         for loop in monitor.loops:
             if loop is not main_loop and not loop.is_running() and not loop.is_closed():
                 loop.close()
-    return monitor.records, holder.get("outputs", {})
+    # Registration order depends on thread scheduling; URN order is stable and groups
+    # children under their parents.
+    return sorted(monitor.records, key=lambda r: r.urn), holder.get("outputs", {})

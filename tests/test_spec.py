@@ -1,0 +1,313 @@
+"""The spec: the reference lab loads exactly as written, every feature lands in the model,
+and every kind of bad input is one SpecError naming file, line and field."""
+
+from __future__ import annotations
+
+import textwrap
+from datetime import timedelta
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from envkit import EnvironmentSpec, SpecError, load_spec
+from envkit.spec.models import parse_ttl
+
+from .conftest import BASICS, LABS, ROOT, basics_dict, minimal
+
+
+def test_reference_spec_loads_exactly_as_written():
+    shared = ROOT.parent / "shared" / "examples" / "aws-basics.yaml"
+    if shared.exists():
+        assert shared.read_text() == BASICS.read_text(), "labs/aws-basics.yaml drifted"
+    spec = load_spec(BASICS)
+    assert spec.name == "aws-basics" and spec.region == "us-east-1"
+    assert spec.owner == "instructor@example.com" and spec.ttl_delta == timedelta(hours=8)
+    assert spec.tags == {"course": "aws-101"}
+    iam = spec.iam
+    assert iam.account_alias == "aws-basics-lab"
+    pp = iam.password_policy
+    assert (pp.minimum_length, pp.max_age_days, pp.reuse_prevention) == (14, 90, 24)
+    assert iam.groups["administrators"].require_mfa
+    assert iam.groups["developers"].managed_policies == ["ReadOnlyAccess"]
+    doc = iam.groups["developers"].inline_policies["start-stop-lab-instances"]
+    assert doc.Statement[0].Condition == {
+        "StringEquals": {"aws:ResourceTag/envkit:environment": "aws-basics"}}
+    assert iam.users["aditya"].console and iam.users["aditya"].groups == ["administrators"]
+    assert iam.roles["web-server"].trusted_service == "ec2.amazonaws.com"
+    assert iam.roles["web-server"].instance_profile is True
+    ec2 = spec.ec2
+    assert ec2.network.vpc_cidr == "10.20.0.0/16" and ec2.network.subnet_cidr == "10.20.0.0/24"
+    assert ec2.key_pairs["learning-ec2"].generated
+    rules = ec2.security_groups["web"].ingress
+    assert [r.resolved() for r in rules] == [("tcp", 22, 22), ("tcp", 80, 80),
+                                              ("tcp", 8080, 8081)]
+    web = ec2.instances["web"]
+    assert (web.ami, web.type, web.key_pair, web.role) == (
+        "amazon-linux-2023", "t2.micro", "learning-ec2", "web-server")
+    assert web.user_data.template == "web-server" and web.elastic_ip
+    assert web.extra_network_interfaces == 1 and web.purchase == "on-demand"
+    assert web.root_volume.size_gb == 8 and web.root_volume.encrypted
+
+
+@pytest.mark.parametrize("lab", sorted(LABS.glob("*.yaml")), ids=lambda p: p.name)
+def test_shipped_labs_load(lab):
+    assert load_spec(lab).name
+
+
+def test_load_from_text_dict_and_path_agree(basics_text):
+    a = load_spec(BASICS)
+    assert load_spec(basics_text) == a
+    assert load_spec(basics_dict()) == a
+    assert load_spec(str(BASICS)) == a
+
+
+def test_models_are_the_python_api():
+    spec = EnvironmentSpec(name="py-lab", owner="me@example.com",
+                           iam={"users": {"ann": {"groups": ["g"]}}, "groups": {"g": {}}})
+    assert spec.iam.users["ann"].groups == ["g"]
+    assert load_spec(spec) is spec
+
+
+def test_secure_defaults_in_the_model():
+    spec = load_spec(minimal(ec2={"instances": {"vm": {}}, "security_groups": {"sg": {}}}))
+    vm = spec.ec2.instances["vm"]
+    assert vm.imdsv2 and vm.root_volume.encrypted and not vm.elastic_ip
+    assert vm.purchase == "on-demand" and vm.tenancy == "default"
+    egress = spec.ec2.security_groups["sg"].egress
+    assert [r.resolved() for r in egress] == [("tcp", 80, 80), ("tcp", 443, 443)]
+    assert spec.ec2.network.vpc_cidr == "default"
+
+
+def test_password_policy_defaults_are_cis():
+    pp = load_spec(minimal(iam={"password_policy": {}})).iam.password_policy
+    assert pp.minimum_length >= 14 and pp.reuse_prevention == 24 and pp.max_age_days == 90
+    assert pp.require_symbols and pp.require_numbers and pp.require_uppercase
+    assert pp.require_lowercase
+
+
+def test_role_trust_and_instance_profile_rules():
+    roles = load_spec(minimal(iam={"roles": {
+        "svc": {"trusted_service": "lambda"},
+        "xacct": {"trusted_account": "123456789012"},
+    }})).iam.roles
+    assert roles["svc"].trusted_service == "lambda.amazonaws.com"
+    assert not roles["svc"].instance_profile and not roles["xacct"].instance_profile
+
+
+def test_user_data_file_is_relative_to_the_spec(tmp_path):
+    (tmp_path / "setup.sh").write_text("#!/bin/sh\necho hi\n")
+    spec_file = tmp_path / "lab.yaml"
+    spec_file.write_text(textwrap.dedent("""\
+        name: files
+        owner: me@example.com
+        ec2:
+          instances:
+            vm: {user_data: {file: setup.sh}}
+        """))
+    vm = load_spec(spec_file).ec2.instances["vm"]
+    assert vm.user_data.file == tmp_path / "setup.sh"
+
+
+def test_existing_public_key(tmp_path):
+    from envkit.components.keys import generate_openssh_key
+
+    public, _ = generate_openssh_key("ed25519")
+    kp = load_spec(minimal(ec2={"key_pairs": {"mine": {"public_key": public}}})
+                   ).ec2.key_pairs["mine"]
+    assert not kp.generated and kp.public_key_text() == public
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("8h", timedelta(hours=8)), ("30m", timedelta(minutes=30)), ("2d", timedelta(days=2)),
+    ("1w", timedelta(weeks=1)), ("1d12h", timedelta(days=1, hours=12)),
+])
+def test_ttl_forms(text, expected):
+    assert parse_ttl(text) == expected
+
+
+# --- bad input: (what to change in the reference lab, field, message fragment, line) ------
+
+BAD = [
+    ("type: t2.micro", "type: t2.mega", "ec2.instances.web.type",
+     "unknown instance type 't2.mega'", 64),
+    ("elastic_ip: true", "elastic_ipp: true", "ec2.instances.web.elastic_ipp",
+     "did you mean 'elastic_ip'", 70),
+    ("203.0.113.0/24", "203.0.113.0/33", "ec2.security_groups.web.ingress[0].from",
+     "invalid CIDR", 57),
+    ("203.0.113.0/24", "203.0.113.5/24", "ec2.security_groups.web.ingress[0].from",
+     "host bits set", 57),
+    ("8080-8081", "8081-8080", "ec2.security_groups.web.ingress[2].ports",
+     "written backwards", 59),
+    ("8080-8081", "8080-70000", "ec2.security_groups.web.ingress[2].ports",
+     "outside 0-65535", 59),
+    ("service: http,", "service: htp,", "ec2.security_groups.web.ingress[1].service",
+     "unknown service 'htp'", 58),
+    ("groups: [developers]", "groups: [devs]", "iam.users.dev1.groups[0]",
+     "unknown group 'devs'; known groups: administrators, developers", 42),
+    ("role: web-server", "role: web", "ec2.instances.web.role", "unknown role 'web'", 67),
+    ("key_pair: learning-ec2", "key_pair: learning", "ec2.instances.web.key_pair",
+     "unknown key pair 'learning'; known key pairs: learning-ec2", 65),
+    ("security_groups: [web]", "security_groups: [www]", "ec2.instances.web.security_groups[0]",
+     "unknown security group 'www'", 66),
+    ("availability_zone: us-east-1a", "availability_zone: us-west-2a",
+     "ec2.network.availability_zone", "not an availability zone of us-east-1", 50),
+    ("region: us-east-1", "region: us-east-9", "region", "unknown region 'us-east-9'", 5),
+    ("minimum_length: 14", "minimum_length: 200", "iam.password_policy.minimum_length",
+     "at most 128", 14),
+    ("reuse_prevention: 24", "reuse_prevention: 25", "iam.password_policy.reuse_prevention",
+     "at most 24", 20),
+    ("max_age_days: 90", "max_age_days: 0", "iam.password_policy.max_age_days",
+     "at least 1", 19),
+    ("[ReadOnlyAccess]", "[ReadOnlyAcess]", "iam.groups.developers.managed_policies[0]",
+     "no AWS managed policy is named 'ReadOnlyAcess' (did you mean 'ReadOnlyAccess'?)", 26),
+    ("- Effect: Allow", "- Effect: Permit",
+     "iam.groups.developers.inline_policies.start-stop-lab-instances.Statement[0].Effect",
+     "'Permit' is not allowed", 31),
+    ("              Action: [ec2:StartInstances, ec2:StopInstances]\n", "",
+     "iam.groups.developers.inline_policies.start-stop-lab-instances.Statement[0]",
+     "exactly one of Action or NotAction", 31),
+    ('              Resource: "arn:aws:ec2:*:*:instance/*"\n', "",
+     "iam.groups.developers.inline_policies.start-stop-lab-instances.Statement[0]",
+     "exactly one of Resource or NotResource", 31),
+    ("ttl: 8h", "ttl: 8 hours", "ttl", "cannot parse ttl '8 hours'", 6),
+    ("extra_network_interfaces: 1", "extra_network_interfaces: 3",
+     "ec2.instances.web.extra_network_interfaces", "t2.micro supports at most 2", 71),
+    ("name: aws-basics ", "name: AWS_basics ", "name", "is not a valid name", 4),
+    ("name: aws-basics ", "name: " + "a" * 41 + " ", "name", "at most 40", 4),
+    ("account_alias: aws-basics-lab", "account_alias: Aws_Lab", "iam.account_alias",
+     "not a valid account alias", 12),
+    ("    dev1:\n", "    'dev 1':\n", "iam.users.dev 1", "is not a valid name", 44),
+    ("ami: amazon-linux-2023", "ami: amazon-linux-2024", "ec2.instances.web.ami",
+     "unknown AMI alias 'amazon-linux-2024' (did you mean 'amazon-linux-2023'?)", 63),
+    ("user_data: web-server", "user_data: {file: no-such-script.sh}",
+     "ec2.instances.web.user_data.file", "does not exist", 68),
+    ("user_data: web-server", "user_data: apache", "ec2.instances.web.user_data",
+     "unknown user_data template 'apache'", 68),
+    ("elastic_ip: true", "elastic_ip: maybe", "ec2.instances.web.elastic_ip",
+     "expected true or false", 69),
+    ("purchase: on-demand", "purchase: reserved", "ec2.instances.web.purchase",
+     "'reserved' is not allowed", 72),
+    ("size_gb: 8", "size_gb: 0", "ec2.instances.web.root_volume.size_gb", "at least 1", 71),
+    ("vpc_cidr: 10.20.0.0/16", "vpc_cidr: 10.0.0.0/8", "ec2.network.vpc_cidr",
+     "between /16 and /28", 49),
+    ("trusted_service: ec2", "trusted_service: '*'",
+     "iam.roles.web-server.trusted_service", "not a service name", 47),
+    ("owner: instructor@example.com", "owner: ''", "owner", "at least 1", 6),
+]
+
+
+@pytest.mark.parametrize("old,new,field,fragment,line", BAD, ids=[b[2] + ":" + b[3][:20]
+                                                                 for b in BAD])
+def test_bad_input_names_file_line_and_field(tmp_path, basics_text, old, new, field,
+                                             fragment, line):
+    assert old in basics_text
+    path = tmp_path / "lab.yaml"
+    path.write_text(basics_text.replace(old, new, 1))
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    matching = [i for i in info.value.issues if i.field == field and fragment in i.message]
+    assert matching, f"no issue for {field} with {fragment!r}: {info.value}"
+    issue = matching[0]
+    assert issue.file == str(path)
+    text = path.read_text()
+    if new:  # the line the edit landed on; removals are reported at the enclosing entry
+        line = text[: text.index(new.strip())].count("\n") + 1
+    assert issue.line == line, str(issue)
+    assert str(issue).startswith(f"{path}:{issue.line}: {field}: ")
+
+
+@pytest.mark.parametrize("text,fragment,line", [
+    ("", "the spec is empty", None),
+    ("- a\n- b\n", "must be a mapping", 1),
+    ("just a string\n", "must be a mapping", None),
+    ("name: x\nname: y\n", 'found duplicate key "name"', 2),
+    ("name: [x\nowner: y\n", "malformed YAML", 2),
+    ("name: lab\n\towner: y\n", "malformed YAML", 2),
+    ("name: lab\n", "owner: this key is required", None),
+])
+def test_malformed_documents(text, fragment, line):
+    with pytest.raises(SpecError) as info:
+        load_spec(text)
+    assert fragment in str(info.value)
+    if line is not None:
+        assert info.value.issues[0].line == line
+
+
+def test_more_elastic_ips_than_the_account_limit():
+    instances = {f"vm{i}": {"elastic_ip": True} for i in range(6)}
+    with pytest.raises(SpecError, match="AWS's default limit per region is 5"):
+        load_spec(minimal(ec2={"instances": instances}))
+
+
+def test_spot_needs_a_type_that_supports_spot():
+    spec = load_spec(minimal(ec2={"instances": {"vm": {"type": "t3.micro",
+                                                       "purchase": "spot"}}}))
+    assert spec.ec2.instances["vm"].purchase == "spot"
+
+
+def test_arm_image_on_an_x86_type_is_refused():
+    with pytest.raises(SpecError, match="cannot run 'amazon-linux-2023-arm64'"):
+        load_spec(minimal(ec2={"instances": {"vm": {"ami": "amazon-linux-2023-arm64",
+                                                    "type": "t3.micro"}}}))
+
+
+def test_instance_role_must_have_an_instance_profile():
+    with pytest.raises(SpecError, match="has no instance profile"):
+        load_spec(minimal(iam={"roles": {"r": {"trusted_service": "lambda"}}},
+                          ec2={"instances": {"vm": {"role": "r"}}}))
+
+
+def test_every_problem_is_reported_at_once(basics_text):
+    text = basics_text.replace("type: t2.micro", "type: t2.mega").replace(
+        "groups: [developers]", "groups: [devs]")
+    with pytest.raises(SpecError) as info:
+        load_spec(text)
+    fields = {i.field for i in info.value.issues}
+    assert "ec2.instances.web.type" in fields
+
+
+def test_managed_policy_arns_pass_through():
+    arn = "arn:aws:iam::123456789012:policy/custom"
+    spec = load_spec(minimal(iam={"groups": {"g": {"managed_policies": [arn]}}}))
+    assert spec.iam.groups["g"].managed_policies == [arn]
+
+
+# --- property-based: the loader raises only SpecError, whatever it is given ---------------
+
+yaml_scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False),
+                         st.text(max_size=20))
+keys = st.sampled_from(["name", "owner", "region", "ttl", "tags", "iam", "ec2", "groups",
+                        "users", "roles", "instances", "type", "ami", "ingress", "from",
+                        "ports", "service", "network", "vpc_cidr", "console", "x"])
+documents = st.recursive(yaml_scalars, lambda inner: st.one_of(
+    st.lists(inner, max_size=4), st.dictionaries(keys, inner, max_size=5)), max_leaves=20)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(documents)
+def test_loader_raises_only_spec_error_on_arbitrary_structures(doc):
+    import yaml
+
+    try:
+        load_spec(yaml.safe_dump(doc) if not isinstance(doc, str) else doc)
+    except SpecError:
+        pass
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.text(max_size=200))
+def test_loader_raises_only_spec_error_on_arbitrary_text(text):
+    try:
+        load_spec(text + "\n")
+    except SpecError:
+        pass
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.dictionaries(keys, yaml_scalars, max_size=6))
+def test_loader_raises_only_spec_error_on_dicts(doc):
+    try:
+        load_spec({**minimal(), **doc})
+    except SpecError:
+        pass
