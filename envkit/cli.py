@@ -79,20 +79,27 @@ def _fail(exc: BaseException, code: int, message: str | None = None) -> int:
     return code
 
 
+def _usage_error() -> type[Exception]:
+    # Typer vendors its own click; its usage errors derive from this class.
+    try:
+        from typer._click.exceptions import ClickException
+    except ImportError:  # older Typer releases use click itself
+        from click.exceptions import ClickException
+    return ClickException
+
+
 def main(argv: list[str] | None = None) -> Any:
     """Console-script entry point: run the app and map errors to exit codes."""
-    import click
-
     try:
         code = app(args=argv, standalone_mode=False)
     except EnvkitError as exc:
         code = _fail(exc, exc.exit_code)
-    except click.exceptions.Abort:
+    except typer.Abort:
         typer.echo("aborted", err=True)
         code = EXIT_FAILED
-    except click.exceptions.ClickException as exc:
-        exc.show()
-        code = EXIT_BAD_INPUT if exc.exit_code == 2 else exc.exit_code
+    except _usage_error() as exc:
+        exc.show()  # type: ignore[attr-defined]
+        code = EXIT_BAD_INPUT if exc.exit_code == 2 else exc.exit_code  # type: ignore[attr-defined]
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         code = 130

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
@@ -39,12 +40,12 @@ def _flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
 
 def _show(value: Any) -> str:
     if value in (SECRET, UNKNOWN):
-        return f"[dim]{value}[/dim]"
+        return f"[dim]{escape(value)}[/dim]"
     if isinstance(value, list):
         return ", ".join(_show(v) for v in value) or "[]"
     if value is None:
         return "-"
-    return str(value).replace("[", "\\[")
+    return escape(str(value))
 
 
 def render_plan(plan: Plan, console: Console | None = None) -> None:

@@ -1,0 +1,92 @@
+"""The CLI as a user runs it: a real subprocess, exit codes, messages, no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from .conftest import BASICS, ROOT
+
+
+def envkit(*args: str, cwd=ROOT) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": "120"}
+    return subprocess.run([sys.executable, "-m", "envkit.cli", *args], capture_output=True,
+                          text=True, cwd=cwd, env=env, timeout=120)
+
+
+def test_plan_prints_tree_counts_and_outputs():
+    done = envkit("plan", str(BASICS))
+    assert done.returncode == 0, done.stderr
+    out = done.stdout
+    assert "aws-basics (us-east-1):" in out and "resources to create" in out
+    assert "aws-basics-iam  envkit:iam:IamLab" in out
+    assert "aws-basics-web  aws:ec2:Instance" in out
+    assert "aws:iam/user:User" in out and "total" in out
+    assert "https://aws-basics-lab.signin.aws.amazon.com/console" in out
+    assert "[secret]" in out and "PRIVATE KEY" not in out
+
+
+def test_plan_json_is_machine_readable():
+    done = envkit("plan", "--json", str(BASICS))
+    assert done.returncode == 0
+    doc = json.loads(done.stdout)
+    assert doc["environment"] == "aws-basics" and doc["schema_version"] == 1
+
+
+def test_spec_defaults_to_envkit_yaml(tmp_path):
+    (tmp_path / "envkit.yaml").write_text(BASICS.read_text())
+    done = envkit("plan", cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+
+
+def test_bad_spec_exits_2_with_file_line_field_and_no_traceback(tmp_path):
+    bad = tmp_path / "x.yaml"
+    bad.write_text(BASICS.read_text().replace("type: t2.micro", "type: t2.mega"))
+    done = envkit("plan", str(bad))
+    assert done.returncode == 2
+    line = BASICS.read_text().splitlines().index(
+        next(l for l in BASICS.read_text().splitlines() if "type: t2.micro" in l)) + 1
+    assert (f"error: {bad}:{line}: ec2.instances.web.type: unknown instance type 't2.mega'"
+            in done.stderr)
+    assert "Traceback" not in done.stderr + done.stdout
+
+
+def test_missing_spec_exits_2(tmp_path):
+    done = envkit("plan", cwd=tmp_path)
+    assert done.returncode == 2
+    assert "envkit.yaml: no such spec file" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_malformed_yaml_exits_2_with_its_line(tmp_path):
+    bad = tmp_path / "x.yaml"
+    bad.write_text("name: lab\nowner: me\ntags: [oops\n")
+    done = envkit("validate", str(bad))
+    assert done.returncode == 2 and "malformed YAML" in done.stderr
+    assert f"{bad}:" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_validate_ok():
+    done = envkit("validate", str(BASICS))
+    assert done.returncode == 0 and "ok" in done.stdout
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    bad = tmp_path / "x.yaml"
+    bad.write_text("name: lab\n")
+    done = envkit("--debug", "validate", str(bad))
+    assert done.returncode == 2 and "Traceback" in done.stderr
+
+
+def test_unknown_option_is_a_usage_error():
+    done = envkit("plan", "--nope")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+
+
+def test_help_does_not_import_pulumi():
+    code = ("import sys; from envkit.cli import app; "
+            "print(any(m.startswith(('pulumi', 'boto3', 'moto')) for m in sys.modules))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.strip() == "False"
