@@ -29,7 +29,23 @@ _EXPORTS = {
     "StackLockedError": "envkit.errors",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "Ec2Lab",
+    "EnvironmentSpec",
+    "EnvkitError",
+    "IamLab",
+    "LabNetwork",
+    "OperationError",
+    "Plan",
+    "PolicyViolationError",
+    "PrerequisiteError",
+    "SpecError",
+    "SpecIssue",
+    "StackLockedError",
+    "load_spec",
+    "plan",
+    "program",
+]
 
 if TYPE_CHECKING:
     from .components import Ec2Lab, IamLab, LabNetwork
@@ -43,8 +59,8 @@ if TYPE_CHECKING:
         StackLockedError,
     )
     from .planner import Plan, plan
-    from .stack_program import program
     from .spec import EnvironmentSpec, load_spec
+    from .stack_program import program
 
 
 def __getattr__(name: str) -> Any:

@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> Any:
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         code = 130
-    except Exception as exc:  # noqa: BLE001 - the one place an unexpected error is reported
+    except Exception as exc:
         code = _fail(exc, EXIT_FAILED,
                      f"unexpected error: {exc!r} (run with --debug for details)")
     sys.exit(code if isinstance(code, int) else 0)

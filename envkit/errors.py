@@ -49,7 +49,9 @@ class SpecIssue:
         where = self.file or "<spec>"
         if self.line is not None:
             where = f"{where}:{self.line}"
-        return f"{where}: {self.field}: {self.message}" if self.field else f"{where}: {self.message}"
+        if self.field:
+            return f"{where}: {self.field}: {self.message}"
+        return f"{where}: {self.message}"
 
 
 class SpecError(EnvkitError, ValueError):

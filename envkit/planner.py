@@ -16,8 +16,8 @@ import hashlib
 import json
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import resources
@@ -183,12 +183,12 @@ def _monitor_class():
             # they are closed after the run so none is left to die noisily at exit.
             self.loops: set[asyncio.AbstractEventLoop] = set()
 
-        def Invoke(self, request):  # noqa: N802 - gRPC method name
+        def Invoke(self, request):
             response = super().Invoke(request)
             self.loops.add(_ensure_event_loop())
             return response
 
-        def RegisterResource(self, request):  # noqa: N802 - gRPC method name
+        def RegisterResource(self, request):
             response = super().RegisterResource(request)
             self.loops.add(_ensure_event_loop())
             if request.type == "pulumi:pulumi:Stack":

@@ -46,8 +46,8 @@ def test_bad_spec_exits_2_with_file_line_field_and_no_traceback(tmp_path):
     bad.write_text(BASICS.read_text().replace("type: t2.micro", "type: t2.mega"))
     done = envkit("plan", str(bad))
     assert done.returncode == 2
-    line = BASICS.read_text().splitlines().index(
-        next(l for l in BASICS.read_text().splitlines() if "type: t2.micro" in l)) + 1
+    lines = BASICS.read_text().splitlines()
+    line = next(i for i, text in enumerate(lines, 1) if "type: t2.micro" in text)
     assert (f"error: {bad}:{line}: ec2.instances.web.type: unknown instance type 't2.mega'"
             in done.stderr)
     assert "Traceback" not in done.stderr + done.stdout

@@ -77,8 +77,8 @@ def _check_ec2(spec: EnvironmentSpec) -> list[Problem]:
     problems: list[Problem] = []
     zone = ec2.network.availability_zone
     zones = catalog.availability_zones(spec.region)
-    if zone is not None:
-        if not zone.startswith(spec.region) or (zones is not None and zone not in zones):
+    if zone is not None and (not zone.startswith(spec.region)
+                             or (zones is not None and zone not in zones)):
             known = ", ".join(sorted(zones)) if zones else f"{spec.region}a, {spec.region}b, ..."
             problems.append((("ec2", "network", "availability_zone"),
                              f"'{zone}' is not an availability zone of {spec.region}; "

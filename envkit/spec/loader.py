@@ -8,6 +8,7 @@ pydantic's, ruamel's and the checks' complaints all leave here as one :class:`Sp
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import os
 from collections.abc import Mapping
@@ -141,10 +142,8 @@ def _plain(node: Any, path: tuple, locs: Locations, seen: dict, offset: int) -> 
         items: list = []
         seen[id(node)] = items
         for i, value in enumerate(node):
-            try:
+            with contextlib.suppress(KeyError, TypeError, AttributeError, IndexError):
                 locs[(*path, i)] = node.lc.item(i)[0] + 1 + offset
-            except (KeyError, TypeError, AttributeError, IndexError):
-                pass
             items.append(_plain(value, (*path, i), locs, seen, offset))
         return items
     if isinstance(node, TaggedScalar):

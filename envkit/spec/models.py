@@ -75,7 +75,8 @@ def parse_ttl(value: str) -> timedelta:
     """Parse a ttl such as ``8h``, ``30m``, ``2d``, ``1w`` or ``1d12h`` into a timedelta."""
     text = value.strip().lower()
     if not text or _TTL_PART.sub("", text):
-        raise ValueError(f"cannot parse ttl '{value}': use a number and a unit, e.g. 8h, 30m, 2d, 1w")
+        raise ValueError(
+            f"cannot parse ttl '{value}': use a number and a unit, e.g. 8h, 30m, 2d, 1w")
     total = timedelta()
     for amount, unit in _TTL_PART.findall(text):
         total += timedelta(**{_TTL_UNITS[unit]: int(amount)})
@@ -123,9 +124,9 @@ class PolicyStatement(StrictModel):
     def _complete(self) -> PolicyStatement:
         if (self.Action is None) == (self.NotAction is None):
             raise ValueError("a statement needs exactly one of Action or NotAction")
-        if self.Principal is None and self.NotPrincipal is None:
-            if (self.Resource is None) == (self.NotResource is None):
-                raise ValueError("a statement needs exactly one of Resource or NotResource")
+        identity = self.Principal is None and self.NotPrincipal is None
+        if identity and (self.Resource is None) == (self.NotResource is None):
+            raise ValueError("a statement needs exactly one of Resource or NotResource")
         return self
 
 
