@@ -266,14 +266,23 @@ def plan(spec: EnvironmentSpec | Any, *, expires_at: datetime | None = None) -> 
 
     source = str(spec) if isinstance(spec, (str, os.PathLike)) and "\n" not in str(spec) else None
     spec = load_spec(spec)
+    from .stack_program import program
+
     with _LOCK:
-        resources_, outputs = _run(spec, expires_at)
+        resources_, outputs = run_mocked(
+            spec.name, spec.region, spec.availability_zone,
+            lambda: program(spec, expires_at=expires_at))
     return Plan(environment=spec.name, region=spec.region, resources=resources_,
                 outputs=outputs, source=source)
 
 
-def _run(spec: EnvironmentSpec, expires_at: datetime | None
-         ) -> tuple[list[PlannedResource], dict[str, Any]]:
+def run_mocked(stack: str, region: str, zone: str, body: Any
+               ) -> tuple[list[PlannedResource], dict[str, Any]]:
+    """Run ``body`` (a Pulumi program function) under the recording mocks.
+
+    Returns the registered resources and the resolved stack outputs. Callers hold no
+    other mocked run at the same time (``plan`` takes a lock).
+    """
     import logging
 
     from google.protobuf import empty_pb2
@@ -281,23 +290,21 @@ def _run(spec: EnvironmentSpec, expires_at: datetime | None
     from pulumi.runtime.stack import run_in_stack
     from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
-    from .stack_program import program
-
-    monitor = _monitor_class()(_LabMocks(spec.region, spec.availability_zone))
+    monitor = _monitor_class()(_LabMocks(region, zone))
     settings.ROOT.set(None)
     settings.configure(mocks.MockSettings(
         monitor=monitor,
         monitor_features=set(monitor.GetDeploymentInfo(empty_pb2.Empty()).supportedFeatures),
         engine=mocks.MockEngine(logging.getLogger("envkit.plan")),
-        project="envkit", stack=spec.name, dry_run=True, organization="organization",
+        project="envkit", stack=stack, dry_run=True, organization="organization",
         callbacks=None,
     ))
     holder: dict[str, Any] = {}
 
-    async def body() -> None:
-        program(spec, expires_at=expires_at)
-        stack = settings.get_root_resource()
-        holder["outputs"] = {k: await _resolve(v) for k, v in stack.outputs.items()}
+    async def run() -> None:
+        body()
+        root = settings.get_root_resource()
+        holder["outputs"] = {k: await _resolve(v) for k, v in root.outputs.items()}
 
     # A fresh executor per run: its threads (and the event loops MockMonitor made in them)
     # end with the run instead of lingering until interpreter exit.
@@ -305,7 +312,7 @@ def _run(spec: EnvironmentSpec, expires_at: datetime | None
     executor = ThreadPoolExecutor(thread_name_prefix="envkit-plan")
     main_loop.set_default_executor(executor)
     try:
-        _sync_await(run_in_stack(body))
+        _sync_await(run_in_stack(run))
     finally:
         settings.ROOT.set(None)
         executor.shutdown(wait=True)
