@@ -1,8 +1,8 @@
 """Benchmark: offline plan time of envkit beside a floor measured in the same run.
 
-The floor is a bare program that registers the same resources (same type tokens, names,
-parents, dependency edges and inputs) directly as ``pulumi.CustomResource`` under the same mocks: what any
-Pulumi program of that size costs offline. envkit's overhead is spec loading, validation,
+The floor is a bare program that registers the same resources (same pulumi_aws classes,
+names, parents, dependency edges and inputs) under the same mocks: what any Pulumi program
+of that size costs offline. envkit's overhead is spec loading, validation,
 components and output resolution on top of it. Also times `envkit plan` as a user runs it
 (a fresh process, wall clock) beside a process that only imports pulumi and pulumi_aws.
 
