@@ -346,3 +346,18 @@ def test_plan_touches_no_network_no_cli_and_no_credentials(tmp_path):
                                  "import socket; socket.create_connection(('127.0.0.1', 9))"],
                                 env=env, capture_output=True, text=True)
     assert "offline plan" in sock_check.stderr  # the guard really was active
+
+
+def test_repo_root_pulumi_program_declares_the_same_lab(monkeypatch, basics_plan):
+    """`pulumi up` at the root runs __main__.py: the same program as the plan."""
+    import runpy
+
+    from envkit.planner import run_mocked
+
+    monkeypatch.chdir(ROOT)
+    records, outputs = run_mocked("dev", "us-east-1", "us-east-1a",
+                                  lambda: runpy.run_path(str(ROOT / "__main__.py")))
+    assert sorted((r.type, r.name) for r in records) == sorted(
+        (r.type, r.name) for r in basics_plan.resources)
+    assert outputs["sign_in_url"] == basics_plan.outputs["sign_in_url"]
+    assert "name: python" in (ROOT / "Pulumi.yaml").read_text()
