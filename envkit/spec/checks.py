@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from . import catalog
 from .amis import AMI_ALIASES
+from .models import did_you_mean
 
 if TYPE_CHECKING:
     from .models import EnvironmentSpec
@@ -39,10 +40,7 @@ def _check_policy_refs(path: tuple, policies: list[str]) -> list[Problem]:
             if ":iam::" not in ref or ":policy/" not in ref:
                 problems.append(((*path, i), f"'{ref}' is not an IAM policy ARN"))
         elif catalog.managed_policy_arn(ref) is None:
-            import difflib
-
-            close = difflib.get_close_matches(ref, catalog.managed_policies(), n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            hint = did_you_mean(ref, catalog.managed_policies())
             problems.append(((*path, i), f"no AWS managed policy is named '{ref}'{hint}"))
     return problems
 

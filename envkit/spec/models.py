@@ -46,6 +46,14 @@ PolicyName = Annotated[str, Field(pattern=IAM_NAME_RE, min_length=1, max_length=
 ResourceName = Annotated[str, Field(pattern=KEY_NAME_RE, min_length=1, max_length=64)]
 
 
+def did_you_mean(value: str, choices, n: int = 1) -> str:
+    """`` (did you mean 'x'?)`` for the closest choices, or an empty string."""
+    close = difflib.get_close_matches(value, list(choices), n=n)
+    if not close:
+        return ""
+    return f" (did you mean {' or '.join(repr(c) for c in close)}?)"
+
+
 class StrictModel(BaseModel):
     """Base of every spec model: unknown keys are errors that suggest the closest known key."""
 
@@ -61,14 +69,20 @@ class StrictModel(BaseModel):
                 if isinstance(key, str) and key not in known:
                     public = sorted(k for k in known if not k.endswith("_") or k == "from_")
                     public = [k.rstrip("_") for k in public]
-                    close = difflib.get_close_matches(key, public, n=1)
-                    hint = f" (did you mean '{close[0]}'?)" if close else ""
+                    hint = did_you_mean(key, public)
                     raise PydanticCustomError(
                         "unknown_key",
                         "unknown key '{key}'{hint}; known keys: {known}",
                         {"key": key, "hint": hint, "known": ", ".join(public)},
                     )
         return data
+
+
+def _empty_entries(value: Any) -> Any:
+    # `dev1:` with nothing under it means "all defaults", as it reads.
+    if isinstance(value, dict):
+        return {k: ({} if v is None else v) for k, v in value.items()}
+    return value
 
 
 def parse_ttl(value: str) -> timedelta:
@@ -226,13 +240,8 @@ class IamSpec(StrictModel):
             )
         return value
 
-    @field_validator("groups", "users", "roles", mode="before")
-    @classmethod
-    def _null_entries(cls, value: Any) -> Any:
-        # `dev1:` with nothing under it means "all defaults", as it reads.
-        if isinstance(value, dict):
-            return {k: ({} if v is None else v) for k, v in value.items()}
-        return value
+    _null_entries = field_validator("groups", "users", "roles", mode="before")(
+        classmethod(lambda cls, value: _empty_entries(value)))
 
 
 # --- EC2 -----------------------------------------------------------------------------------
@@ -263,9 +272,8 @@ class RuleSpec(StrictModel):
     @classmethod
     def _known_service(cls, value: str | None) -> str | None:
         if value is not None and value not in SERVICES:
-            close = difflib.get_close_matches(value, SERVICES, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise ValueError(f"unknown service '{value}'{hint}; known: {', '.join(SERVICES)}")
+            raise ValueError(f"unknown service '{value}'{did_you_mean(value, SERVICES)}; "
+                             f"known: {', '.join(SERVICES)}")
         return value
 
     @field_validator("protocol")
@@ -502,10 +510,9 @@ class InstanceSpec(StrictModel):
     def _ami(cls, value: str) -> str:
         if value in AMI_ALIASES or AMI_ID_RE.match(value):
             return value
-        close = difflib.get_close_matches(value, AMI_ALIASES, n=1)
-        hint = f" (did you mean '{close[0]}'?)" if close else ""
         raise ValueError(
-            f"unknown AMI alias '{value}'{hint}; use an ami-... id or one of: "
+            f"unknown AMI alias '{value}'{did_you_mean(value, AMI_ALIASES)}; "
+            "use an ami-... id or one of: "
             + ", ".join(AMI_ALIASES)
         )
 
@@ -528,9 +535,7 @@ class InstanceSpec(StrictModel):
 
         known = instance_types()
         if value not in known:
-            close = difflib.get_close_matches(value, known, n=3)
-            hint = f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""
-            raise ValueError(f"unknown instance type '{value}'{hint}")
+            raise ValueError(f"unknown instance type '{value}'{did_you_mean(value, known, 3)}")
         return value
 
 
@@ -590,12 +595,8 @@ class Ec2Spec(StrictModel):
     def _default_shorthand(cls, value: Any) -> Any:
         return {"vpc_cidr": "default"} if value == "default" else value
 
-    @field_validator("key_pairs", "security_groups", "instances", mode="before")
-    @classmethod
-    def _null_entries(cls, value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: ({} if v is None else v) for k, v in value.items()}
-        return value
+    _null_entries = field_validator("key_pairs", "security_groups", "instances", mode="before")(
+        classmethod(lambda cls, value: _empty_entries(value)))
 
 
 # --- the environment -----------------------------------------------------------------------
@@ -633,9 +634,7 @@ class EnvironmentSpec(StrictModel):
 
         known = regions()
         if value not in known:
-            close = difflib.get_close_matches(value, known, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise ValueError(f"unknown region '{value}'{hint}")
+            raise ValueError(f"unknown region '{value}'{did_you_mean(value, known)}")
         return value
 
     @field_validator("tags")
