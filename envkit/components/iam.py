@@ -81,6 +81,16 @@ def policy_arn(ref: str, partition: str) -> str:
     return arn
 
 
+def _attach_policies(prefix: str, holder: Any, partition: str, attachment: type,
+                     inline: type, owner: dict[str, Any], opts: pulumi.ResourceOptions) -> None:
+    """Attach a group's or role's managed policies and create its inline ones."""
+    for ref in holder.managed_policies:
+        attachment(f"{prefix}-{ref.rsplit('/', 1)[-1]}", policy_arn=policy_arn(ref, partition),
+                   opts=opts, **owner)
+    for pname, doc in holder.inline_policies.items():
+        inline(f"{prefix}-{pname}", name=pname, policy=doc.to_json(), opts=opts, **owner)
+
+
 class IamLab(pulumi.ComponentResource):
     """The IAM half of a lab (type ``envkit:iam:IamLab``).
 
@@ -135,13 +145,9 @@ class IamLab(pulumi.ComponentResource):
                               opts=child)
             groups[gname] = g
             gopts = pulumi.ResourceOptions(parent=g)
-            for ref in group.managed_policies:
-                short = ref.rsplit("/", 1)[-1]
-                aws.iam.GroupPolicyAttachment(f"{env}-group-{gname}-{short}", group=g.name,
-                                              policy_arn=policy_arn(ref, partition), opts=gopts)
-            for pname, doc in group.inline_policies.items():
-                aws.iam.GroupPolicy(f"{env}-group-{gname}-{pname}", group=g.name, name=pname,
-                                    policy=doc.to_json(), opts=gopts)
+            _attach_policies(f"{env}-group-{gname}", group, partition,
+                             aws.iam.GroupPolicyAttachment, aws.iam.GroupPolicy,
+                             {"group": g.name}, gopts)
             if group.require_mfa:
                 aws.iam.GroupPolicy(f"{env}-group-{gname}-require-mfa", group=g.name,
                                     name="envkit-require-mfa",
@@ -181,13 +187,9 @@ class IamLab(pulumi.ComponentResource):
                 max_session_duration=role.max_session_hours * 3600,
                 tags=named(tags, rname), opts=child)
             ropts = pulumi.ResourceOptions(parent=r)
-            for ref in role.managed_policies:
-                short = ref.rsplit("/", 1)[-1]
-                aws.iam.RolePolicyAttachment(f"{env}-role-{rname}-{short}", role=r.name,
-                                             policy_arn=policy_arn(ref, partition), opts=ropts)
-            for pname, doc in role.inline_policies.items():
-                aws.iam.RolePolicy(f"{env}-role-{rname}-{pname}", role=r.name, name=pname,
-                                   policy=doc.to_json(), opts=ropts)
+            _attach_policies(f"{env}-role-{rname}", role, partition,
+                             aws.iam.RolePolicyAttachment, aws.iam.RolePolicy,
+                             {"role": r.name}, ropts)
             if role.instance_profile:
                 ip = aws.iam.InstanceProfile(f"{env}-role-{rname}-profile", name=f"{env}-{rname}",
                                              path="/envkit/", role=r.name,
