@@ -66,14 +66,6 @@ class Plan:
     outputs: dict[str, Any]
     source: str | None = None
 
-    def by_type(self) -> dict[str, list[PlannedResource]]:
-        """Custom resources grouped by type token."""
-        out: dict[str, list[PlannedResource]] = {}
-        for r in self.resources:
-            if r.custom:
-                out.setdefault(r.type, []).append(r)
-        return out
-
     def counts(self) -> dict[str, int]:
         """How many resources of each type (custom resources only)."""
         return dict(sorted(Counter(r.type for r in self.resources if r.custom).items()))

@@ -67,6 +67,6 @@ class LabNetwork(pulumi.ComponentResource):
         self.availability_zone = pulumi.Output.from_input(az)
         self.exports = {
             "vpc_id": self.vpc_id, "subnet_id": self.subnet_id,
-            "availability_zone": self.availability_zone,
+            "availability_zone": self.availability_zone, "vpc_cidr": self.vpc_cidr,
         }
         self.register_outputs(self.exports)
