@@ -8,6 +8,7 @@ imports (pulumi, pulumi_aws, boto3, moto) happen inside commands so ``--help`` s
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -68,14 +69,442 @@ def validate(spec: SpecArg = Path("envkit.yaml")) -> None:
                f"{len(loaded.iam.users)} users, {len(loaded.ec2.instances)} instances)")
 
 
+
+# --- shared helpers --------------------------------------------------------------------------
+
+TargetOpt = Annotated[str | None, typer.Option(
+    "--target", "-t", help="local (the embedded emulator) or aws. Default: aws when AWS "
+    "credentials are found, else local; an existing environment keeps its target.")]
+ProfileOpt = Annotated[str | None, typer.Option("--profile", help="AWS profile (--target aws).")]
+RegionOpt = Annotated[str | None, typer.Option("--region", help="Override the spec's region.")]
+BackendOpt = Annotated[str | None, typer.Option(
+    "--backend", help="Pulumi backend URL (s3://..., file://...). Default: ENVKIT_HOME/state "
+    "or PULUMI_BACKEND_URL.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Stream NDJSON events and the result.")]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+PolicyPackOpt = Annotated[list[str] | None, typer.Option(
+    "--policy-pack", help="A CrossGuard policy pack folder for preview/up (repeatable).")]
+PolicyConfigOpt = Annotated[list[str] | None, typer.Option(
+    "--policy-pack-config", help="A policy pack config file (repeatable).")]
+
+
+def _console(stderr: bool = False):
+    from rich.console import Console
+
+    return Console(stderr=stderr, highlight=False)
+
+
+def _spec_source(spec: Path) -> Path:
+    """A spec path, or the spec recorded for an environment of that name."""
+    if spec.exists() or spec.suffix in (".yaml", ".yml"):
+        return spec
+    from . import home
+
+    recorded = home.read_registry().get(str(spec), {}).get("spec")
+    return Path(recorded) if recorded else spec
+
+
+def _environment(spec: Path, target: str | None, profile: str | None, region: str | None,
+                 backend: str | None, policy_packs: list[str] | None = None,
+                 policy_configs: list[str] | None = None, say=None,
+                 start_emulator: bool = True):
+    from . import home
+    from .engine import Environment
+    from .errors import OperationError
+    from .spec import load_spec
+    from .targets import resolve_target
+
+    path = _spec_source(spec)
+    loaded = load_spec(path)
+    if region and region != loaded.region:
+        data = loaded.model_dump(mode="json", by_alias=True, exclude_none=True)
+        loaded = load_spec({**data, "region": region})
+    recorded = home.read_registry().get(loaded.name, {})
+    resolved = resolve_target(target or recorded.get("target"), loaded.region, profile,
+                              start_emulator=start_emulator)
+    if resolved.kind == "local" and resolved.endpoint is None:
+        raise OperationError("the local emulator is not running, so nothing deployed to it "
+                             "exists any more: `envkit local start` or `envkit up`")
+    env = Environment(loaded, target=resolved, profile=profile,
+                      backend=backend, policy_packs=policy_packs,
+                      policy_pack_configs=policy_configs, spec_path=str(path.resolve()))
+    chosen = env.target
+    if say is not None:
+        say(f"target: {chosen.kind} ({chosen.reason})"
+            + (f", emulator at {chosen.endpoint}" if chosen.endpoint else ""))
+    restarted = (chosen.kind == "local" and recorded.get("emulator") and chosen.emulator_id
+                 and recorded.get("emulator") != chosen.emulator_id and recorded.get("resources"))
+    if restarted and say is not None:
+        say("[yellow]the local emulator was restarted since this environment was deployed: "
+            "the resources its state records are gone. `envkit up --refresh` recreates "
+            "them.[/yellow]")
+    return env
+
+
+def _ensure_cli(interactive: bool, say) -> None:
+    """Check for the Pulumi CLI before anything starts; offer to install it when missing."""
+    from . import home
+    from .engine import MISSING_CLI, find_pulumi, install_pulumi
+    from .errors import PrerequisiteError
+
+    if find_pulumi() is not None:
+        return
+    if interactive and sys.stdin.isatty():
+        say("The Pulumi CLI is not installed; envkit needs it to deploy.")
+        if typer.confirm("Install it now into ENVKIT_HOME/pulumi?", default=True):
+            say(f"installed {install_pulumi()}")
+            return
+    raise PrerequisiteError(MISSING_CLI.format(home=home.home()))
+
+
+def _run_operation(env, operation: str, call, total: int, as_json: bool):
+    """Run an engine operation with a live view (or NDJSON events)."""
+    if as_json:
+        def emit(event) -> None:
+            typer.echo(json.dumps(event.to_dict()))
+        result = call(emit)
+        typer.echo(json.dumps(result.to_dict()))
+        return result
+    from rich.live import Live
+
+    from .progress import LiveProgress
+
+    console = _console()
+    view = LiveProgress(console, total, f"{operation}: {env.name} ({env.target.kind})")
+    with Live(view, console=console, refresh_per_second=4):
+        result = call(view)
+    changes = ", ".join(f"{n} {k}" for k, n in result.changes.items() if k != "same") or \
+        "no changes"
+    console.print(f"[bold]{operation} done[/bold]: {changes}")
+    return result
+
+
+def _print_outputs(outputs: dict[str, Any], console) -> None:
+    from rich.table import Table
+
+    from .render import _flatten, _show
+
+    table = Table(title="Outputs", show_edge=False, title_justify="left")
+    table.add_column("output")
+    table.add_column("value", overflow="fold")
+    for key, value in outputs.items():
+        for name, leaf in _flatten(value, key):
+            table.add_row(name, _show(leaf))
+    console.print(table)
+
+
+# --- commands --------------------------------------------------------------------------------
+
+
+@app.command()
+def init(
+    template: Annotated[str, typer.Argument(help="A shipped lab (see labs/).")] = "aws-basics",
+    output: Annotated[Path, typer.Option("--output", "-o")] = Path("envkit.yaml"),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+) -> None:
+    """Write a starter envkit.yaml from a shipped lab."""
+    from .errors import SpecError
+
+    labs = Path(__file__).resolve().parents[1] / "labs"
+    source = labs / f"{template}.yaml"
+    if not source.is_file():
+        known = ", ".join(sorted(p.stem for p in labs.glob("*.yaml"))) or "none found"
+        raise SpecError(f"unknown template '{template}'; shipped labs: {known}")
+    if output.exists() and not force:
+        raise SpecError(f"{output} exists; pass --force to overwrite it")
+    output.write_text(source.read_text())
+    typer.echo(f"wrote {output} from {template}; next: envkit plan {output}")
+
+
+@app.command()
+def preview(spec: SpecArg = Path("envkit.yaml"), target: TargetOpt = None,
+            profile: ProfileOpt = None, region: RegionOpt = None, backend: BackendOpt = None,
+            as_json: JsonOpt = False, policy_pack: PolicyPackOpt = None,
+            policy_pack_config: PolicyConfigOpt = None) -> None:
+    """Ask the engine what `up` would change."""
+    say = (lambda m: None) if as_json else _console(stderr=True).print
+    _ensure_cli(not as_json, say)
+    env = _environment(spec, target, profile, region, backend, policy_pack, policy_pack_config,
+                       say)
+    _run_operation(env, "preview", lambda cb: env.preview(cb), 0, as_json)
+
+
+@app.command()
+def up(spec: SpecArg = Path("envkit.yaml"), target: TargetOpt = None,
+       profile: ProfileOpt = None, region: RegionOpt = None, backend: BackendOpt = None,
+       as_json: JsonOpt = False,
+       refresh: Annotated[bool, typer.Option(
+           "--refresh", help="Refresh state first (recovers after an emulator restart).")] = False,
+       policy_pack: PolicyPackOpt = None, policy_pack_config: PolicyConfigOpt = None) -> None:
+    """Create or update the environment (the offline plan is shown first)."""
+    from .planner import plan as make_plan
+
+    console = _console(stderr=as_json)
+    say = (lambda m: None) if as_json else console.print
+    offline = make_plan(_spec_source(spec))
+    total = sum(offline.counts().values())
+    say(f"plan: {offline.environment} ({offline.region}) has {total} resources "
+        "(offline plan; `envkit plan` shows them)")
+    _ensure_cli(not as_json, say)
+    env = _environment(spec, target, profile, region, backend, policy_pack, policy_pack_config,
+                       say)
+    result = _run_operation(env, "up", lambda cb: env.up(cb, refresh=refresh), total, as_json)
+    if not as_json:
+        _print_outputs(result.outputs, console)
+        from . import home
+
+        folder = home.keys_dir(env.name)
+        keys = sorted(p.name for p in folder.glob("*.pem"))
+        if keys:
+            say(f"private keys (mode 0400) in {folder}: {', '.join(keys)}")
+
+
+@app.command()
+def down(spec: SpecArg = Path("envkit.yaml"), target: TargetOpt = None,
+         profile: ProfileOpt = None, region: RegionOpt = None, backend: BackendOpt = None,
+         as_json: JsonOpt = False, yes: YesOpt = False,
+         remove: Annotated[bool, typer.Option(
+             "--remove", help="Also forget the stack's state and history.")] = False) -> None:
+    """Destroy every resource of the environment (asks first unless --yes)."""
+    say = (lambda m: None) if as_json else _console(stderr=True).print
+    _ensure_cli(not as_json, say)
+    env = _environment(spec, target, profile, region, backend, say=say)
+    if not yes:
+        if not sys.stdin.isatty():
+            raise typer.BadParameter("refusing to destroy without a terminal to ask; "
+                                     "pass --yes")
+        typer.confirm(f"Destroy every resource of '{env.name}' on {env.target.kind}?",
+                      abort=True)
+    _run_operation(env, "destroy", lambda cb: env.destroy(cb), 0, as_json)
+    if remove:
+        env.remove()
+        say(f"removed the stack '{env.name}' and its history")
+
+
+@app.command()
+def refresh(spec: SpecArg = Path("envkit.yaml"), target: TargetOpt = None,
+            profile: ProfileOpt = None, region: RegionOpt = None, backend: BackendOpt = None,
+            as_json: JsonOpt = False) -> None:
+    """Bring the stack's state in line with what really exists."""
+    say = (lambda m: None) if as_json else _console(stderr=True).print
+    _ensure_cli(not as_json, say)
+    env = _environment(spec, target, profile, region, backend, say=say)
+    _run_operation(env, "refresh", lambda cb: env.refresh(cb), 0, as_json)
+
+
+@app.command()
+def status(spec: SpecArg = Path("envkit.yaml"), target: TargetOpt = None,
+           profile: ProfileOpt = None, region: RegionOpt = None,
+           as_json: JsonOpt = False,
+           check_web: Annotated[bool, typer.Option(
+               "--check-web", help="GET each web server's URL.")] = False) -> None:
+    """The environment's record plus a live inspection of what exists on the target."""
+    from . import home
+    from .inspect import inspect_environment
+    from .render import render_inspection
+    from .spec import load_spec
+
+    loaded = load_spec(_spec_source(spec))
+    record = home.read_registry().get(loaded.name, {})
+    env = _environment(spec, target, profile, region, None, start_emulator=False)
+    web_urls: dict[str, str] = {}
+    if check_web:
+        try:
+            web_urls = {n: i["web_url"] for n, i in (env.outputs().get("instances") or {})
+                        .items() if i.get("web_url")}
+        except EnvkitError:
+            web_urls = {}
+    try:
+        seen = inspect_environment(loaded.name, env.target, check_web, web_urls)
+    except Exception as exc:  # noqa: BLE001 - botocore's connection errors, one line
+        from .errors import OperationError
+
+        raise OperationError(f"cannot reach the {env.target.kind} target: {exc}") from None
+    if as_json:
+        typer.echo(json.dumps({"environment": loaded.name, "record": record,
+                               "inspection": seen.to_dict()}, default=str))
+        return
+    render_inspection(loaded.name, record, seen, _console())
+
+
+@app.command()
+def outputs(spec: SpecArg = Path("envkit.yaml"), target: TargetOpt = None,
+            profile: ProfileOpt = None, backend: BackendOpt = None, as_json: JsonOpt = False,
+            show_secrets: Annotated[bool, typer.Option(
+                "--show-secrets", help="Print passwords and private keys in clear.")] = False
+            ) -> None:
+    """The stack outputs: sign-in URL, users, instances, SSH commands, web URLs."""
+    _ensure_cli(False, print)
+    env = _environment(spec, target, profile, None, backend)
+    values = env.outputs(show_secrets=show_secrets)
+    if as_json:
+        typer.echo(json.dumps(values, indent=2))
+    else:
+        _print_outputs(values, _console())
+
+
+@app.command(name="ls")
+def list_environments(as_json: JsonOpt = False) -> None:
+    """Every environment envkit knows: target, resources, last update, expiry."""
+    from rich.table import Table
+
+    from . import home
+
+    registry = home.read_registry()
+    if as_json:
+        typer.echo(json.dumps(registry, indent=2))
+        return
+    if not registry:
+        typer.echo("no environments yet: envkit up SPEC creates one")
+        return
+    table = Table(show_edge=False)
+    for col in ("environment", "target", "region", "resources", "last update", "expires",
+                "status"):
+        table.add_column(col)
+    for name, r in sorted(registry.items()):
+        table.add_row(name, str(r.get("target", "")), str(r.get("region", "")),
+                      str(r.get("resources", "")), str(r.get("last_update", "")),
+                      str(r.get("expires") or "-"), str(r.get("status", "")))
+    _console().print(table)
+
+
+@app.command()
+def history(spec: SpecArg = Path("envkit.yaml"), target: TargetOpt = None,
+            backend: BackendOpt = None, as_json: JsonOpt = False,
+            limit: Annotated[int, typer.Option("--limit", "-n")] = 10) -> None:
+    """The last operations on the environment's stack."""
+    _ensure_cli(False, print)
+    env = _environment(spec, target, None, None, backend)
+    entries = env.history(limit)
+    if as_json:
+        typer.echo(json.dumps(entries, indent=2))
+        return
+    for e in entries:
+        typer.echo(f"#{e['version']} {e['kind']:<8} {e['result']:<10} {e['start']} "
+                   f"{e['changes']}")
+
+
+@app.command()
+def cancel(spec: SpecArg = Path("envkit.yaml"), target: TargetOpt = None,
+           backend: BackendOpt = None) -> None:
+    """Cancel a running update and release the stack's lock."""
+    _ensure_cli(False, print)
+    env = _environment(spec, target, None, None, backend)
+    env.cancel()
+    typer.echo(f"{env.name}: cancelled; the stack is unlocked")
+
+
+@app.command()
+def ssh(instance: Annotated[str, typer.Argument(help="Instance name from the spec.")],
+        spec: SpecArg = Path("envkit.yaml"), target: TargetOpt = None,
+        run: Annotated[bool, typer.Option("--run", help="Run ssh instead of printing it.")
+                       ] = False) -> None:
+    """Print (or run) the SSH command for an instance, with its stored key."""
+    import shlex
+
+    from .errors import OperationError, SpecError
+
+    env = _environment(spec, target, None, None, None)
+    if instance not in env.spec.ec2.instances:
+        known = ", ".join(env.spec.ec2.instances) or "none"
+        raise SpecError(f"unknown instance '{instance}'; known instances: {known}")
+    _ensure_cli(False, print)
+    command = ((env.outputs().get("instances") or {}).get(instance) or {}).get("ssh_command")
+    if not command:
+        raise OperationError(f"{env.name}: no SSH command recorded for '{instance}'; "
+                             "is the environment deployed (envkit up)?")
+    if not run:
+        typer.echo(command)
+        return
+    os.execvp("ssh", shlex.split(os.path.expanduser(command)))
+
+
+@app.command(name="install-pulumi")
+def install_pulumi_command() -> None:
+    """Install the Pulumi CLI matching the SDK into ENVKIT_HOME/pulumi (needs internet)."""
+    from .engine import install_pulumi
+
+    typer.echo(f"installed the Pulumi CLI: {install_pulumi()}")
+
+
+@app.command()
+def doctor(as_json: JsonOpt = False) -> None:
+    """Check everything envkit needs, each with pass/fail and the fix."""
+    from .doctor import run_checks
+    from .errors import EXIT_PREREQUISITE
+
+    checks = run_checks()
+    if as_json:
+        typer.echo(json.dumps([c.to_dict() for c in checks], indent=2))
+    else:
+        console = _console()
+        for c in checks:
+            mark = {"pass": "[green]pass[/green]", "fail": "[red]FAIL[/red]",
+                    "info": "[blue]info[/blue]"}[c.status]
+            console.print(f"{mark}  {c.name}: {c.detail}")
+            if c.status == "fail" and c.fix:
+                console.print(f"      fix: {c.fix}")
+    if any(c.status == "fail" for c in checks):
+        raise typer.Exit(EXIT_PREREQUISITE)
+
+
+local_app = typer.Typer(help="The embedded AWS emulator (moto server on 127.0.0.1).",
+                        no_args_is_help=True)
+app.add_typer(local_app, name="local")
+
+
+@local_app.command("start")
+def local_start(port: Annotated[int | None, typer.Option(
+        "--port", help="Port on 127.0.0.1 (default: ENVKIT_LOCAL_PORT or a free one).")] = None
+        ) -> None:
+    """Start the emulator, or report the running one."""
+    from . import local
+
+    s = local.start(port)
+    typer.echo(f"local emulator running at {s.endpoint} (pid {s.pid})")
+
+
+@local_app.command("stop")
+def local_stop() -> None:
+    """Stop the emulator (every resource it held is lost)."""
+    from . import local
+
+    typer.echo("local emulator stopped" if local.stop() else "local emulator was not running")
+
+
+@local_app.command("status")
+def local_status(as_json: JsonOpt = False) -> None:
+    """Whether the emulator runs, and where."""
+    from . import local
+
+    s = local.status()
+    if as_json:
+        typer.echo(json.dumps(s.to_dict()))
+    elif s.running:
+        typer.echo(f"running at {s.endpoint} (pid {s.pid})")
+    else:
+        typer.echo("not running (envkit local start, or envkit up starts it)")
+
+
+@local_app.command("reset")
+def local_reset() -> None:
+    """Forget every resource the emulator holds."""
+    from . import local
+
+    local.reset()
+    typer.echo("local emulator reset: it holds no resources")
+
+
 def _fail(exc: BaseException, code: int, message: str | None = None) -> int:
     if _STATE["debug"]:
         import traceback
 
         traceback.print_exception(exc)
     message = message or str(exc) or type(exc).__name__
-    for line in message.splitlines():
-        typer.echo(f"error: {line}", err=True)
+    first, *rest = message.splitlines() or [""]
+    typer.echo(f"error: {first}", err=True)
+    for line in rest:
+        typer.echo(f"  {line}", err=True)
     return code
 
 
@@ -103,7 +532,7 @@ def main(argv: list[str] | None = None) -> Any:
     except KeyboardInterrupt:
         typer.echo("interrupted", err=True)
         code = 130
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 - the one place an unexpected error is reported
         code = _fail(exc, EXIT_FAILED,
                      f"unexpected error: {exc!r} (run with --debug for details)")
     sys.exit(code if isinstance(code, int) else 0)

@@ -27,7 +27,7 @@ from .errors import EnvkitError, PrerequisiteError
 
 HOST = "127.0.0.1"
 ACCESS_KEY = "test"  # moto accepts any credentials; these make it obvious they are fake
-SECRET_KEY = "test"  # noqa: S105 - not a secret: the emulator's placeholder credential
+SECRET_KEY = "test"  # not a secret: the placeholder the emulator accepts
 SERVICES = ("iam", "ec2", "sts")
 START_TIMEOUT_S = 30.0
 

@@ -79,3 +79,47 @@ def render_plan(plan: Plan, console: Console | None = None) -> None:
     console.print(outputs)
     console.print("[dim]+ create. Offline plan: nothing was contacted; values marked "
                   f"{UNKNOWN} are assigned by AWS.[/dim]")
+
+
+def _web_text(web: dict[str, Any] | None) -> str:
+    if not web:
+        return "-"
+    if web.get("skipped"):
+        return f"{web['url']} (check skipped: {web['skipped']})"
+    if "ok" not in web:
+        return web["url"]
+    verdict = "ok" if web["ok"] else "FAILED"
+    return f"{web['url']} {verdict} {web.get('status') or web.get('error', '')}".strip()
+
+
+def render_inspection(name: str, record: dict[str, Any], seen: Any, console: Console) -> None:
+    """Print `envkit status`: the environment's record, then what exists on the target."""
+    facts = ", ".join(f"{k}: {record[k]}" for k in ("target", "region", "resources",
+                                                    "last_update", "expires", "status")
+                      if record.get(k) is not None)
+    console.print(f"[bold]{escape(name)}[/bold] " + (escape(facts) if facts else
+                                                    "(never deployed by envkit here)"))
+    if seen.instances:
+        table = Table(title="Instances", show_edge=False, title_justify="left")
+        for col in ("instance", "id", "state", "public ip", "private ip", "public dns",
+                    "security groups", "enis", "web"):
+            table.add_column(col, overflow="fold")
+        for i in seen.instances:
+            rules = "; ".join(f"{g}: {', '.join(r) or 'no ingress'}"
+                              for g, r in i.security_groups.items())
+            web = _web_text(i.web)
+            table.add_row(i.name, i.id, i.state, i.public_ip or "-", i.private_ip or "-",
+                          i.public_dns or "-", escape(rules), ", ".join(i.network_interfaces),
+                          escape(web))
+        console.print(table)
+    if seen.users:
+        table = Table(title="IAM users", show_edge=False, title_justify="left")
+        for col in ("user", "groups", "console", "MFA devices", "access keys (age, days)"):
+            table.add_column(col)
+        for u in seen.users:
+            table.add_row(u.name, ", ".join(u.groups) or "-", "yes" if u.console else "no",
+                          str(u.mfa_devices),
+                          ", ".join(map(str, u.access_key_ages_days)) or "none")
+        console.print(table)
+    for note in seen.notes:
+        console.print(f"[dim]{escape(note)}[/dim]")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -60,10 +61,8 @@ def aws_credentials_available(profile: str | None = None) -> bool:
     session = botocore.session.Session(profile=profile)
     resolver = session.get_component("credential_provider")
     for name in ("iam-role", "container-role"):
-        try:
+        with contextlib.suppress(KeyError, ValueError):
             resolver.remove(name)
-        except (KeyError, ValueError):
-            pass
     try:
         return session.get_credentials() is not None
     except botocore.exceptions.ProfileNotFound:
