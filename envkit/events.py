@@ -92,6 +92,14 @@ def _name(urn: str) -> str:
 
 
 def translate(engine_event: Any) -> Event | None:
+    """One engine event as an envkit event (stamped with the engine's time), or None."""
+    event = _translate(engine_event)
+    if event is not None and getattr(engine_event, "timestamp", None):
+        event.timestamp = float(engine_event.timestamp)
+    return event
+
+
+def _translate(engine_event: Any) -> Event | None:
     """One engine event as an envkit event, or None when it is of no interest.
 
     The engine already masks secrets (envkit never asks it to show them), so messages

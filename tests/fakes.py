@@ -1,0 +1,147 @@
+"""Stand-ins for pulumi.automation's Stack and Workspace (the engine cannot run here).
+
+They record every call envkit makes and answer with pulumi.automation's own result,
+output and event classes, so envkit's handling of those is exercised for real.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from types import SimpleNamespace
+from typing import Any
+
+from pulumi.automation import OutputValue
+from pulumi.automation.events import EngineEvent
+
+USER_URN = "urn:pulumi:lab::envkit::envkit:iam:IamLab$aws:iam/user:User::lab-user-ann"
+
+EVENTS = [
+    {"sequence": 1, "timestamp": 100, "resourcePreEvent": {"metadata": {
+        "op": "create", "urn": USER_URN, "type": "aws:iam/user:User", "provider": ""}}},
+    {"sequence": 2, "timestamp": 101, "diagnosticEvent": {
+        "message": "a provider warning\n", "color": "never", "severity": "warning"}},
+    {"sequence": 3, "timestamp": 102, "resOutputsEvent": {"metadata": {
+        "op": "create", "urn": USER_URN, "type": "aws:iam/user:User", "provider": ""}}},
+    {"sequence": 4, "timestamp": 103, "summaryEvent": {
+        "maybeCorrupt": False, "durationSeconds": 3, "resourceChanges": {"create": 1},
+        "PolicyPacks": {}}},
+]
+
+PEM = "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----"
+
+
+class FakeWorkspace:
+    def __init__(self, plugins: list[tuple[str, str]] | None = None,
+                 install_error: Exception | None = None) -> None:
+        self.plugins = list(plugins or [])
+        self.installed: list[tuple[str, str]] = []
+        self.install_error = install_error
+        self.removed: list[str] = []
+
+    def list_plugins(self):
+        return [SimpleNamespace(name=n, version=v) for n, v in self.plugins]
+
+    def install_plugin(self, name: str, version: str, kind: str = "resource") -> None:
+        if self.install_error is not None:
+            raise self.install_error
+        self.installed.append((name, version))
+        self.plugins.append((name, version.lstrip("v")))
+
+    def remove_stack(self, name: str) -> None:
+        self.removed.append(name)
+
+
+class FakeStack:
+    """Records calls; ``fail`` makes operations raise; emits real EngineEvents."""
+
+    def __init__(self, name: str, program: Any, opts: Any, workspace: FakeWorkspace) -> None:
+        self.name = name
+        self.program = program
+        self.opts = opts
+        self.workspace = workspace
+        self.config: dict[str, Any] = {}
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.fail: Exception | None = None
+        self.private_keys = {"lab-key": PEM}
+
+    def get_all_config(self):
+        return dict(self.config)
+
+    def set_config(self, key: str, value: Any) -> None:
+        self.config[key] = value
+
+    def _operation(self, name: str, **kwargs: Any):
+        self.calls.append((name, kwargs))
+        if self.fail is not None:
+            raise self.fail
+        for raw in EVENTS:
+            kwargs["on_event"](EngineEvent.from_json(raw))
+        kwargs["on_output"]("Updating (lab)\n")
+        summary = SimpleNamespace(resource_changes={"create": 1})
+        return SimpleNamespace(summary=summary, change_summary={"create": 1})
+
+    def preview(self, **kwargs: Any):
+        return self._operation("preview", **kwargs)
+
+    def up(self, **kwargs: Any):
+        return self._operation("up", **kwargs)
+
+    def refresh(self, **kwargs: Any):
+        return self._operation("refresh", **kwargs)
+
+    def destroy(self, **kwargs: Any):
+        return self._operation("destroy", **kwargs)
+
+    def outputs(self):
+        return {
+            "environment": OutputValue("lab", False),
+            "sign_in_url": OutputValue("https://lab-alias.signin.aws.amazon.com/console", False),
+            "passwords": OutputValue({"ann": "Sup3r-Secret-Passw0rd!"}, True),
+            "private_keys": OutputValue(self.private_keys, True),
+            "instances": OutputValue({"web": {"ssh_command": "ssh -i k ec2-user@1.2.3.4",
+                                              "web_url": "http://1.2.3.4/"}}, False),
+        }
+
+    def export_stack(self):
+        return SimpleNamespace(deployment={"resources": [
+            {"urn": "urn:pulumi:lab::envkit::pulumi:pulumi:Stack::envkit-lab",
+             "type": "pulumi:pulumi:Stack", "custom": False},
+            {"urn": "urn:pulumi:lab::envkit::pulumi:providers:aws::lab",
+             "type": "pulumi:providers:aws", "custom": True, "id": "p"},
+            {"urn": USER_URN, "type": "aws:iam/user:User", "custom": True, "id": "ann"},
+        ]})
+
+    def history(self, page_size=None, page=None, show_secrets=True):
+        self.calls.append(("history", {"show_secrets": show_secrets}))
+        return []
+
+    def cancel(self) -> None:
+        self.calls.append(("cancel", {}))
+
+
+class FakeAutomation:
+    """Replaces ``create_or_select_stack``; detects overlapping calls."""
+
+    def __init__(self, workspace: FakeWorkspace | None = None, delay: float = 0.0) -> None:
+        self.workspace = workspace or FakeWorkspace(plugins=[])
+        self.stacks: list[FakeStack] = []
+        self.configs: dict[str, dict[str, Any]] = {}  # stack config persists, as on disk
+        self.delay = delay
+        self.active = 0
+        self.overlapped = False
+        self._lock = threading.Lock()
+
+    def create_or_select_stack(self, stack_name: str, project_name: str, program: Any,
+                               opts: Any) -> FakeStack:
+        with self._lock:
+            self.active += 1
+            self.overlapped |= self.active > 1
+        time.sleep(self.delay)
+        stack = FakeStack(stack_name, program, opts, self.workspace)
+        stack.config = self.configs.setdefault(stack_name, {})
+        stack.project_name = project_name
+        self.stacks.append(stack)
+        with self._lock:
+            self.active -= 1
+        return stack
