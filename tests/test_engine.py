@@ -32,7 +32,7 @@ from envkit.events import Diagnostic, ResourceFinished, ResourceStarted, Summary
 from envkit.targets import Target
 
 from .conftest import BASICS, minimal
-from .fakes import PEM, FakeAutomation, FakeWorkspace
+from .fakes import PEM, FakeAutomation
 
 LOCAL = Target("local", "us-east-1", "test", endpoint="http://127.0.0.1:5999",
                emulator_id="1@2", provider_args={"endpoints": [{"iam": "x"}]})
@@ -333,3 +333,21 @@ def test_mask_outputs():
 def test_environment_accepts_a_spec_path(fake):
     env = Environment(BASICS, target=LOCAL)
     assert env.name == "aws-basics" and env.spec_path == str(BASICS.resolve())
+
+
+def test_ctrl_c_during_up_waits_for_the_engine_to_cancel(fake):
+    """SIGINT reaches the Pulumi CLI (same process group), which cancels and exits; Python
+    must not die mid-operation but wait and report the cancel."""
+    import signal
+
+    env = lab()
+    stack = env.stack()
+
+    def interrupted_up(**kwargs):
+        os.kill(os.getpid(), signal.SIGINT)  # the user presses Ctrl-C
+        raise auto_errors.CommandError(_cmd("error: update canceled"))
+
+    stack.up = interrupted_up
+    with pytest.raises(OperationError, match="cancelled; the stack's state records"):
+        env.up()
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored

@@ -1,0 +1,232 @@
+"""The lifecycle CLI: through Typer's CliRunner with the engine replaced by stand-ins, and
+as a real subprocess with no `pulumi` on PATH (exit codes, messages, no traceback)."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from envkit import home, local
+from envkit.cli import app
+
+from .conftest import BASICS, ROOT
+from .fakes import FakeAutomation
+
+
+def run_envkit(*args: str, cwd=ROOT, env_extra: dict | None = None,
+               stdin: str | None = None) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(PATH=os.path.dirname(sys.executable) + ":/usr/bin:/bin", COLUMNS="120",
+               HOME=os.environ["ENVKIT_HOME"])
+    env.update(env_extra or {})
+    return subprocess.run([sys.executable, "-m", "envkit.cli", *args], capture_output=True,
+                          text=True, cwd=cwd, env=env, timeout=120, input=stdin)
+
+
+@pytest.fixture
+def emulator():
+    yield
+    local.stop()
+
+
+@pytest.fixture
+def engine(monkeypatch, emulator):
+    """The Pulumi engine replaced by stand-ins; the emulator is real."""
+    from pulumi import automation as auto
+
+    fake = FakeAutomation()
+    monkeypatch.setattr(auto, "create_or_select_stack", fake.create_or_select_stack)
+    monkeypatch.setattr("envkit.engine.pulumi_command", lambda: "cmd")
+    monkeypatch.setattr("envkit.engine.find_pulumi", lambda: "/opt/pulumi/bin/pulumi")
+    return fake
+
+
+runner = CliRunner()
+
+
+def invoke(*args: str):
+    return runner.invoke(app, list(args))
+
+
+# --- without the Pulumi CLI (a real subprocess) ------------------------------------------------
+
+
+def test_up_without_cli_plans_then_exits_3_with_the_ways_forward(emulator):
+    done = run_envkit("up", str(BASICS))
+    assert done.returncode == 3
+    assert "plan: aws-basics (us-east-1) has 31 resources" in done.stdout
+    assert "Pulumi CLI is not installed" in done.stderr
+    assert "envkit install-pulumi" in done.stderr and "envkit plan" in done.stderr
+    assert "Traceback" not in done.stderr + done.stdout
+    assert not local.status().running  # nothing started for nothing
+
+
+def test_up_with_a_bad_spec_exits_2_before_anything(tmp_path):
+    bad = tmp_path / "x.yaml"
+    bad.write_text(BASICS.read_text().replace("t2.micro", "t2.mega"))
+    done = run_envkit("up", str(bad))
+    assert done.returncode == 2 and "unknown instance type 't2.mega'" in done.stderr
+
+
+@pytest.mark.parametrize("command", [["outputs"], ["history"], ["cancel"], ["refresh"],
+                                     ["preview"], ["down", "--yes"]])
+def test_engine_commands_without_cli_exit_3(command):
+    done = run_envkit(*command, str(BASICS))
+    assert done.returncode == 3, done.stderr
+    assert "Pulumi CLI is not installed" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_doctor_reports_each_check_and_exits_3_without_cli():
+    done = run_envkit("doctor", "--json")
+    assert done.returncode == 3
+    checks = {c["name"]: c for c in json.loads(done.stdout)}
+    assert checks["Pulumi CLI"]["status"] == "fail"
+    assert "envkit install-pulumi" in checks["Pulumi CLI"]["fix"]
+    assert checks["python package pulumi_aws"]["status"] == "pass"
+    assert checks["ENVKIT_HOME"]["status"] == "pass"
+
+
+def test_local_commands_as_a_subprocess(emulator):
+    started = run_envkit("local", "start")
+    assert started.returncode == 0 and "running at http://127.0.0.1:" in started.stdout
+    state = json.loads(run_envkit("local", "status", "--json").stdout)
+    assert state["running"] and state["pid"]
+    assert run_envkit("local", "reset").returncode == 0
+    assert "stopped" in run_envkit("local", "stop").stdout
+    assert "not running" in run_envkit("local", "status").stdout
+
+
+def test_status_inspects_the_emulator(emulator):
+    s = local.start()
+    ec2 = local.boto3_session("us-east-1").client("ec2", endpoint_url=s.endpoint)
+    ec2.run_instances(ImageId="ami-0d27e0fb3bac4d724", MinCount=1, MaxCount=1,
+                      TagSpecifications=[{"ResourceType": "instance", "Tags": [
+                          {"Key": "envkit:environment", "Value": "aws-basics"},
+                          {"Key": "Name", "Value": "aws-basics-web"}]}])
+    done = run_envkit("status", str(BASICS), "--target", "local")
+    assert done.returncode == 0, done.stderr
+    assert "Instances" in done.stdout and "web" in done.stdout and "running" in done.stdout
+    data = json.loads(run_envkit("status", str(BASICS), "--json").stdout)
+    assert data["inspection"]["instances"][0]["name"] == "web"
+
+
+def test_status_with_the_emulator_stopped_is_one_line(emulator):
+    done = run_envkit("status", str(BASICS), "--target", "local")
+    assert done.returncode == 1
+    assert done.stderr.strip().startswith("error: the local emulator is not running")
+    assert "Traceback" not in done.stderr
+
+
+def test_init_writes_a_starter_and_refuses_to_overwrite(tmp_path):
+    done = run_envkit("init", cwd=tmp_path)
+    assert done.returncode == 0
+    assert (tmp_path / "envkit.yaml").read_text() == BASICS.read_text()
+    again = run_envkit("init", "iam-basics", cwd=tmp_path)
+    assert again.returncode == 2 and "--force" in again.stderr
+    unknown = run_envkit("init", "nope", "-o", "x.yaml", cwd=tmp_path)
+    assert unknown.returncode == 2 and "aws-basics" in unknown.stderr
+
+
+def test_install_pulumi_offline_exits_3(monkeypatch):
+    import urllib.error
+
+    from pulumi.automation import PulumiCommand
+
+    def offline(*a, **k):
+        raise urllib.error.URLError("name resolution failed")
+
+    monkeypatch.setattr(PulumiCommand, "install", offline)
+    from envkit.cli import main
+
+    with pytest.raises(SystemExit) as code:
+        main(["install-pulumi"])
+    assert code.value.code == 3
+
+
+# --- with the engine replaced by stand-ins (CliRunner) --------------------------------------
+
+
+def test_up_shows_live_progress_outputs_and_writes_keys(engine):
+    result = invoke("up", str(BASICS), "--target", "local")
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "plan: aws-basics (us-east-1) has 31 resources" in out
+    assert "target: local (--target local), emulator at http://127.0.0.1:" in out
+    assert "lab-user-ann" in out and "done" in out  # the live per-resource view
+    assert "up done" in out and "1 create" in out
+    assert "https://lab-alias.signin.aws.amazon.com/console" in out
+    assert "[secret]" in out and "Sup3r" not in out and "PRIVATE KEY" not in out
+    key = home.keys_dir("aws-basics") / "lab-key.pem"
+    assert stat.S_IMODE(key.stat().st_mode) == 0o400
+    listing = invoke("ls")
+    assert "aws-basics" in listing.output and "local" in listing.output
+
+
+def test_up_json_streams_ndjson_events_without_secrets(engine):
+    result = invoke("up", str(BASICS), "--target", "local", "--json")
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    kinds = [line["kind"] for line in lines]
+    assert kinds == ["resource_started", "diagnostic", "resource_finished", "summary", "result"]
+    assert lines[-1]["outputs"]["passwords"] == "[secret]"
+    assert "Sup3r" not in result.stdout
+
+
+def test_outputs_show_secrets_only_when_asked(engine):
+    masked = invoke("outputs", str(BASICS), "--target", "local", "--json")
+    assert json.loads(masked.stdout)["passwords"] == "[secret]"
+    shown = invoke("outputs", str(BASICS), "--target", "local", "--json", "--show-secrets")
+    assert json.loads(shown.stdout)["passwords"] == {"ann": "Sup3r-Secret-Passw0rd!"}
+
+
+def test_ssh_prints_the_command(engine):
+    assert invoke("ssh", "web", str(BASICS), "--target", "local").stdout.strip() == \
+        "ssh -i k ec2-user@1.2.3.4"
+    unknown = invoke("ssh", "db", str(BASICS), "--target", "local")
+    assert unknown.exit_code != 0
+
+
+def test_down_with_yes_destroys_and_removes_keys(engine):
+    assert invoke("up", str(BASICS), "--target", "local").exit_code == 0
+    result = invoke("down", str(BASICS), "--yes")
+    assert result.exit_code == 0, result.output
+    assert "destroy done" in result.output
+    assert not (home.keys_dir("aws-basics") / "lab-key.pem").exists()
+    assert home.read_registry()["aws-basics"]["status"] == "destroyed"
+
+
+def test_down_without_yes_and_without_a_terminal_refuses(engine, capsys):
+    from envkit.cli import main
+
+    with pytest.raises(SystemExit) as code:
+        main(["down", str(BASICS), "--target", "local"])
+    assert code.value.code == 2
+    assert "pass --yes" in capsys.readouterr().err
+    assert not any(s.calls for s in engine.stacks)  # nothing was destroyed
+
+
+def test_locked_stack_names_envkit_cancel(engine, monkeypatch, capsys):
+    from pulumi.automation import errors as auto_errors
+    from pulumi.automation._cmd import CommandResult
+
+    from envkit.cli import main
+
+    original = engine.create_or_select_stack
+
+    def locked(*args, **kwargs):
+        stack = original(*args, **kwargs)
+        stack.fail = auto_errors.ConcurrentUpdateError(
+            CommandResult("", "error: the stack is currently locked", 255))
+        return stack
+
+    monkeypatch.setattr("pulumi.automation.create_or_select_stack", locked)
+    with pytest.raises(SystemExit) as code:
+        main(["up", str(BASICS), "--target", "local"])
+    assert code.value.code == 1
+    assert "envkit cancel" in capsys.readouterr().err
