@@ -1,0 +1,81 @@
+"""Benchmark: `envkit --help` start-up beside a bare Typer app with one command.
+
+The bare app is built with the same Typer settings as envkit's.
+
+Both run as fresh processes, alternating, in the same run; prints JSON with the medians
+and the ratio (target <= 1.5x). Also records which heavy modules the envkit process
+imported (none of pulumi, pulumi_aws, boto3, moto should be there).
+Usage: python bench/cli_startup.py [--repeat N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BARE = '''
+import typer
+# The same Typer settings as envkit's app, so only envkit's own cost differs.
+app = typer.Typer(no_args_is_help=True, pretty_exceptions_enable=False,
+                  add_completion=False, rich_markup_mode=None)
+
+@app.callback()
+def root() -> None:
+    """A bare app."""
+
+@app.command()
+def hello(name: str = "world") -> None:
+    """Say hello."""
+    typer.echo(name)
+
+app()
+'''
+HEAVY = ("pulumi", "pulumi_aws", "boto3", "botocore", "moto", "pydantic", "ruamel")
+
+
+def _time(cmd: list[str]) -> float:
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=15)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        bare = Path(tmp) / "bare.py"
+        bare.write_text(BARE)
+        envkit_cmd = [sys.executable, "-m", "envkit.cli", "--help"]
+        bare_cmd = [sys.executable, str(bare), "--help"]
+        _time(envkit_cmd), _time(bare_cmd)  # warm the file cache
+        envkit_t, bare_t = [], []
+        for _ in range(args.repeat):
+            envkit_t.append(_time(envkit_cmd))
+            bare_t.append(_time(bare_cmd))
+    probe = ("import sys, runpy; sys.argv=['envkit','--help']\n"
+             "try:\n    runpy.run_module('envkit.cli', run_name='__main__')\n"
+             "except SystemExit:\n    pass\n"
+             f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r})))")
+    heavy = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True
+                           ).stdout.strip().splitlines()[-1]
+    envkit_s, bare_s = statistics.median(envkit_t), statistics.median(bare_t)
+    print(json.dumps({
+        "benchmark": "cli_startup",
+        "envkit_help_s": round(envkit_s, 4),
+        "bare_typer_help_s": round(bare_s, 4),
+        "ratio": round(envkit_s / bare_s, 3),
+        "target_ratio_max": 1.5,
+        "met": envkit_s / bare_s <= 1.5,
+        "heavy_modules_imported": json.loads(heavy.replace("'", '"')),
+    }, indent=2))
+
+
+if __name__ == "__main__":
+    main()
