@@ -230,3 +230,19 @@ def test_locked_stack_names_envkit_cancel(engine, monkeypatch, capsys):
         main(["up", str(BASICS), "--target", "local"])
     assert code.value.code == 1
     assert "envkit cancel" in capsys.readouterr().err
+
+
+def test_emulator_restart_since_deploy_is_said_plainly(engine):
+    home.update_registry("aws-basics", target="local", resources=31, emulator="1234@1.0")
+    result = invoke("up", str(BASICS))
+    assert result.exit_code == 0, result.output
+    assert "the local emulator was restarted since this environment was deployed" in \
+        " ".join(result.output.split())
+    assert "envkit up --refresh" in result.output
+    again = invoke("up", str(BASICS))  # the registry now knows the running emulator
+    assert "was restarted" not in again.output
+
+
+def test_refresh_flag_reaches_the_engine(engine):
+    assert invoke("up", str(BASICS), "--target", "local", "--refresh").exit_code == 0
+    assert dict(engine.stacks[-1].calls)["up"]["refresh"] is True
