@@ -46,6 +46,9 @@ class PlannedResource:
     dependencies: list[str] = field(default_factory=list)
     inputs: dict[str, Any] = field(default_factory=dict)
     provider: str | None = None
+    #: The inputs as the engine would hand them to a policy analyzer: unknowns as Pulumi's
+    #: unknown sentinel, secrets wrapped. Kept out of ``to_dict`` and ``repr``.
+    wire_inputs: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The resource as it appears in ``envkit plan --json``."""
@@ -192,6 +195,7 @@ def _monitor_class():
                 custom=bool(request.custom),
                 dependencies=sorted(set(request.dependencies)),
                 inputs=_clean(inputs),
+                wire_inputs=_wire(inputs),
                 provider=request.provider.rsplit("::", 2)[-2] if request.provider else None,
             ))
             secret_outputs = list(request.additionalSecretOutputs)
@@ -212,6 +216,23 @@ def _monitor_class():
 def _is_stack(urn: str) -> bool:
     """Whether a parent URN is the root stack (or absent)."""
     return not urn or urn.split("::")[2].split("$")[-1] == "pulumi:pulumi:Stack"
+
+
+def _wire(value: Any) -> Any:
+    """Inputs in the engine's wire form for the analyzer (JSON-able; unknowns as sentinel)."""
+    from pulumi.output import Unknown
+    from pulumi.runtime import rpc
+
+    if rpc.is_rpc_secret(value):
+        return {rpc._special_sig_key: rpc._special_secret_sig,
+                "value": _wire(rpc.unwrap_rpc_secret(value))}
+    if isinstance(value, Unknown):
+        return rpc.UNKNOWN
+    if isinstance(value, dict):
+        return {k: _wire(v) for k, v in value.items() if not str(k).startswith("__")}
+    if isinstance(value, list):
+        return [_wire(v) for v in value]
+    return value
 
 
 def _clean(value: Any) -> Any:

@@ -9,6 +9,8 @@ from ..spec.models import EnvironmentSpec
 TAG_ENVIRONMENT = "envkit:environment"
 TAG_OWNER = "envkit:owner"
 TAG_EXPIRES = "envkit:expires"
+# Which publisher an alias's AMI comes from, for the allowed-owner policy.
+AMI_OWNER_TAG = "envkit:ami-owner"
 
 
 def lab_tags(spec: EnvironmentSpec, expires_at: datetime | None) -> dict[str, str]:

@@ -17,7 +17,7 @@ import pulumi_aws as aws
 
 from ..spec.amis import AMI_ALIASES
 from ..spec.models import EnvironmentSpec, InstanceSpec, RuleSpec
-from .base import named
+from .base import AMI_OWNER_TAG, named
 from .iam import IamLab
 from .keys import SshKey
 from .network import LabNetwork
@@ -168,7 +168,8 @@ class Ec2Lab(pulumi.ComponentResource):
             },
             "monitoring": inst.monitoring,
             "tenancy": inst.tenancy,
-            "tags": named({**tags, **inst.tags}, f"{env}-{iname}"),
+            "tags": named({**tags, **inst.tags, **({AMI_OWNER_TAG: alias.owner} if alias else {})},
+                          f"{env}-{iname}"),
         }
         if inst.key_pair:
             args["key_name"] = key_pairs[inst.key_pair].key_name

@@ -1,0 +1,1 @@
+"""envkit's policy pack (rules) and the offline gate that evaluates it."""

@@ -1,0 +1,413 @@
+"""The offline policy gate: the pack's rules, evaluated through pulumi-policy's own analyzer.
+
+A target (an envkit spec, or a Pulumi Python project directory) is run under Pulumi's
+mocks exactly like ``envkit plan``; every resource is then sent through
+``_PolicyAnalyzerServicer`` the way the engine does it: ``Configure`` (the merged
+config), ``Remediate`` (for policies at level remediate), ``Analyze`` (inputs, per
+resource) and ``AnalyzeStack`` (the whole graph). Verdicts, enforcement levels and config
+merging are therefore the analyzer's, not a re-implementation.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import json
+import os
+import runpy
+import sys
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import EnvkitError, SpecError, SpecIssue
+
+LEVELS = ("advisory", "mandatory", "remediate", "disabled")
+PREVIEW_NOTICE = "during preview"
+
+
+@dataclass
+class Finding:
+    """One policy result: a violation, a remediation the engine would apply, or a notice."""
+
+    policy: str
+    level: str
+    severity: str
+    message: str
+    kind: str = "violation"  # violation | remediation | notice
+    urn: str | None = None
+    resource_type: str | None = None
+    resource_name: str | None = None
+    remediation: str = ""
+    controls: list[str] = field(default_factory=list)
+    file: str | None = None
+    line: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The finding as JSON-ready data."""
+        return asdict(self)
+
+
+@dataclass
+class PolicyReport:
+    """Everything the gate found for one target."""
+
+    target: str
+    pack: str
+    resources: int
+    findings: list[Finding]
+
+    @property
+    def mandatory(self) -> list[Finding]:
+        """Violations that block a deployment."""
+        return [f for f in self.findings if f.kind == "violation" and f.level == "mandatory"]
+
+    @property
+    def advisory(self) -> list[Finding]:
+        """Violations reported as warnings."""
+        return [f for f in self.findings if f.kind == "violation" and f.level == "advisory"]
+
+    def filtered(self, minimum: str) -> list[Finding]:
+        """Findings at ``minimum`` level or above (mandatory hides advisories and notices)."""
+        if minimum == "mandatory":
+            return self.mandatory
+        return self.findings
+
+    def to_dict(self, minimum: str = "advisory") -> dict[str, Any]:
+        """The report as JSON (`envkit policy check --format json`)."""
+        return {
+            "target": self.target, "pack": self.pack, "resources": self.resources,
+            "summary": {"mandatory": len(self.mandatory), "advisory": len(self.advisory),
+                        "remediations": sum(f.kind == "remediation" for f in self.findings),
+                        "notices": sum(f.kind == "notice" for f in self.findings)},
+            "findings": [f.to_dict() for f in self.filtered(minimum)],
+        }
+
+
+# --- config ---------------------------------------------------------------------------------
+
+
+def load_config(path: str | os.PathLike[str] | None) -> dict[str, Any]:
+    """Read a policy pack config file (the `pulumi preview --policy-pack-config` format)."""
+    if path is None:
+        return {}
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise SpecError(SpecIssue("", "no such policy config file", file=str(path))) from None
+    except ValueError as exc:
+        raise SpecError(SpecIssue("", f"not valid JSON: {exc}", file=str(path))) from None
+    if not isinstance(data, dict):
+        raise SpecError(SpecIssue("", "a policy config is a JSON object", file=str(path)))
+    return _validate_config(data, str(path))
+
+
+def _validate_config(data: dict[str, Any], file: str | None) -> dict[str, Any]:
+    import jsonschema
+
+    from .rules import POLICIES
+
+    by_name = {p.name: p for p in POLICIES}
+    issues = []
+    for key, value in data.items():
+        if key != "all" and key not in by_name:
+            close = difflib.get_close_matches(key, by_name, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            issues.append(SpecIssue(key, f"no policy is named '{key}'{hint}", file=file))
+            continue
+        level = value if isinstance(value, str) else (value or {}).get("enforcementLevel") \
+            if isinstance(value, dict) else None
+        if not isinstance(value, (str, dict)):
+            issues.append(SpecIssue(key, "expected a level or an object", file=file))
+            continue
+        if level is not None and level not in LEVELS:
+            issues.append(SpecIssue(key, f"unknown enforcement level '{level}'; "
+                                         f"use one of {', '.join(LEVELS)}", file=file))
+        if isinstance(value, dict) and key != "all":
+            props = {k: v for k, v in value.items() if k != "enforcementLevel"}
+            schema = by_name[key].config_schema
+            known = schema.properties if schema else {}
+            for prop in props:
+                if prop not in known:
+                    issues.append(SpecIssue(f"{key}.{prop}", "this policy takes no such setting"
+                                            + (f"; settings: {', '.join(known)}" if known else ""),
+                                            file=file))
+            try:
+                jsonschema.validate(props, {"type": "object", "properties": known})
+            except jsonschema.ValidationError as exc:
+                issues.append(SpecIssue(f"{key}.{'.'.join(map(str, exc.path))}", exc.message,
+                                        file=file))
+    if issues:
+        raise SpecError(issues)
+    return data
+
+
+def merged_config(user: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
+    """Per policy: (enforcement level, properties), as the engine merges them: the policy's
+    default level unless ``all`` or the policy's own entry says otherwise; schema defaults
+    overlaid by the user's properties."""
+    from .rules import POLICIES
+
+    everyone = user.get("all")
+    everyone = everyone if isinstance(everyone, str) else (everyone or {}).get("enforcementLevel")
+    out = {}
+    for policy in POLICIES:
+        entry = user.get(policy.name)
+        level = policy.enforcement_level.value
+        if everyone:
+            level = everyone
+        props: dict[str, Any] = {}
+        if policy.config_schema:
+            props = {k: v["default"] for k, v in policy.config_schema.properties.items()
+                     if "default" in v}
+        if isinstance(entry, str):
+            level = entry
+        elif isinstance(entry, dict):
+            level = entry.get("enforcementLevel", level)
+            props.update({k: v for k, v in entry.items() if k != "enforcementLevel"})
+        out[policy.name] = (level, props)
+    return out
+
+
+# --- evaluation -----------------------------------------------------------------------------
+
+
+def _struct(value: dict[str, Any]):
+    from google.protobuf import json_format, struct_pb2
+
+    return json_format.ParseDict(_jsonable(value), struct_pb2.Struct())
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return str(value)
+
+
+def _servicer(config: dict[str, tuple[str, dict[str, Any]]]):
+    from pulumi.runtime.proto import analyzer_pb2 as proto
+    from pulumi_policy import EnforcementLevel
+    from pulumi_policy.policy import _PolicyAnalyzerServicer
+
+    from .rules import PACK_NAME, POLICIES
+
+    servicer = _PolicyAnalyzerServicer(PACK_NAME, _version(), POLICIES,
+                                       EnforcementLevel.ADVISORY)
+    levels = {"advisory": proto.ADVISORY, "mandatory": proto.MANDATORY,
+              "remediate": proto.REMEDIATE, "disabled": proto.DISABLED}
+    request = proto.ConfigureAnalyzerRequest(policyConfig={
+        name: proto.PolicyConfig(enforcementLevel=levels[level], properties=_struct(props))
+        for name, (level, props) in config.items()})
+    servicer.Configure(request, None)
+    return servicer
+
+
+def _version() -> str:
+    from importlib import metadata
+
+    try:
+        return metadata.version("envkit")
+    except metadata.PackageNotFoundError:
+        return "0.0.0"
+
+
+_LEVEL_NAMES = {0: "advisory", 1: "mandatory", 2: "disabled", 3: "remediate"}
+
+
+def evaluate(resources: list[Any], user_config: dict[str, Any] | None = None) -> list[Finding]:
+    """Run the pack over recorded resources (anything with type, name, urn, parent,
+    dependencies, custom and ``wire_inputs``), through the analyzer servicer."""
+    from pulumi.runtime.proto import analyzer_pb2 as proto
+
+    from .rules import RULES
+
+    config = merged_config(user_config or {})
+    servicer = _servicer(config)
+    meta = {r.name: r for r in RULES}
+    remediating = any(level == "remediate" for level, _ in config.values())
+    by_urn = {r.urn: r for r in resources}
+    findings: list[Finding] = []
+    stack_resources = []
+
+    def add(diag, kind: str | None = None) -> None:
+        rule_meta = meta.get(diag.policyName)
+        message = diag.message
+        if message.startswith(diag.description):
+            message = message[len(diag.description):].strip() or diag.description
+        notice = PREVIEW_NOTICE in message
+        resource = by_urn.get(diag.urn)
+        findings.append(Finding(
+            policy=diag.policyName, level=_LEVEL_NAMES.get(diag.enforcementLevel, "advisory"),
+            severity=rule_meta.severity.value if rule_meta else "",
+            message=("cannot check during preview: " + message.split(": ", 1)[-1]) if notice
+            else message,
+            kind=kind or ("notice" if notice else "violation"),
+            urn=diag.urn or None,
+            resource_type=resource.type if resource else None,
+            resource_name=resource.name if resource else None,
+            remediation=rule_meta.remediation if rule_meta else "",
+            controls=list(rule_meta.controls) if rule_meta else []))
+
+    for r in resources:
+        if not r.custom:
+            continue
+        props = _struct(r.wire_inputs)
+        if remediating:
+            response = servicer.Remediate(proto.AnalyzeRequest(
+                type=r.type, properties=props, urn=r.urn, name=r.name), None)
+            for rem in response.remediations:
+                rule_meta = meta.get(rem.policyName)
+                findings.append(Finding(
+                    policy=rem.policyName, level="remediate",
+                    severity=rule_meta.severity.value if rule_meta else "",
+                    message=rem.diagnostic or f"the engine would fix this: {rem.description}",
+                    kind="notice" if rem.diagnostic else "remediation", urn=r.urn,
+                    resource_type=r.type, resource_name=r.name,
+                    remediation=rule_meta.remediation if rule_meta else "",
+                    controls=list(rule_meta.controls) if rule_meta else []))
+                if rem.HasField("properties"):
+                    props = rem.properties
+        response = servicer.Analyze(proto.AnalyzeRequest(
+            type=r.type, properties=props, urn=r.urn, name=r.name), None)
+        for diag in response.diagnostics:
+            if not diag.urn:
+                diag.urn = r.urn
+            add(diag)
+        stack_resources.append(proto.AnalyzerResource(
+            type=r.type, properties=props, urn=r.urn, name=r.name,
+            parent=r.parent or "", dependencies=list(r.dependencies)))
+    response = servicer.AnalyzeStack(proto.AnalyzeStackRequest(resources=stack_resources), None)
+    for diag in response.diagnostics:
+        add(diag)
+    return findings
+
+
+# --- targets --------------------------------------------------------------------------------
+
+
+def _spec_path_of(resource_name: str, spec: Any) -> tuple:
+    """The spec key a resource comes from, by envkit's naming convention."""
+    env = spec.name
+    rest = resource_name[len(env) + 1:] if resource_name.startswith(env + "-") else ""
+    sections = [("user-", ("iam", "users"), spec.iam.users),
+                ("group-", ("iam", "groups"), spec.iam.groups),
+                ("role-", ("iam", "roles"), spec.iam.roles),
+                ("sg-", ("ec2", "security_groups"), spec.ec2.security_groups),
+                ("key-", ("ec2", "key_pairs"), spec.ec2.key_pairs)]
+    for prefix, path, names in sections:
+        if rest.startswith(prefix):
+            tail = rest[len(prefix):]
+            for name in sorted(names, key=len, reverse=True):
+                if tail == name or tail.startswith(name + "-"):
+                    return (*path, name)
+    if rest == "alias":
+        return ("iam", "account_alias")
+    if rest == "password-policy":
+        return ("iam", "password_policy")
+    for name in sorted(spec.ec2.instances, key=len, reverse=True):
+        if rest == name or rest.startswith(name + "-"):
+            return ("ec2", "instances", name)
+    if rest.startswith(("vpc", "igw", "public")):
+        return ("ec2", "network")
+    return ()
+
+
+def check_spec(source: Any, user_config: dict[str, Any] | None = None,
+               plan: Any = None) -> PolicyReport:
+    """Check an envkit spec (path, text, mapping or spec) offline."""
+    from ..planner import plan as make_plan
+    from ..spec import load_spec
+    from ..spec.loader import _line_for, parse_yaml
+
+    spec = load_spec(source)
+    planned = plan or make_plan(spec)
+    findings = evaluate(planned.resources, user_config)
+    file = str(source) if isinstance(source, (str, os.PathLike)) and "\n" not in str(source) \
+        else None
+    locations: dict = {}
+    if file is not None:
+        with contextlib.suppress(EnvkitError, OSError):
+            _, locations = parse_yaml(Path(file).read_text(), file)
+    for f in findings:
+        f.file = file
+        path = _spec_path_of(f.resource_name or "", spec)
+        f.line = _line_for(path, locations) if locations else None
+    return PolicyReport(target=file or spec.name, pack=_pack_name(), resources=sum(
+        r.custom for r in planned.resources), findings=findings)
+
+
+def _pack_name() -> str:
+    from .rules import PACK_NAME
+
+    return PACK_NAME
+
+
+def check_project(directory: str | os.PathLike[str],
+                  user_config: dict[str, Any] | None = None, region: str = "us-east-1"
+                  ) -> PolicyReport:
+    """Check a Pulumi Python project directory offline: its program runs under the mocks."""
+    from ..planner import _LOCK, run_mocked
+
+    root = Path(directory).resolve()
+    settings_file = root / "Pulumi.yaml"
+    if not settings_file.is_file():
+        raise SpecError(SpecIssue("", "not a Pulumi project (no Pulumi.yaml)", file=str(root)))
+    import yaml
+
+    try:
+        project = yaml.safe_load(settings_file.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise SpecError(SpecIssue("", f"malformed Pulumi.yaml: {exc}", file=str(settings_file))
+                        ) from None
+    runtime = project.get("runtime")
+    runtime_name = runtime.get("name") if isinstance(runtime, dict) else runtime
+    if runtime_name != "python":
+        raise SpecError(SpecIssue("runtime", f"only Python programs can be checked offline, "
+                                             f"this one is '{runtime_name}'",
+                                  file=str(settings_file)))
+    main = root / str(project.get("main") or "")
+    if main.is_dir() or not str(project.get("main") or ""):
+        main = (main if main.is_dir() else root) / "__main__.py"
+    if not main.is_file():
+        raise SpecError(SpecIssue("main", f"no program at {main}", file=str(settings_file)))
+    name = str(project.get("name") or root.name)
+
+    def body() -> None:
+        runpy.run_path(str(main), run_name="__main__")
+
+    cwd = os.getcwd()
+    sys.path.insert(0, str(main.parent))
+    try:
+        os.chdir(main.parent)
+        with _LOCK:
+            records, _ = run_mocked(name, region, f"{region}a", body)
+    except EnvkitError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the user's program failed under the mocks
+        from ..errors import OperationError
+
+        raise OperationError(f"{main}: the program failed under Pulumi's mocks: {exc!r}"
+                             ) from None
+    finally:
+        os.chdir(cwd)
+        sys.path.remove(str(main.parent))
+    findings = evaluate(records, user_config)
+    for f in findings:
+        f.file = str(main.relative_to(Path.cwd())) if main.is_relative_to(Path.cwd()) \
+            else str(main)
+    return PolicyReport(target=str(root), pack=_pack_name(),
+                        resources=sum(r.custom for r in records), findings=findings)
+
+
+def check(target: str | os.PathLike[str], user_config: dict[str, Any] | None = None
+          ) -> PolicyReport:
+    """Check a spec file or a Pulumi Python project directory."""
+    path = Path(target)
+    if path.is_dir():
+        return check_project(path, user_config)
+    return check_spec(path, user_config)
