@@ -46,17 +46,27 @@ def _root(
 def plan(
     spec: SpecArg = Path("envkit.yaml"),
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
+    no_policy: Annotated[bool, typer.Option("--no-policy", help="Skip the policy check.")
+                         ] = False,
 ) -> None:
-    """Show what the spec would create, offline: no Pulumi CLI, credentials or network."""
+    """Show what the spec would create, offline: no Pulumi CLI, credentials or network.
+    The policy pack's verdict follows the plan."""
     from .planner import plan as make_plan
+    from .policy.gate import check_spec
 
     result = make_plan(spec)
+    report = None if no_policy else check_spec(spec, plan=result)
     if as_json:
-        typer.echo(json.dumps(result.to_dict(), indent=2, sort_keys=False))
+        doc = result.to_dict()
+        if report is not None:
+            doc["policy"] = report.to_dict()
+        typer.echo(json.dumps(doc, indent=2, sort_keys=False))
         return
-    from .render import render_plan
+    from .render import render_plan, render_policy
 
     render_plan(result)
+    if report is not None:
+        render_policy(report, _console(), title="Policy")
 
 
 @app.command()
@@ -86,6 +96,36 @@ PolicyPackOpt = Annotated[list[str] | None, typer.Option(
     "--policy-pack", help="A CrossGuard policy pack folder for preview/up (repeatable).")]
 PolicyConfigOpt = Annotated[list[str] | None, typer.Option(
     "--policy-pack-config", help="A policy pack config file (repeatable).")]
+NoPolicyOpt = Annotated[bool, typer.Option(
+    "--no-policy", help="Skip the offline policy gate and the engine's policy packs.")]
+
+
+def _packs(policy_pack: list[str] | None, no_policy: bool) -> list[str]:
+    """The policy packs for the engine: --policy-pack, else the shipped policies/."""
+    if no_policy:
+        return []
+    if policy_pack:
+        return [str(Path(p).resolve()) for p in policy_pack]
+    shipped = Path(__file__).resolve().parents[1] / "policies"
+    return [str(shipped)] if (shipped / "PulumiPolicy.yaml").is_file() else []
+
+
+def _gate(spec: Path, offline, configs: list[str] | None, say) -> None:
+    """The offline policy gate before `up`: mandatory violations stop it here."""
+    from .errors import PolicyViolationError
+    from .policy.gate import check_spec, load_config
+
+    config = load_config(configs[0]) if configs else {}
+    report = check_spec(_spec_source(spec), config, plan=offline)
+    if report.mandatory:
+        lines = [f"{len(report.mandatory)} mandatory policy violation(s); nothing was deployed:"]
+        for f in report.mandatory:
+            where = f" ({f.file}:{f.line})" if f.file and f.line else ""
+            lines += [f"{f.resource_name or 'stack'}{where}: {f.policy}: {f.message}",
+                      f"  fix: {f.remediation}"]
+        raise PolicyViolationError("\n".join(lines))
+    say(f"policy: no mandatory violations ({len(report.advisory)} advisory; "
+        "`envkit policy check` lists them)")
 
 
 def _console(stderr: bool = False):
@@ -220,12 +260,12 @@ def init(
 def preview(spec: SpecArg = Path("envkit.yaml"), target: TargetOpt = None,
             profile: ProfileOpt = None, region: RegionOpt = None, backend: BackendOpt = None,
             as_json: JsonOpt = False, policy_pack: PolicyPackOpt = None,
-            policy_pack_config: PolicyConfigOpt = None) -> None:
-    """Ask the engine what `up` would change."""
+            policy_pack_config: PolicyConfigOpt = None, no_policy: NoPolicyOpt = False) -> None:
+    """Ask the engine what `up` would change (the policy packs run in the engine)."""
     say = (lambda m: None) if as_json else _console(stderr=True).print
     _ensure_cli(not as_json, say)
-    env = _environment(spec, target, profile, region, backend, policy_pack, policy_pack_config,
-                       say)
+    env = _environment(spec, target, profile, region, backend,
+                       _packs(policy_pack, no_policy), policy_pack_config, say)
     _run_operation(env, "preview", lambda cb: env.preview(cb), 0, as_json)
 
 
@@ -235,8 +275,10 @@ def up(spec: SpecArg = Path("envkit.yaml"), target: TargetOpt = None,
        as_json: JsonOpt = False,
        refresh: Annotated[bool, typer.Option(
            "--refresh", help="Refresh state first (recovers after an emulator restart).")] = False,
-       policy_pack: PolicyPackOpt = None, policy_pack_config: PolicyConfigOpt = None) -> None:
-    """Create or update the environment (the offline plan is shown first)."""
+       policy_pack: PolicyPackOpt = None, policy_pack_config: PolicyConfigOpt = None,
+       no_policy: NoPolicyOpt = False) -> None:
+    """Create or update the environment. The offline plan and policy gate run first: a
+    mandatory violation stops it before the engine starts."""
     from .planner import plan as make_plan
 
     console = _console(stderr=as_json)
@@ -245,9 +287,11 @@ def up(spec: SpecArg = Path("envkit.yaml"), target: TargetOpt = None,
     total = sum(offline.counts().values())
     say(f"plan: {offline.environment} ({offline.region}) has {total} resources "
         "(offline plan; `envkit plan` shows them)")
+    if not no_policy:
+        _gate(spec, offline, policy_pack_config, say)
     _ensure_cli(not as_json, say)
-    env = _environment(spec, target, profile, region, backend, policy_pack, policy_pack_config,
-                       say)
+    env = _environment(spec, target, profile, region, backend,
+                       _packs(policy_pack, no_policy), policy_pack_config, say)
     result = _run_operation(env, "up", lambda cb: env.up(cb, refresh=refresh), total, as_json)
     if not as_json:
         _print_outputs(result.outputs, console)
@@ -446,6 +490,75 @@ def doctor(as_json: JsonOpt = False) -> None:
                 console.print(f"      fix: {c.fix}")
     if any(c.status == "fail" for c in checks):
         raise typer.Exit(EXIT_PREREQUISITE)
+
+
+policy_app = typer.Typer(help="The least-privilege policy pack, offline.", no_args_is_help=True)
+app.add_typer(policy_app, name="policy")
+
+
+@policy_app.command("check")
+def policy_check(
+    target: Annotated[Path, typer.Argument(help="An envkit spec, or a Pulumi Python project "
+                                                "directory.")] = Path("envkit.yaml"),
+    config: Annotated[Path | None, typer.Option(
+        "--config", help="Policy config (the `pulumi preview --policy-pack-config` format).")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="text, json or sarif.")] = "text",
+    level: Annotated[str, typer.Option(
+        "--level", help="Report advisory and up (default) or mandatory only.")] = "advisory",
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file.")
+                      ] = None,
+) -> None:
+    """Evaluate the policy pack offline; exit 4 on any mandatory violation."""
+    from .errors import EXIT_POLICY, SpecError
+    from .policy.gate import check, load_config
+
+    if fmt not in ("text", "json", "sarif"):
+        raise SpecError(f"unknown format '{fmt}': use text, json or sarif")
+    if level not in ("advisory", "mandatory"):
+        raise SpecError(f"unknown level '{level}': use advisory or mandatory")
+    report = check(target, load_config(config))
+    if fmt == "text":
+        from .render import render_policy
+
+        console = _console()
+        if output:
+            from rich.console import Console
+
+            console = Console(file=output.open("w"), width=120)
+        render_policy(report, console, minimum=level)
+    else:
+        if fmt == "json":
+            doc = report.to_dict(level)
+        else:
+            from .policy.sarif import to_sarif
+
+            doc = to_sarif(report, level)
+        text = json.dumps(doc, indent=2)
+        if output:
+            output.write_text(text + "\n")
+        else:
+            typer.echo(text)
+    if report.mandatory:
+        raise typer.Exit(EXIT_POLICY)
+
+
+@policy_app.command("list")
+def policy_list(as_json: JsonOpt = False) -> None:
+    """Every rule: level, severity, controls."""
+    from rich.table import Table
+
+    from .policy.rules import RULES
+
+    if as_json:
+        typer.echo(json.dumps([r.to_dict() for r in RULES], indent=2))
+        return
+    table = Table(show_edge=False)
+    for col in ("rule", "level", "severity", "controls"):
+        table.add_column(col, overflow="fold")
+    for r in RULES:
+        table.add_row(r.name, r.level.value, r.severity.value, ", ".join(r.controls))
+    _console().print(table)
 
 
 local_app = typer.Typer(help="The embedded AWS emulator (moto server on 127.0.0.1).",

@@ -123,3 +123,34 @@ def render_inspection(name: str, record: dict[str, Any], seen: Any, console: Con
         console.print(table)
     for note in seen.notes:
         console.print(f"[dim]{escape(note)}[/dim]")
+
+
+def render_policy(report: Any, console: Console, minimum: str = "advisory",
+                  title: str = "Policy check") -> None:
+    """Print a policy report: violations (mandatory first) with rule, resource and fix."""
+    findings = sorted(report.filtered(minimum),
+                      key=lambda f: (f.kind != "violation", f.level != "mandatory", f.policy))
+    verdict = (f"[red]{len(report.mandatory)} mandatory[/red]" if report.mandatory
+               else "[green]0 mandatory[/green]")
+    notices = sum(f.kind == "notice" for f in report.findings)
+    console.print(f"[bold]{title}[/bold] ({escape(report.pack)}, {report.resources} resources): "
+                  f"{verdict}, {len(report.advisory)} advisory"
+                  + (f", {notices} could not be checked offline" if notices else ""))
+    for f in findings:
+        level = {"mandatory": "[red]mandatory[/red]", "advisory": "[yellow]advisory[/yellow]"
+                 }.get(f.level, f.level) if f.kind == "violation" else f"[dim]{f.kind}[/dim]"
+        where = f"  ({_relative(f.file)}:{f.line})" if f.file and f.line else ""
+        console.print(f"{level}  [bold]{escape(f.policy)}[/bold]  "
+                      f"{escape(f.resource_name or 'stack')}{escape(where)}")
+        console.print(f"    {escape(f.message)}")
+        if f.kind == "violation" and f.remediation:
+            console.print(f"    [dim]fix: {escape(f.remediation)}[/dim]")
+
+
+def _relative(path: str) -> str:
+    from pathlib import Path
+
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return path
