@@ -189,14 +189,15 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def _servicer(config: dict[str, tuple[str, dict[str, Any]]]):
+def _servicer(config: dict[str, tuple[str, dict[str, Any]]], policies: list[Any] | None = None):
+    """pulumi-policy's analyzer servicer for (a subset of) the pack, configured."""
     from pulumi.runtime.proto import analyzer_pb2 as proto
     from pulumi_policy import EnforcementLevel
     from pulumi_policy.policy import _PolicyAnalyzerServicer
 
     from .rules import PACK_NAME, POLICIES
 
-    servicer = _PolicyAnalyzerServicer(PACK_NAME, _version(), POLICIES,
+    servicer = _PolicyAnalyzerServicer(PACK_NAME, _version(), policies or POLICIES,
                                        EnforcementLevel.ADVISORY)
     levels = {"advisory": proto.ADVISORY, "mandatory": proto.MANDATORY,
               "remediate": proto.REMEDIATE, "disabled": proto.DISABLED}
@@ -219,16 +220,31 @@ def _version() -> str:
 _LEVEL_NAMES = {0: "advisory", 1: "mandatory", 2: "disabled", 3: "remediate"}
 
 
-def evaluate(resources: list[Any], user_config: dict[str, Any] | None = None) -> list[Finding]:
+def evaluate(resources: list[Any], user_config: dict[str, Any] | None = None,
+             routed: bool = True) -> list[Finding]:
     """Run the pack over recorded resources (anything with type, name, urn, parent,
-    dependencies, custom and ``wire_inputs``), through the analyzer servicer."""
+    dependencies, custom and ``wire_inputs``), through the analyzer servicer.
+
+    ``routed=False`` sends every resource to every policy, exactly as the engine does."""
     from pulumi.runtime.proto import analyzer_pb2 as proto
 
-    from .rules import RULES
+    from .rules import POLICIES, RULES
 
     config = merged_config(user_config or {})
     servicer = _servicer(config)
     meta = {r.name: r for r in RULES}
+    # pulumi-policy's Analyze deserializes a resource once per policy; a servicer per
+    # resource type holding only the policies that can speak about that type gives the same
+    # verdicts for a fraction of the work (the engine itself runs them all).
+    per_type: dict[str, Any] = {}
+
+    def servicer_for(type_: str):
+        if type_ not in per_type:
+            chosen = [p for p in POLICIES if p.name in meta and meta[p.name].kind == "resource"
+                      and meta[p.name].applies_to(type_)]
+            per_type[type_] = _servicer(config, chosen) if chosen else None
+        return per_type[type_]
+
     remediating = any(level == "remediate" for level, _ in config.values())
     by_urn = {r.urn: r for r in resources}
     findings: list[Finding] = []
@@ -272,8 +288,10 @@ def evaluate(resources: list[Any], user_config: dict[str, Any] | None = None) ->
                     controls=list(rule_meta.controls) if rule_meta else []))
                 if rem.HasField("properties"):
                     props = rem.properties
-        response = servicer.Analyze(proto.AnalyzeRequest(
-            type=r.type, properties=props, urn=r.urn, name=r.name), None)
+        analyzer = servicer_for(r.type) if routed else servicer
+        response = analyzer.Analyze(proto.AnalyzeRequest(
+            type=r.type, properties=props, urn=r.urn, name=r.name), None) if analyzer \
+            else proto.AnalyzeResponse()
         for diag in response.diagnostics:
             if not diag.urn:
                 diag.urn = r.urn
@@ -281,9 +299,22 @@ def evaluate(resources: list[Any], user_config: dict[str, Any] | None = None) ->
         stack_resources.append(proto.AnalyzerResource(
             type=r.type, properties=props, urn=r.urn, name=r.name,
             parent=r.parent or "", dependencies=list(r.dependencies)))
-    response = servicer.AnalyzeStack(proto.AnalyzeStackRequest(resources=stack_resources), None)
-    for diag in response.diagnostics:
-        add(diag)
+    if not routed:
+        response = servicer.AnalyzeStack(proto.AnalyzeStackRequest(resources=stack_resources),
+                                         None)
+        for diag in response.diagnostics:
+            add(diag)
+        return findings
+    # Each stack rule sees the resources of the types it reads (links between them intact).
+    for policy in POLICIES:
+        rule_meta = meta.get(policy.name)
+        if rule_meta is None or rule_meta.kind != "stack":
+            continue
+        subset = [s for s in stack_resources if rule_meta.applies_to(s.type)]
+        response = _servicer(config, [policy]).AnalyzeStack(
+            proto.AnalyzeStackRequest(resources=subset), None)
+        for diag in response.diagnostics:
+            add(diag)
     return findings
 
 

@@ -139,6 +139,18 @@ class Rule:
     kind: str = "resource"
     config: dict[str, dict[str, Any]] = field(default_factory=dict)
     can_remediate: bool = False
+    #: Resource types a resource rule can say anything about (None: any type). The engine
+    #: runs every rule on every resource; the offline gate uses this to skip the analyzer
+    #: calls that cannot produce a finding.
+    types: frozenset[str] | Callable[[str], bool] | None = None
+
+    def applies_to(self, type_: str) -> bool:
+        """Whether the rule can say anything about resources of ``type_``."""
+        if self.types is None:
+            return True
+        if callable(self.types):
+            return self.types(type_)
+        return type_ in self.types
 
     def to_dict(self) -> dict[str, Any]:
         """The rule as JSON-ready data."""
@@ -896,3 +908,59 @@ def stack_expiry_tag(args, report):
 def policy_named(name: str) -> Any:
     """The CrossGuard policy object called ``name``."""
     return next(p for p in POLICIES if p.name == name)
+
+
+# --- which resource types each resource rule looks at (used by the offline gate) ------------
+
+_IAM_DOCS = frozenset(DOC_TYPES | {"aws:iam/role:Role"})
+_SG = frozenset(SG_TYPES) | RULE_TYPES
+_INSTANCE = frozenset({INSTANCE})
+APPLIES_TO: dict[str, frozenset[str] | None] = {
+    "iam-no-admin-wildcard": _IAM_DOCS,
+    "iam-no-sensitive-service-wildcard": _IAM_DOCS,
+    "iam-no-resource-star-for-scopable-actions": _IAM_DOCS,
+    "iam-no-not-action-allow": _IAM_DOCS,
+    "iam-no-privilege-escalation": _IAM_DOCS,
+    "iam-passrole-restricted": _IAM_DOCS,
+    "iam-trust-not-public": frozenset({"aws:iam/role:Role"}),
+    "iam-document-well-formed": _IAM_DOCS,
+    "iam-no-user-policies": frozenset(USER_POLICY_TYPES
+                                      | {"aws:iam/policyAttachment:PolicyAttachment"}),
+    "iam-password-policy-cis": frozenset({"aws:iam/accountPasswordPolicy:AccountPasswordPolicy"}),
+    "no-secrets-in-user-data-or-tags": lambda t: t in (INSTANCE, LAUNCH_TEMPLATE) or taggable(t),
+    "ec2-imdsv2-required": frozenset({INSTANCE, LAUNCH_TEMPLATE}),
+    "ec2-imds-hop-limit": frozenset({INSTANCE, LAUNCH_TEMPLATE}),
+    "ec2-root-volume-encrypted": _INSTANCE,
+    "ec2-ebs-volume-encrypted": frozenset({"aws:ebs/volume:Volume"}),
+    "ec2-no-public-admin-ingress": _SG,
+    "ec2-no-open-egress": _SG,
+    "ec2-security-groups-described": _SG,
+    "ec2-instance-profile": _INSTANCE,
+    "ec2-allowed-instance-types": _INSTANCE,
+    "ec2-detailed-monitoring": _INSTANCE,
+    "ec2-ami-allowed-owner": _INSTANCE,
+    # Stack rules: the resource types whose properties or links they read.
+    "iam-user-in-group": frozenset({"aws:iam/user:User",
+                                    "aws:iam/userGroupMembership:UserGroupMembership",
+                                    "aws:iam/groupMembership:GroupMembership"}),
+    "iam-admin-policies-need-mfa": frozenset({
+        "aws:iam/groupPolicyAttachment:GroupPolicyAttachment", "aws:iam/groupPolicy:GroupPolicy",
+        "aws:iam/rolePolicyAttachment:RolePolicyAttachment"}),
+    "iam-console-users-mfa": frozenset({
+        "aws:iam/userLoginProfile:UserLoginProfile", "aws:iam/groupPolicy:GroupPolicy",
+        "aws:iam/userGroupMembership:UserGroupMembership",
+        "aws:iam/groupMembership:GroupMembership"}),
+    "iam-no-access-keys-for-console-admins": frozenset({
+        "aws:iam/accessKey:AccessKey", "aws:iam/userLoginProfile:UserLoginProfile",
+        "aws:iam/groupPolicyAttachment:GroupPolicyAttachment",
+        "aws:iam/userGroupMembership:UserGroupMembership",
+        "aws:iam/groupMembership:GroupMembership"}),
+    "iam-access-key-age": frozenset({"aws:iam/accessKey:AccessKey"}),
+    "ec2-public-ip-only-for-web": frozenset({INSTANCE, *SG_TYPES}),
+    "ec2-no-unattached-eip": frozenset({"aws:ec2/eip:Eip",
+                                        "aws:ec2/eipAssociation:EipAssociation"}),
+    "stack-required-tags": taggable,
+    "stack-expiry-tag": taggable,
+}
+for _meta in RULES:
+    _meta.types = APPLIES_TO.get(_meta.name)

@@ -1,0 +1,24 @@
+"""The README's rule table, generated from the rule metadata (a test keeps them in sync).
+
+Run ``python -m envkit.policy.readme`` to print it.
+"""
+
+from __future__ import annotations
+
+
+def rules_table() -> str:
+    """Markdown table of every rule: name, level, severity, controls, what it checks."""
+    from .rules import RULES
+
+    lines = ["| rule | level | severity | controls | what it checks |",
+             "|---|---|---|---|---|"]
+    for r in RULES:
+        config = f" Config: {', '.join(f'`{k}`' for k in r.config)}." if r.config else ""
+        fix = " Remediates." if r.can_remediate else ""
+        lines.append(f"| `{r.name}` | {r.level.value} | {r.severity.value} | "
+                     f"{', '.join(r.controls)} | {r.description}{config}{fix} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    print(rules_table())
