@@ -16,6 +16,7 @@ import json
 import os
 import runpy
 import sys
+import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,7 @@ from typing import Any
 from ..errors import EnvkitError, SpecError, SpecIssue
 
 LEVELS = ("advisory", "mandatory", "remediate", "disabled")
+_LOCK = threading.Lock()
 PREVIEW_NOTICE = "during preview"
 
 
@@ -220,12 +222,63 @@ def _version() -> str:
 _LEVEL_NAMES = {0: "advisory", 1: "mandatory", 2: "disabled", 3: "remediate"}
 
 
+@contextlib.contextmanager
+def _shared_deserialization():
+    """Let the analyzer decode each resource once instead of once per policy.
+
+    pulumi-policy's Analyze/AnalyzeStack turn the same request Struct into a dict and a
+    read-only proxy inside the per-policy loop. While the gate runs, those steps are
+    memoized: the Struct on its serialized bytes, the dict and proxy on the identity of the
+    cached object they came from (kept alive, so identities cannot be reused). The proxies
+    are immutable views, so sharing them between policies changes no verdict;
+    ``evaluate(routed=False)`` runs without this, as the engine does, and a test compares.
+    """
+    from types import SimpleNamespace
+
+    from pulumi_policy import policy as module
+
+    originals = (module.json_format, module.deserialize_properties,
+                 module.unknown_checking_proxy)
+    cache: dict[tuple, Any] = {}
+    keep: list[Any] = []  # holds inputs so their ids stay unique while cached
+
+    def memo(fn, by_content: bool = False):
+        def wrapper(value, *args):
+            ident = value.SerializeToString(deterministic=True) if by_content else id(value)
+            key = (fn, ident, args)
+            if key not in cache:
+                keep.append(value)
+                cache[key] = fn(value, *args)
+            return cache[key]
+        return wrapper
+
+    json_format = originals[0]
+    module.json_format = SimpleNamespace(
+        MessageToDict=memo(json_format.MessageToDict, by_content=True),
+        ParseDict=json_format.ParseDict)
+    module.deserialize_properties = memo(originals[1])
+    module.unknown_checking_proxy = memo(originals[2])
+    try:
+        yield
+    finally:
+        module.json_format, module.deserialize_properties, module.unknown_checking_proxy = \
+            originals
+
+
 def evaluate(resources: list[Any], user_config: dict[str, Any] | None = None,
              routed: bool = True) -> list[Finding]:
     """Run the pack over recorded resources (anything with type, name, urn, parent,
     dependencies, custom and ``wire_inputs``), through the analyzer servicer.
 
     ``routed=False`` sends every resource to every policy, exactly as the engine does."""
+    if routed:
+        with _LOCK, _shared_deserialization():
+            return _evaluate(resources, user_config, routed)
+    return _evaluate(resources, user_config, routed)
+
+
+def _evaluate(resources: list[Any], user_config: dict[str, Any] | None,
+              routed: bool) -> list[Finding]:
     from pulumi.runtime.proto import analyzer_pb2 as proto
 
     from .rules import POLICIES, RULES
