@@ -68,3 +68,10 @@ def __getattr__(name: str) -> Any:
     if module is None:
         raise AttributeError(f"module 'envkit' has no attribute {name!r}")
     return getattr(importlib.import_module(module), name)
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """`%load_ext envkit` in any IPython kernel: the %envkit and %%envkit magics."""
+    from .notebook import load_ipython_extension as load
+
+    load(ipython)

@@ -561,6 +561,42 @@ def policy_list(as_json: JsonOpt = False) -> None:
     _console().print(table)
 
 
+kernel_app = typer.Typer(help="The envkit Jupyter kernel.", no_args_is_help=True)
+app.add_typer(kernel_app, name="kernel")
+
+UserOpt = Annotated[bool, typer.Option("--user", help="Install for the current user.")]
+SysPrefixOpt = Annotated[bool, typer.Option("--sys-prefix", help="Install into this Python's "
+                                                                 "prefix (the venv).")]
+PrefixOpt = Annotated[str | None, typer.Option("--prefix", help="Install under this prefix.")]
+NameOpt = Annotated[str, typer.Option("--name", help="Kernelspec name.")]
+
+
+def _kernel_prefix(user: bool, sys_prefix: bool, prefix: str | None) -> str | None:
+    if sum(map(bool, (user, sys_prefix, prefix))) > 1:
+        raise typer.BadParameter("choose one of --user, --sys-prefix, --prefix")
+    return sys.prefix if sys_prefix else prefix
+
+
+@kernel_app.command("install")
+def kernel_install(user: UserOpt = False, sys_prefix: SysPrefixOpt = False,
+                   prefix: PrefixOpt = None, name: NameOpt = "envkit") -> None:
+    """Install the kernelspec ("envkit (Python 3)")."""
+    from .notebook.kernel import install
+
+    folder = install(name, user=user, prefix=_kernel_prefix(user, sys_prefix, prefix))
+    typer.echo(f"installed kernel '{name}' in {folder}")
+
+
+@kernel_app.command("uninstall")
+def kernel_uninstall(user: UserOpt = False, sys_prefix: SysPrefixOpt = False,
+                     prefix: PrefixOpt = None, name: NameOpt = "envkit") -> None:
+    """Remove the kernelspec."""
+    from .notebook.kernel import uninstall
+
+    folder = uninstall(name, user=user, prefix=_kernel_prefix(user, sys_prefix, prefix))
+    typer.echo(f"removed kernel '{name}' ({folder})")
+
+
 local_app = typer.Typer(help="The embedded AWS emulator (moto server on 127.0.0.1).",
                         no_args_is_help=True)
 app.add_typer(local_app, name="local")

@@ -1,0 +1,40 @@
+"""Jupyter front end: magics, the Dashboard widget and the envkit kernel."""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["Dashboard", "banner", "load_ipython_extension"]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "Dashboard":
+        from .dashboard import Dashboard
+
+        return Dashboard
+    raise AttributeError(name)
+
+
+def banner() -> str:
+    """One line saying which target and Pulumi CLI the kernel found."""
+    from ..engine import find_pulumi
+    from ..targets import aws_credentials_available
+
+    try:
+        target = "aws (credentials found)" if aws_credentials_available() else \
+            "local emulator (no AWS credentials)"
+    except Exception:  # noqa: BLE001 - a banner must not break the kernel
+        target = "unknown (credential check failed)"
+    cli = find_pulumi()
+    engine = f"Pulumi CLI {cli}" if cli else \
+        "no Pulumi CLI (plan and policy work offline; `envkit install-pulumi`)"
+    from .. import home
+
+    return f"envkit: target {target}; {engine}; ENVKIT_HOME {home.home()}"
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """`%load_ext envkit`: register the %envkit / %%envkit magics."""
+    from .magics import EnvkitMagics
+
+    ipython.register_magics(EnvkitMagics(ipython))

@@ -1,0 +1,123 @@
+"""IPython magics: ``%envkit COMMAND [SPEC] [--target local|aws] [--yes]`` and
+``%%envkit [NAME]`` (a YAML spec in the cell, registered for the session).
+
+They mirror the CLI over the same API; results display as rich HTML that also reads well
+as text, and envkit's errors display as one message, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+from typing import Any
+
+from IPython.core.magic import Magics, line_cell_magic, magics_class
+from IPython.display import display
+
+from ..errors import EnvkitError
+from .views import (
+    InspectionView,
+    MessageView,
+    OutputsView,
+    PlanView,
+    PolicyView,
+    ResultView,
+)
+
+COMMANDS = ("plan", "preview", "up", "down", "refresh", "status", "outputs", "policy")
+
+#: Specs registered by ``%%envkit NAME`` in this session, by environment name.
+REGISTERED: dict[str, Any] = {}
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # no SystemExit inside a kernel
+        raise EnvkitError(f"%envkit: {message}")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="%envkit", add_help=False)
+    parser.add_argument("command", choices=COMMANDS)
+    parser.add_argument("spec", nargs="?", default="envkit.yaml")
+    parser.add_argument("--target", choices=("local", "aws"))
+    parser.add_argument("--profile")
+    parser.add_argument("--yes", action="store_true")
+    parser.add_argument("--show-secrets", action="store_true")
+    parser.add_argument("--check-web", action="store_true")
+    parser.add_argument("--no-policy", action="store_true")
+    return parser
+
+
+def resolve_spec(name_or_path: str) -> Any:
+    """A spec registered by ``%%envkit``, or a spec file."""
+    from ..spec import load_spec
+
+    if name_or_path in REGISTERED:
+        return REGISTERED[name_or_path]
+    return load_spec(name_or_path)
+
+
+def run_command(line: str) -> Any:
+    """Run one ``%envkit`` line and return the view to display."""
+    args = _parser().parse_args(shlex.split(line))
+    spec = resolve_spec(args.spec)
+    if args.command in ("plan", "policy"):
+        from ..planner import plan as make_plan
+        from ..policy.gate import check_spec
+
+        source = args.spec if args.spec not in REGISTERED else spec
+        planned = make_plan(spec)
+        report = None if args.no_policy else check_spec(source, plan=planned)
+        return PlanView(planned, report) if args.command == "plan" else PolicyView(report)
+    from ..engine import Environment
+
+    env = Environment(spec, target=args.target, profile=args.profile)
+    if args.command == "status":
+        from ..inspect import inspect_environment
+
+        return InspectionView(inspect_environment(env.name, env.target, args.check_web))
+    if args.command == "outputs":
+        return OutputsView(env.outputs(show_secrets=args.show_secrets))
+    if args.command == "down" and not args.yes:
+        return MessageView(f"%envkit down destroys every resource of '{env.name}'; "
+                           "add --yes to confirm", kind="notice")
+    if args.command == "up" and not args.no_policy:
+        from ..policy.gate import check_spec
+
+        report = check_spec(spec)
+        if report.mandatory:
+            display(PolicyView(report))
+            return MessageView(f"{len(report.mandatory)} mandatory policy violation(s): "
+                               "nothing was deployed")
+    operation = {"preview": env.preview, "up": env.up, "down": env.destroy,
+                 "refresh": env.refresh}[args.command]
+    return ResultView(operation())
+
+
+@magics_class
+class EnvkitMagics(Magics):
+    """``%envkit`` and ``%%envkit``."""
+
+    @line_cell_magic
+    def envkit(self, line: str, cell: str | None = None) -> Any:
+        """%envkit plan|preview|up|down|refresh|status|outputs|policy [SPEC] [--target ...]
+        [--yes]; %%envkit [NAME] registers the YAML spec in the cell."""
+        try:
+            if cell is not None:
+                return self._register(line.strip(), cell)
+            return run_command(line)
+        except EnvkitError as exc:
+            return MessageView(str(exc))
+
+    @staticmethod
+    def _register(name: str, body: str) -> Any:
+        from ..spec import load_spec_text
+
+        # Lines count from the cell's first line (the %%envkit line), as the editor shows.
+        spec = load_spec_text(body, filename="<cell>", line_offset=1)
+        if name and name != spec.name:
+            raise EnvkitError(f"%%envkit {name}: the spec in the cell is named '{spec.name}'")
+        REGISTERED[spec.name] = spec
+        return MessageView(f"registered environment '{spec.name}' ({spec.region}, "
+                           f"{len(spec.iam.users)} users, {len(spec.ec2.instances)} "
+                           f"instances): %envkit plan {spec.name}", kind="ok")
