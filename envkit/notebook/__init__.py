@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["Dashboard", "banner", "load_ipython_extension"]
+__all__ = ["Dashboard", "banner", "engine_ready", "load_ipython_extension", "registered"]
 
 
 def __getattr__(name: str) -> Any:
@@ -38,3 +38,29 @@ def load_ipython_extension(ipython: Any) -> None:
     from .magics import EnvkitMagics
 
     ipython.register_magics(EnvkitMagics(ipython))
+
+
+def registered(name: str) -> Any:
+    """The spec a `%%envkit NAME` cell registered in this session."""
+    from .magics import REGISTERED
+
+    return REGISTERED[name]
+
+
+def engine_ready(verbose: bool = True) -> bool:
+    """Whether the Pulumi CLI is available; when not, say so visibly (for notebook cells
+    that need the engine and skip without it)."""
+    from ..engine import find_pulumi
+
+    if find_pulumi() is not None:
+        return True
+    if verbose:
+        from IPython.display import display
+
+        from .views import MessageView
+
+        display(MessageView(
+            "SKIPPED: this cell needs the Pulumi CLI, which is not installed here. "
+            "`envkit install-pulumi` (needs internet) installs it; the cells above ran "
+            "offline.", kind="notice"))
+    return False
