@@ -145,3 +145,62 @@ class FakeAutomation:
         with self._lock:
             self.active -= 1
         return stack
+
+
+class SlowStack(FakeStack):
+    """An up that blocks until released (to test responsiveness and busy refusals)."""
+
+    release = threading.Event()
+
+    def up(self, **kwargs: Any):
+        SlowStack.release.wait(timeout=60)
+        return self._operation("up", **kwargs)
+
+
+class InterruptibleStack(FakeStack):
+    """An up that behaves like the Pulumi CLI child: a process in the kernel's process group
+    that cancels on SIGINT. The CLI is a Go program, whose signal.Notify takes SIGINT back
+    even when the parent ignores it, so the child here installs its own handler too."""
+
+    CHILD = (
+        "import signal, sys, time\n"
+        "signal.signal(signal.SIGINT, lambda *a: sys.exit(130))\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(60)\n"
+    )
+
+    def up(self, **kwargs: Any):
+        import subprocess
+        import sys
+
+        from pulumi.automation import errors
+        from pulumi.automation._cmd import CommandResult
+
+        self.calls.append(("up", kwargs))
+        child = subprocess.Popen([sys.executable, "-c", self.CHILD], stdout=subprocess.PIPE,
+                                 text=True)
+        child.stdout.readline()
+        code = child.wait()
+        if code == 130:
+            raise errors.CommandError(CommandResult("", "error: update canceled", 255))
+        return self._operation("up", **kwargs)
+
+
+def install_engine_stand_in(stack_class: type = FakeStack) -> FakeAutomation:
+    """Replace the engine in this process (used inside a real kernel by the tests)."""
+    from pulumi import automation as auto
+
+    import envkit.engine
+
+    fake = FakeAutomation()
+    original = fake.create_or_select_stack
+
+    def create(*args: Any, **kwargs: Any) -> FakeStack:
+        stack = original(*args, **kwargs)
+        stack.__class__ = stack_class
+        return stack
+
+    auto.create_or_select_stack = create
+    envkit.engine.pulumi_command = lambda: "cmd"
+    envkit.engine.find_pulumi = lambda: "/opt/pulumi/bin/pulumi"
+    return fake
