@@ -294,8 +294,28 @@ def run_mocked(stack: str, region: str, zone: str, body: Any
     """Run ``body`` (a Pulumi program function) under the recording mocks.
 
     Returns the registered resources and the resolved stack outputs. Callers hold no
-    other mocked run at the same time (``plan`` takes a lock).
+    other mocked run at the same time (``plan`` takes a lock). The program runs on a thread
+    of its own with its own event loop: Pulumi's runtime pumps whatever loop the calling
+    thread has, and inside a Jupyter kernel that is the kernel's own running loop.
     """
+    outcome: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            outcome["value"] = _run_mocked(stack, region, zone, body)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller's thread
+            outcome["error"] = exc
+
+    worker = threading.Thread(target=target, name="envkit-mocks", daemon=True)
+    worker.start()
+    worker.join()
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome["value"]
+
+
+def _run_mocked(stack: str, region: str, zone: str, body: Any
+                ) -> tuple[list[PlannedResource], dict[str, Any]]:
     import logging
 
     from google.protobuf import empty_pb2
@@ -332,6 +352,9 @@ def run_mocked(stack: str, region: str, zone: str, body: Any
         for loop in monitor.loops:
             if loop is not main_loop and not loop.is_running() and not loop.is_closed():
                 loop.close()
+        # This thread ends with the run; so does its loop.
+        asyncio.set_event_loop(None)
+        main_loop.close()
     # Registration order depends on thread scheduling; URN order is stable and groups
     # children under their parents.
     return sorted(monitor.records, key=lambda r: r.urn), holder.get("outputs", {})

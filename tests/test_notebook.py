@@ -361,6 +361,8 @@ def test_notebook_runs_top_to_bottom(path, kernel_prefix, tmp_path):
 
     if find_pulumi() is None and path.name != "03-policy-gate.ipynb":
         assert "SKIPPED: this cell needs the Pulumi CLI" in joined  # visible, not silent
+    if path.name == "02-ec2-web-server.ipynb":
+        assert "plan: 17 resources; policy: 0 mandatory" in joined  # the dashboard planned
     if path.name == "03-policy-gate.ipynb":
         assert "4 mandatory policy violation(s): nothing was deployed" in joined
         assert "mandatory violations: 0" in joined

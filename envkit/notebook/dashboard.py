@@ -52,7 +52,10 @@ class Dashboard:
             from ..spec import load_spec
 
             self.spec = load_spec(env_or_spec)
-        self._source = env_or_spec if isinstance(env_or_spec, str) else self.spec
+        # Policy findings point at spec lines when the spec came from a file.
+        is_file = isinstance(env_or_spec, str) and "\n" not in env_or_spec and \
+            env_or_spec not in REGISTERED
+        self._source = env_or_spec if is_file else self.spec
         self.target_arg = target
         self.profile = profile
         self.busy: str | None = None
@@ -62,6 +65,8 @@ class Dashboard:
         self._log: list[str] = []
         self._lock = threading.Lock()
         self._secrets_shown = False
+        #: The latest status line, as plain text.
+        self.last_message = ""
 
         self.header = w.HTML()
         self.buttons = {name: w.Button(description=name, layout=w.Layout(width="auto"))
@@ -78,12 +83,13 @@ class Dashboard:
                                       bar_style="info")
         self.status = w.HTML()
         self.log = w.HTML(layout=w.Layout(max_height="240px", overflow="auto"))
-        self.plan_panel = w.HTML()
+        panel = {"max_height": "420px", "overflow": "auto"}
+        self.plan_panel = w.HTML(layout=w.Layout(**panel))
         self.reveal = w.ToggleButton(description="Reveal secrets", value=False,
                                      icon="eye-slash")
-        self.outputs_panel = w.HTML()
-        self.policy_panel = w.HTML()
-        self.inspection_panel = w.HTML()
+        self.outputs_panel = w.HTML(layout=w.Layout(**panel))
+        self.policy_panel = w.HTML(layout=w.Layout(**panel))
+        self.inspection_panel = w.HTML(layout=w.Layout(**panel))
         self.tabs = w.Tab(children=[
             self.log, self.plan_panel, w.VBox([self.reveal, self.outputs_panel]),
             self.policy_panel, self.inspection_panel])
@@ -121,6 +127,7 @@ class Dashboard:
     def say(self, message: str, kind: str = "info") -> None:
         """Show a one-line status (info, busy, error, ok) and log it."""
         css = {"error": "bad", "busy": "warn"}.get(kind, "")
+        self.last_message = message
         self.status.value = f"{_STYLE}<div class='envkit'><span class='{css}'>" \
                             f"{html.escape(message)}</span></div>"
         self._append(f"[{kind}] {message}")
