@@ -338,6 +338,16 @@ class Environment:
             raise PrerequisiteError(MISSING_PLUGIN.format(version=version, reason=reason)
                                     ) from None
 
+    @contextlib.contextmanager
+    def _engine_errors(self, operation: str) -> Iterator[None]:
+        """Turn anything the engine raises during ``operation`` into one envkit error."""
+        try:
+            yield
+        except EnvkitError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - mapped at this one boundary
+            raise map_engine_error(exc, operation, self.name, self.target.kind) from None
+
     def _events(self, on_event: Callable[[Event], None] | None) -> Callable[[Any], None]:
         def handler(engine_event: Any) -> None:
             event = translate(engine_event)
@@ -348,12 +358,9 @@ class Environment:
     def _run(self, operation: str, call: Callable[..., Any],
              on_event: Callable[[Event], None] | None, **kwargs: Any) -> Any:
         flag = {"cancelled": False}
-        with _sigint_requests_cancel(flag):
-            try:
-                return call(on_event=self._events(on_event), on_output=self.log.append,
-                            color="never", **kwargs)
-            except Exception as exc:  # noqa: BLE001 - mapped at this one boundary
-                raise map_engine_error(exc, operation, self.name, self.target.kind) from None
+        with _sigint_requests_cancel(flag), self._engine_errors(operation):
+            return call(on_event=self._events(on_event), on_output=self.log.append,
+                        color="never", **kwargs)
 
     def _result(self, operation: str, summary: Any) -> OperationResult:
         changes = {str(getattr(k, "value", k)): int(v)
@@ -413,22 +420,14 @@ class Environment:
 
     def outputs(self, show_secrets: bool = False) -> dict[str, Any]:
         """The stack outputs; secrets are ``[secret]`` unless ``show_secrets``."""
-        try:
+        with self._engine_errors("outputs"):
             raw = self.stack().outputs()
-        except EnvkitError:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            raise map_engine_error(exc, "outputs", self.name, self.target.kind) from None
         return mask_outputs(raw, show_secrets)
 
     def resources(self) -> list[dict[str, Any]]:
         """The resources the stack's state records (type, name, id), without secrets."""
-        try:
+        with self._engine_errors("resources"):
             deployment = self.stack().export_stack().deployment or {}
-        except EnvkitError:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            raise map_engine_error(exc, "resources", self.name, self.target.kind) from None
         out = []
         for r in deployment.get("resources", []):
             if r.get("type") in ("pulumi:pulumi:Stack",) or r.get("type", "").startswith(
@@ -445,12 +444,8 @@ class Environment:
 
     def history(self, limit: int = 10) -> list[dict[str, Any]]:
         """The last operations on the stack, newest first."""
-        try:
+        with self._engine_errors("history"):
             entries = self.stack().history(page_size=limit, show_secrets=False)
-        except EnvkitError:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            raise map_engine_error(exc, "history", self.name, self.target.kind) from None
         return [{"version": e.version, "kind": e.kind, "result": e.result,
                  "start": e.start_time.isoformat() if e.start_time else None,
                  "end": e.end_time.isoformat() if e.end_time else None,
@@ -458,21 +453,15 @@ class Environment:
 
     def cancel(self) -> None:
         """Cancel the stack's running update and release its lock."""
-        try:
+        with self._engine_errors("cancel"):
             self.stack().cancel()
-        except EnvkitError:
-            raise
-        except Exception as exc:  # noqa: BLE001
-            raise map_engine_error(exc, "cancel", self.name, self.target.kind) from None
 
     def remove(self) -> None:
         """Forget the stack (its state and history), its workspace, keys and registry entry.
         Destroy it first: this does not delete cloud resources."""
         stack = self.stack()
-        try:
+        with self._engine_errors("remove"):
             stack.workspace.remove_stack(self.name)
-        except Exception as exc:  # noqa: BLE001
-            raise map_engine_error(exc, "remove", self.name, self.target.kind) from None
         shutil.rmtree(self.work_dir, ignore_errors=True)
         shutil.rmtree(home.keys_dir(self.name), ignore_errors=True)
         home.update_registry(self.name, removed=True)
@@ -480,10 +469,8 @@ class Environment:
 
     def write_keys(self) -> list[Path]:
         """Write each generated private key to ENVKIT_HOME/keys/<env>/<name>.pem (0400)."""
-        try:
+        with self._engine_errors("outputs"):
             raw = self.stack().outputs()
-        except Exception as exc:  # noqa: BLE001
-            raise map_engine_error(exc, "outputs", self.name, self.target.kind) from None
         keys = raw.get("private_keys")
         written = []
         for name, pem in ((keys.value if keys else None) or {}).items():
