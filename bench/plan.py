@@ -106,6 +106,18 @@ def _median(fn, repeat: int) -> float:
     return statistics.median(times)
 
 
+def _side_by_side(fns, repeat: int) -> list[float]:
+    """Median time of each function, run in alternation (a, b, a, b, ...) so that whatever
+    else the machine is doing weighs on both sides alike."""
+    times: list[list[float]] = [[] for _ in fns]
+    for _ in range(repeat):
+        for i, fn in enumerate(fns):
+            start = time.perf_counter()
+            fn()
+            times[i].append(time.perf_counter() - start)
+    return [statistics.median(t) for t in times]
+
+
 def measure(name: str, source, repeat: int) -> dict:
     import envkit
     from envkit.planner import run_mocked
@@ -114,9 +126,9 @@ def measure(name: str, source, repeat: int) -> dict:
     spec = envkit.load_spec(source)
     records = sorted(plan.resources, key=lambda r: r.urn.count("$"))
     body = _floor_body(records)
-    envkit_s = _median(lambda: envkit.plan(source), repeat)
-    floor_s = _median(lambda: run_mocked(spec.name, spec.region, spec.availability_zone, body),
-                      repeat)
+    envkit_s, floor_s = _side_by_side(
+        [lambda: envkit.plan(source),
+         lambda: run_mocked(spec.name, spec.region, spec.availability_zone, body)], repeat)
     return {
         "lab": name, "resources": len(plan.resources),
         "envkit_s": round(envkit_s, 4), "floor_s": round(floor_s, 4),
@@ -132,8 +144,9 @@ def cli_wall(repeat: int) -> dict:
     floor_cmd = [sys.executable, "-c", "import pulumi, pulumi_aws.ec2, pulumi_aws.iam"]
     run(envkit_cmd)
     return {
-        "envkit_plan_aws_basics_s": round(_median(lambda: run(envkit_cmd), repeat), 3),
-        "floor_import_pulumi_aws_s": round(_median(lambda: run(floor_cmd), repeat), 3),
+        **dict(zip(("envkit_plan_aws_basics_s", "floor_import_pulumi_aws_s"), (
+            round(t, 3) for t in _side_by_side([lambda: run(envkit_cmd),
+                                                lambda: run(floor_cmd)], repeat)), strict=True)),
     }
 
 
@@ -142,8 +155,9 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
     results = [
-        measure("labs/aws-basics.yaml", ROOT / "labs" / "aws-basics.yaml", args.repeat),
-        measure("generated-10", generated_lab(10), args.repeat),
+        # Small labs take tens of milliseconds: more rounds cost little and steady the median.
+        measure("labs/aws-basics.yaml", ROOT / "labs" / "aws-basics.yaml", 4 * args.repeat),
+        measure("generated-10", generated_lab(10), 2 * args.repeat),
         measure("generated-100", generated_lab(100), max(3, args.repeat // 2)),
     ]
     cli = cli_wall(args.repeat)

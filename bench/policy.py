@@ -28,7 +28,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=5)
     args = parser.parse_args()
 
-    from plan import _median, generated_lab
+    from plan import _side_by_side, generated_lab
     from pulumi_policy import EnforcementLevel, ResourceValidationPolicy
 
     import envkit
@@ -53,8 +53,7 @@ def main() -> None:
 
     full()
     floor()  # warm caches (parliament, imports) for both
-    full_s = _median(full, args.repeat)
-    floor_s = _median(floor, args.repeat)
+    full_s, floor_s = _side_by_side([full, floor], args.repeat)
 
     cmd = [sys.executable, "-m", "envkit.cli", "policy", "check", "labs/aws-basics.yaml"]
     subprocess.run(cmd, cwd=ROOT, capture_output=True)

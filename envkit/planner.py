@@ -20,7 +20,7 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime
-from importlib import resources
+from functools import cache
 from typing import Any
 
 from .spec.models import EnvironmentSpec
@@ -68,6 +68,8 @@ class Plan:
     resources: list[PlannedResource]
     outputs: dict[str, Any]
     source: str | None = None
+    #: The validated spec the plan was made from (not part of the JSON document).
+    spec: Any = field(default=None, repr=False, compare=False)
 
     def counts(self) -> dict[str, int]:
         """How many resources of each type (custom resources only)."""
@@ -104,9 +106,11 @@ class Plan:
 # --- mocks ----------------------------------------------------------------------------------
 
 
+@cache
 def _latest_amis(region: str) -> list[dict[str, Any]]:
-    path = resources.files("moto").joinpath("ec2", "resources", "latest_amis",
-                                            f"{region}.json.gz")
+    from .spec.catalog import moto_data
+
+    path = moto_data("latest_amis", f"{region}.json.gz")
     if not path.is_file():
         return []
     with path.open("rb") as fh:
@@ -139,28 +143,34 @@ class _LabMocks:
 
     def _ami(self, args: dict[str, Any]) -> dict[str, Any]:
         wanted = _filters(args)
-        owners = set(args.get("owners") or [])
-        pattern = (wanted.get("name") or ["*"])[0]
-        arch = (wanted.get("architecture") or [None])[0]
-        matches = [a for a in _latest_amis(self.region)
-                   if (not owners or a["owner_id"] in owners)
-                   and fnmatch.fnmatchcase(a["name"], pattern)
-                   and (arch is None or a["architecture"] == arch)]
-        if matches:
-            best = max(matches, key=lambda a: a["name"])
-            return {"id": best["ami_id"], "imageId": best["ami_id"], "name": best["name"],
-                    "architecture": best["architecture"], "ownerId": best["owner_id"],
-                    "rootDeviceName": best["root_device_name"]}
-        # No published image in moto's table for this region: a stable stand-in id, marked
-        # as such in the name, so the plan stays readable and deterministic.
-        digest = hashlib.sha256(f"{self.region}:{pattern}".encode()).hexdigest()[:17]
-        return {"id": f"ami-{digest}", "imageId": f"ami-{digest}",
-                "name": pattern.replace("*", "<latest>"), "architecture": arch or "x86_64",
-                "ownerId": next(iter(owners), "self"), "rootDeviceName": "/dev/xvda"}
+        return dict(_lookup_ami(self.region, (wanted.get("name") or ["*"])[0],
+                                tuple(sorted(args.get("owners") or [])),
+                                (wanted.get("architecture") or [None])[0]))
 
     def new_resource(self, args: Any) -> tuple[str, dict[str, Any]]:
         # An empty id in a preview means "assigned by the provider": unknown, as in a preview.
         return "", dict(args.inputs)
+
+
+@cache
+def _lookup_ami(region: str, pattern: str, owners: tuple[str, ...], arch: str | None
+                ) -> dict[str, Any]:
+    """The newest image in moto's table matching an AMI lookup (cached: plans repeat it)."""
+    matches = [a for a in _latest_amis(region)
+               if (not owners or a["owner_id"] in owners)
+               and fnmatch.fnmatchcase(a["name"], pattern)
+               and (arch is None or a["architecture"] == arch)]
+    if matches:
+        best = max(matches, key=lambda a: a["name"])
+        return {"id": best["ami_id"], "imageId": best["ami_id"], "name": best["name"],
+                "architecture": best["architecture"], "ownerId": best["owner_id"],
+                "rootDeviceName": best["root_device_name"]}
+    # No published image in moto's table for this region: a stable stand-in id, marked
+    # as such in the name, so the plan stays readable and deterministic.
+    digest = hashlib.sha256(f"{region}:{pattern}".encode()).hexdigest()[:17]
+    return {"id": f"ami-{digest}", "imageId": f"ami-{digest}",
+            "name": pattern.replace("*", "<latest>"), "architecture": arch or "x86_64",
+            "ownerId": next(iter(owners), "self"), "rootDeviceName": "/dev/xvda"}
 
 
 def _monitor_class():
@@ -286,7 +296,7 @@ def plan(spec: EnvironmentSpec | Any, *, expires_at: datetime | None = None) -> 
             spec.name, spec.region, spec.availability_zone,
             lambda: program(spec, expires_at=expires_at))
     return Plan(environment=spec.name, region=spec.region, resources=resources_,
-                outputs=outputs, source=source)
+                outputs=outputs, source=source, spec=spec)
 
 
 def run_mocked(stack: str, region: str, zone: str, body: Any

@@ -4,6 +4,8 @@ inputs produced by real pulumi_aws resources under Pulumi's mocks (the engine's 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 
 import pulumi_aws as aws
 import pytest
@@ -345,3 +347,13 @@ def test_routing_gives_the_engines_verdicts(basics_plan):
     for body in bad:
         recs, _ = run_mocked("lab", "us-east-1", "us-east-1a", body)
         assert sorted(map(key, evaluate(recs))) == sorted(map(key, evaluate(recs, routed=False)))
+
+
+def test_parliament_loads_without_leaving_a_pkg_resources_stand_in():
+    code = ("import sys; from envkit.policy import rules; "
+            "found = rules._parliament('{\"Statement\": [{\"Effect\": \"Allow\", "
+            "\"Action\": \"s3:GetObject\", \"Resource\": \"*\"}]}'); "
+            "print(sorted(i for i, _ in found), 'pkg_resources' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["['NO_VERSION',", "'RESOURCE_STAR']", "False"]

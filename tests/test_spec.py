@@ -4,6 +4,7 @@ and every kind of bad input is one SpecError naming file, line and field."""
 from __future__ import annotations
 
 import contextlib
+import json
 import textwrap
 from datetime import timedelta
 
@@ -306,3 +307,58 @@ def test_loader_raises_only_spec_error_on_arbitrary_text(text):
 def test_loader_raises_only_spec_error_on_dicts(doc):
     with contextlib.suppress(SpecError):
         load_spec({**minimal(), **doc})
+
+
+# --- YAML features a spec may use -------------------------------------------------------------
+
+def test_anchors_merges_and_application_tags():
+    spec = load_spec(textwrap.dedent("""\
+        name: yaml-lab
+        owner: tester@example.com
+        tags: {course: !Sub aws-101}
+        ec2:
+          security_groups:
+            base: &base
+              description: shared rules
+              ingress: [{service: http, from: 0.0.0.0/0}]
+            web:
+              <<: *base
+              description: web rules
+          instances:
+            vm: {security_groups: [web]}
+        """))
+    web = spec.ec2.security_groups["web"]
+    assert web.description == "web rules"  # an explicit key wins over the merged one
+    assert [r.service for r in web.ingress] == ["http"]  # the rest comes from the anchor
+    assert spec.tags == {"course": "aws-101"}  # an application tag is its text
+
+
+def test_duplicate_key_in_a_nested_mapping_names_its_line(tmp_path):
+    path = tmp_path / "dup.yaml"
+    path.write_text("name: lab\nowner: a@example.com\niam:\n  users:\n    ana: {}\n"
+                    "  users:\n    bob: {}\n")
+    with pytest.raises(SpecError) as info:
+        load_spec(path)
+    assert str(info.value).startswith(f'{path}:6: ') and 'found duplicate key "users"' in str(
+        info.value)
+
+
+def test_yaml_1_2_plain_colons_in_flow_lists():
+    """IAM actions are written unquoted in flow lists, as in the reference lab (YAML 1.2;
+    a YAML 1.1 parser such as libyaml rejects them)."""
+    spec = load_spec(textwrap.dedent("""\
+        name: lab
+        owner: a@example.com
+        tags: {note: yes, when: 2024-01-01}
+        iam:
+          groups:
+            g:
+              inline_policies:
+                p:
+                  Statement:
+                    - {Effect: Allow, Action: [ec2:StartInstances, ec2:StopInstances],
+                       Resource: "*"}
+        """))
+    doc = json.loads(spec.iam.groups["g"].inline_policies["p"].to_json())
+    assert doc["Statement"][0]["Action"] == ["ec2:StartInstances", "ec2:StopInstances"]
+    assert spec.tags == {"note": "yes", "when": "2024-01-01"}  # 1.2: yes is a string

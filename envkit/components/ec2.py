@@ -124,7 +124,9 @@ class Ec2Lab(pulumi.ComponentResource):
         self.security_groups = pulumi.Output.from_input(self.exports["security_groups"])
         self.key_pairs = pulumi.Output.from_input(self.exports["key_pairs"])
         self.private_keys = pulumi.Output.secret(private_keys)
-        self.register_outputs(self.exports)
+        # Done registering children. The outputs are the stack's (see stack_program):
+        # registering them here too would keep a second copy of every secret in state.
+        self.register_outputs({})
 
     def _instance(self, spec: EnvironmentSpec, iname: str, inst: InstanceSpec,
                   tags: dict[str, str], network: LabNetwork, iam: IamLab | None,

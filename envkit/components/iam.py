@@ -211,7 +211,9 @@ class IamLab(pulumi.ComponentResource):
         self.instance_profiles = pulumi.Output.from_input(profiles)
         self.passwords = pulumi.Output.secret(passwords)
         self.access_keys = pulumi.Output.from_input(keys)
-        self.register_outputs(self.exports)
+        # Done registering children. The outputs are the stack's (see stack_program):
+        # registering them here too would keep a second copy of every secret in state.
+        self.register_outputs({})
 
     def instance_profile(self, role: str) -> aws.iam.InstanceProfile:
         """The instance profile made for ``role`` (roles trusted by ec2 have one)."""

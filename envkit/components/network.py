@@ -69,4 +69,6 @@ class LabNetwork(pulumi.ComponentResource):
             "vpc_id": self.vpc_id, "subnet_id": self.subnet_id,
             "availability_zone": self.availability_zone, "vpc_cidr": self.vpc_cidr,
         }
-        self.register_outputs(self.exports)
+        # Done registering children. The outputs are the stack's (see stack_program):
+        # registering them here too would keep a second copy of every secret in state.
+        self.register_outputs({})

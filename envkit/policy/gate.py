@@ -408,7 +408,8 @@ def check_spec(source: Any, user_config: dict[str, Any] | None = None,
     from ..spec import load_spec
     from ..spec.loader import _line_for, parse_yaml
 
-    spec = load_spec(source)
+    # A plan made from this source already carries its validated spec.
+    spec = plan.spec if plan is not None and plan.spec is not None else load_spec(source)
     planned = plan or make_plan(spec)
     findings = evaluate(planned.resources, user_config)
     file = str(source) if isinstance(source, (str, os.PathLike)) and "\n" not in str(source) \

@@ -11,11 +11,12 @@ never pays for reading that 4 MB table.
 from __future__ import annotations
 
 import gzip
+import importlib.util
 import json
 import re
 from dataclasses import dataclass
 from functools import cache
-from importlib import resources
+from pathlib import Path
 
 
 @dataclass(frozen=True)
@@ -30,8 +31,23 @@ class InstanceType:
     memory_mib: int
 
 
-def _moto_resource(*parts: str):
-    return resources.files("moto").joinpath("ec2", "resources", *parts)
+@cache
+def moto_root() -> Path:
+    """moto's package folder, found without importing moto (its import costs ~0.15 s and
+    only its data files are read here)."""
+    spec = importlib.util.find_spec("moto")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("moto is not installed (pip install 'moto[server]')")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def moto_data(*parts: str) -> Path:
+    """A file of moto's EC2 data tables (``moto/ec2/resources/...``)."""
+    return moto_root().joinpath("ec2", "resources", *parts)
+
+
+def _moto_resource(*parts: str) -> Path:
+    return moto_data(*parts)
 
 
 def _load_gz_json(path) -> object:
@@ -98,15 +114,19 @@ _POLICY_PATH = re.compile(r'^  "Path":"([^"]*)"', re.M)
 @cache
 def managed_policies() -> dict[str, str]:
     """AWS managed policy name -> its path (``/``, ``/service-role/``, ...)."""
-    from moto.iam.aws_managed_policies import aws_managed_policies_data as text
-
-    # A full json.loads of this 4 MB document costs ~0.4 s; the two top-level facts we need
-    # sit at fixed indentation, so scan for them and fall back to parsing if that ever drifts.
+    # moto keeps the set as one string literal in a module; importing that module drags in
+    # moto itself, so its source is read as text. A full json.loads of this 4 MB document
+    # costs ~0.4 s; the two top-level facts we need sit at fixed indentation, so scan for
+    # them, and fall back to importing and parsing if the layout ever drifts.
+    source = moto_root().joinpath("iam", "aws_managed_policies.py")
+    text = source.read_text(encoding="utf-8") if source.is_file() else ""
     names = _POLICY_NAME.findall(text)
     paths = _POLICY_PATH.findall(text)
     if names and len(names) == len(paths):
         return dict(zip(names, paths, strict=True))
-    return {name: row["Path"] for name, row in json.loads(text).items()}
+    from moto.iam.aws_managed_policies import aws_managed_policies_data
+
+    return {name: row["Path"] for name, row in json.loads(aws_managed_policies_data).items()}
 
 
 def managed_policy_arn(name: str, partition: str = "aws") -> str | None:
