@@ -7,6 +7,7 @@ imports (pulumi, pulumi_aws, boto3, moto) happen inside commands so ``--help`` s
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import sys
@@ -144,10 +145,18 @@ def _spec_source(spec: Path) -> Path:
     return Path(recorded) if recorded else spec
 
 
+def _long_running() -> None:
+    """Collect garbage again from here on, ignoring what start-up left (it lives on)."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
+
+
 def _environment(spec: Path, target: str | None, profile: str | None, region: str | None,
                  backend: str | None, policy_packs: list[str] | None = None,
                  policy_configs: list[str] | None = None, say=None,
                  start_emulator: bool = True):
+    _long_running()
     from . import home
     from .engine import Environment
     from .errors import OperationError
@@ -668,6 +677,26 @@ def _usage_error() -> type[Exception]:
 
 def main(argv: list[str] | None = None) -> Any:
     """Console-script entry point: run the app and map errors to exit codes."""
+    # Importing pulumi_aws, pydantic and parliament leaves well over a million long-lived
+    # objects, and the cyclic collector walks all of them again and again while a command
+    # starts: about 0.5 s of a 1.8 s `envkit plan`, for no memory back (measured: 154 MB
+    # with collection, 159 MB without, on a 100-user lab). A command is short-lived, so
+    # collection is off; engine work, which can run for many minutes, turns it back on
+    # (see _long_running).
+    # The console script (argv None) keeps it off to the end, which also spares the
+    # interpreter's final full collection at exit (~0.25 s more).
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        code = _run(argv)
+    finally:
+        if collecting and argv is not None:  # called in-process with arguments (tests,
+            gc.enable()                       # embedding): leave the collector as it was
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _run(argv: list[str] | None) -> Any:
+    """Run the app; errors become one message and an exit code."""
     try:
         code = app(args=argv, standalone_mode=False)
     except EnvkitError as exc:
@@ -684,7 +713,7 @@ def main(argv: list[str] | None = None) -> Any:
     except Exception as exc:  # noqa: BLE001 - the one place an unexpected error is reported
         code = _fail(exc, EXIT_FAILED,
                      f"unexpected error: {exc!r} (run with --debug for details)")
-    sys.exit(code if isinstance(code, int) else 0)
+    return code
 
 
 if __name__ == "__main__":

@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from .conftest import BASICS, ROOT
 
 
@@ -90,3 +92,17 @@ def test_help_does_not_import_pulumi():
             "print(any(m.startswith(('pulumi', 'boto3', 'moto')) for m in sys.modules))")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout.strip() == "False"
+
+
+def test_in_process_main_leaves_the_garbage_collector_as_it_was():
+    """The console script runs with the cyclic GC off (start-up speed); a program that
+    calls main() itself gets its collector back."""
+    import gc
+
+    from envkit.cli import main
+
+    assert gc.isenabled()
+    with pytest.raises(SystemExit) as done:
+        main(["validate", str(BASICS)])
+    assert done.value.code == 0
+    assert gc.isenabled()

@@ -26,3 +26,31 @@ def lab_tags(spec: EnvironmentSpec, expires_at: datetime | None) -> dict[str, st
 def named(tags: dict[str, str], name: str) -> dict[str, str]:
     """The lab tags plus a console-friendly Name."""
     return {**tags, "Name": name}
+
+
+class _output:
+    """A component output built on first access from the component's ``exports`` leaves.
+
+    The stack program exports the leaves themselves, so a plan or a deployment never pays
+    for the aggregate Output (a gather over every leaf) unless Python code asks for it.
+    """
+
+    def __init__(self, key: str, secret: bool = False) -> None:
+        self.key = key
+        self.secret = secret
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    def __get__(self, component: object, owner: type | None = None) -> object:
+        if component is None:
+            return self
+        import pulumi
+
+        cached = component.__dict__.get(self.name)
+        if cached is None:
+            value = component.exports[self.key]  # type: ignore[attr-defined]
+            cached = pulumi.Output.secret(value) if self.secret else \
+                pulumi.Output.from_input(value)
+            component.__dict__[self.name] = cached
+        return cached

@@ -17,7 +17,7 @@ import pulumi_aws as aws
 
 from ..spec.amis import AMI_ALIASES
 from ..spec.models import EnvironmentSpec, InstanceSpec, RuleSpec
-from .base import AMI_OWNER_TAG, named
+from .base import AMI_OWNER_TAG, _output, named
 from .iam import IamLab
 from .keys import SshKey
 from .network import LabNetwork
@@ -67,10 +67,10 @@ class Ec2Lab(pulumi.ComponentResource):
     (name -> key name), ``private_keys`` (secret; generated key name -> PEM).
     """
 
-    instances: pulumi.Output[dict]
-    security_groups: pulumi.Output[dict]
-    key_pairs: pulumi.Output[dict]
-    private_keys: pulumi.Output[dict]
+    instances = _output("instances")
+    security_groups = _output("security_groups")
+    key_pairs = _output("key_pairs")
+    private_keys = _output("private_keys", secret=True)
 
     def __init__(self, name: str, spec: EnvironmentSpec, tags: dict[str, str],
                  network: LabNetwork, iam: IamLab | None = None,
@@ -120,10 +120,6 @@ class Ec2Lab(pulumi.ComponentResource):
             "key_pairs": {n: k.key_name for n, k in key_pairs.items()},
             "private_keys": private_keys,
         }
-        self.instances = pulumi.Output.from_input(instances_out)
-        self.security_groups = pulumi.Output.from_input(self.exports["security_groups"])
-        self.key_pairs = pulumi.Output.from_input(self.exports["key_pairs"])
-        self.private_keys = pulumi.Output.secret(private_keys)
         # Done registering children. The outputs are the stack's (see stack_program):
         # registering them here too would keep a second copy of every secret in state.
         self.register_outputs({})

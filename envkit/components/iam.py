@@ -16,7 +16,7 @@ import pulumi_aws as aws
 
 from ..spec import catalog
 from ..spec.models import EnvironmentSpec
-from .base import named
+from .base import _output, named
 
 # AWS's documented policy "Allows MFA-authenticated IAM users to manage their own
 # credentials", minus console-page conveniences: without MFA a user may only set up MFA
@@ -100,13 +100,15 @@ class IamLab(pulumi.ComponentResource):
     {id, secret}; the secret is a Pulumi secret).
     """
 
-    sign_in_url: pulumi.Output[str | None]
-    users: pulumi.Output[dict]
-    groups: pulumi.Output[dict]
-    roles: pulumi.Output[dict]
-    instance_profiles: pulumi.Output[dict]
-    passwords: pulumi.Output[dict]
-    access_keys: pulumi.Output[dict]
+    # The outputs are built on first access from ``exports``: the stack program exports the
+    # leaves directly, so a plan or deployment never pays for these aggregate Outputs.
+    sign_in_url = _output("sign_in_url")
+    users = _output("users")
+    groups = _output("groups")
+    roles = _output("roles")
+    instance_profiles = _output("instance_profiles")
+    passwords = _output("passwords", secret=True)
+    access_keys = _output("access_keys")
 
     def __init__(self, name: str, spec: EnvironmentSpec, tags: dict[str, str],
                  opts: pulumi.ResourceOptions | None = None) -> None:
@@ -118,10 +120,9 @@ class IamLab(pulumi.ComponentResource):
 
         if iam.account_alias:
             aws.iam.AccountAlias(f"{env}-alias", account_alias=iam.account_alias, opts=child)
-            self.sign_in_url = pulumi.Output.from_input(
-                f"https://{iam.account_alias}.signin.aws.amazon.com/console")
+            sign_in_url = f"https://{iam.account_alias}.signin.aws.amazon.com/console"
         else:
-            self.sign_in_url = pulumi.Output.from_input(None)
+            sign_in_url = None
 
         pp = iam.password_policy
         if pp is not None:
@@ -201,16 +202,10 @@ class IamLab(pulumi.ComponentResource):
         #: The stack outputs this component contributes, leaf by leaf (an offline plan
         #: shows each leaf that is already known).
         self.exports: dict[str, Any] = {
-            "sign_in_url": self.sign_in_url, "users": users_out,
+            "sign_in_url": sign_in_url, "users": users_out,
             "groups": {n: g.arn for n, g in groups.items()}, "roles": roles_out,
             "instance_profiles": profiles, "passwords": passwords, "access_keys": keys,
         }
-        self.users = pulumi.Output.from_input(users_out)
-        self.groups = pulumi.Output.from_input(self.exports["groups"])
-        self.roles = pulumi.Output.from_input(roles_out)
-        self.instance_profiles = pulumi.Output.from_input(profiles)
-        self.passwords = pulumi.Output.secret(passwords)
-        self.access_keys = pulumi.Output.from_input(keys)
         # Done registering children. The outputs are the stack's (see stack_program):
         # registering them here too would keep a second copy of every secret in state.
         self.register_outputs({})

@@ -11,7 +11,7 @@ import pulumi
 import pulumi_aws as aws
 
 from ..spec.models import EnvironmentSpec
-from .base import named
+from .base import _output, named
 
 
 class LabNetwork(pulumi.ComponentResource):
@@ -22,7 +22,7 @@ class LabNetwork(pulumi.ComponentResource):
 
     vpc_id: pulumi.Output[str]
     subnet_id: pulumi.Output[str]
-    availability_zone: pulumi.Output[str]
+    availability_zone = _output("availability_zone")
     vpc_cidr: pulumi.Output[str]
 
     def __init__(self, name: str, spec: EnvironmentSpec, tags: dict[str, str],
@@ -64,10 +64,9 @@ class LabNetwork(pulumi.ComponentResource):
             self.vpc_id = vpc.id
             self.vpc_cidr = vpc.cidr_block
             self.subnet_id = subnet.id
-        self.availability_zone = pulumi.Output.from_input(az)
         self.exports = {
             "vpc_id": self.vpc_id, "subnet_id": self.subnet_id,
-            "availability_zone": self.availability_zone, "vpc_cidr": self.vpc_cidr,
+            "availability_zone": az, "vpc_cidr": self.vpc_cidr,
         }
         # Done registering children. The outputs are the stack's (see stack_program):
         # registering them here too would keep a second copy of every secret in state.
