@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import functools
 import json
 import os
 import runpy
@@ -191,9 +192,20 @@ def _jsonable(value: Any) -> Any:
     return str(value)
 
 
-def _servicer(config: dict[str, tuple[str, dict[str, Any]]], policies: list[Any] | None = None):
-    """pulumi-policy's analyzer servicer for (a subset of) the pack, configured."""
+def _configure_request(config: dict[str, tuple[str, dict[str, Any]]]):
+    """The engine's ConfigureAnalyzerRequest for a merged config."""
     from pulumi.runtime.proto import analyzer_pb2 as proto
+
+    levels = {"advisory": proto.ADVISORY, "mandatory": proto.MANDATORY,
+              "remediate": proto.REMEDIATE, "disabled": proto.DISABLED}
+    return proto.ConfigureAnalyzerRequest(policyConfig={
+        name: proto.PolicyConfig(enforcementLevel=levels[level], properties=_struct(props))
+        for name, (level, props) in config.items()})
+
+
+def _servicer(config: dict[str, tuple[str, dict[str, Any]]], policies: list[Any] | None = None,
+              request: Any = None):
+    """pulumi-policy's analyzer servicer for (a subset of) the pack, configured."""
     from pulumi_policy import EnforcementLevel
     from pulumi_policy.policy import _PolicyAnalyzerServicer
 
@@ -201,15 +213,11 @@ def _servicer(config: dict[str, tuple[str, dict[str, Any]]], policies: list[Any]
 
     servicer = _PolicyAnalyzerServicer(PACK_NAME, _version(), policies or POLICIES,
                                        EnforcementLevel.ADVISORY)
-    levels = {"advisory": proto.ADVISORY, "mandatory": proto.MANDATORY,
-              "remediate": proto.REMEDIATE, "disabled": proto.DISABLED}
-    request = proto.ConfigureAnalyzerRequest(policyConfig={
-        name: proto.PolicyConfig(enforcementLevel=levels[level], properties=_struct(props))
-        for name, (level, props) in config.items()})
-    servicer.Configure(request, None)
+    servicer.Configure(request or _configure_request(config), None)
     return servicer
 
 
+@functools.cache
 def _version() -> str:
     from importlib import metadata
 
@@ -284,7 +292,8 @@ def _evaluate(resources: list[Any], user_config: dict[str, Any] | None,
     from .rules import POLICIES, RULES
 
     config = merged_config(user_config or {})
-    servicer = _servicer(config)
+    request = _configure_request(config)  # one request configures every servicer below
+    servicer = _servicer(config, request=request)
     meta = {r.name: r for r in RULES}
     # pulumi-policy's Analyze deserializes a resource once per policy; a servicer per
     # resource type holding only the policies that can speak about that type gives the same
@@ -295,7 +304,7 @@ def _evaluate(resources: list[Any], user_config: dict[str, Any] | None,
         if type_ not in per_type:
             chosen = [p for p in POLICIES if p.name in meta and meta[p.name].kind == "resource"
                       and meta[p.name].applies_to(type_)]
-            per_type[type_] = _servicer(config, chosen) if chosen else None
+            per_type[type_] = _servicer(config, chosen, request) if chosen else None
         return per_type[type_]
 
     remediating = any(level == "remediate" for level, _ in config.values())
@@ -364,7 +373,7 @@ def _evaluate(resources: list[Any], user_config: dict[str, Any] | None,
         if rule_meta is None or rule_meta.kind != "stack":
             continue
         subset = [s for s in stack_resources if rule_meta.applies_to(s.type)]
-        response = _servicer(config, [policy]).AnalyzeStack(
+        response = _servicer(config, [policy], request).AnalyzeStack(
             proto.AnalyzeStackRequest(resources=subset), None)
         for diag in response.diagnostics:
             add(diag)

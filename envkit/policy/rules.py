@@ -67,8 +67,13 @@ def _list(value: Any) -> list:
     return [value]
 
 
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
 def _plain(value: Any) -> Any:
     """A proxied property as plain dicts and lists (unknown values raise, as they should)."""
+    if type(value) in _SCALARS:  # most leaves; spares an ABC isinstance check each
+        return value
     if isinstance(value, Mapping):
         return {k: _plain(v) for k, v in value.items()}
     if isinstance(value, Sequence) and not isinstance(value, str):
