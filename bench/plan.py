@@ -97,15 +97,6 @@ def _floor_body(records):
     return body
 
 
-def _median(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def _side_by_side(fns, repeat: int) -> list[float]:
     """Median time of each function, run in alternation (a, b, a, b, ...) so that whatever
     else the machine is doing weighs on both sides alike."""

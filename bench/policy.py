@@ -12,10 +12,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -57,12 +55,8 @@ def main() -> None:
 
     cmd = [sys.executable, "-m", "envkit.cli", "policy", "check", "labs/aws-basics.yaml"]
     subprocess.run(cmd, cwd=ROOT, capture_output=True)
-    wall = []
-    for _ in range(args.repeat):
-        start = time.perf_counter()
-        subprocess.run(cmd, cwd=ROOT, capture_output=True)
-        wall.append(time.perf_counter() - start)
-    cli_s = statistics.median(wall)
+    (cli_s,) = _side_by_side([lambda: subprocess.run(cmd, cwd=ROOT, capture_output=True)],
+                             args.repeat)
     print(json.dumps({
         "benchmark": "policy",
         "resources": sum(r.custom for r in resources),
