@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
+
+from plan import _side_by_side
 
 BARE = '''
 import typer
@@ -39,10 +39,8 @@ app()
 HEAVY = ("pulumi", "pulumi_aws", "boto3", "botocore", "moto", "pydantic", "ruamel")
 
 
-def _time(cmd: list[str]) -> float:
-    start = time.perf_counter()
+def _run(cmd: list[str]) -> None:
     subprocess.run(cmd, check=True, capture_output=True)
-    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -54,18 +52,15 @@ def main() -> None:
         bare.write_text(BARE)
         envkit_cmd = [sys.executable, "-m", "envkit.cli", "--help"]
         bare_cmd = [sys.executable, str(bare), "--help"]
-        _time(envkit_cmd), _time(bare_cmd)  # warm the file cache
-        envkit_t, bare_t = [], []
-        for _ in range(args.repeat):
-            envkit_t.append(_time(envkit_cmd))
-            bare_t.append(_time(bare_cmd))
+        _run(envkit_cmd), _run(bare_cmd)  # warm the file cache
+        envkit_s, bare_s = _side_by_side([lambda: _run(envkit_cmd), lambda: _run(bare_cmd)],
+                                         args.repeat)
     probe = ("import sys, runpy; sys.argv=['envkit','--help']\n"
              "try:\n    runpy.run_module('envkit.cli', run_name='__main__')\n"
              "except SystemExit:\n    pass\n"
              f"print(sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r})))")
     heavy = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True
                            ).stdout.strip().splitlines()[-1]
-    envkit_s, bare_s = statistics.median(envkit_t), statistics.median(bare_t)
     print(json.dumps({
         "benchmark": "cli_startup",
         "envkit_help_s": round(envkit_s, 4),

@@ -47,10 +47,7 @@ class _output:
             return self
         import pulumi
 
-        cached = component.__dict__.get(self.name)
-        if cached is None:
-            value = component.exports[self.key]  # type: ignore[attr-defined]
-            cached = pulumi.Output.secret(value) if self.secret else \
-                pulumi.Output.from_input(value)
-            component.__dict__[self.name] = cached
-        return cached
+        value = component.exports[self.key]  # type: ignore[attr-defined]
+        output = pulumi.Output.secret(value) if self.secret else pulumi.Output.from_input(value)
+        component.__dict__[self.name] = output  # later reads find it there, not here
+        return output

@@ -250,6 +250,14 @@ def _config(args: Any, key: str, default: Any) -> Any:
 # --- IAM documents --------------------------------------------------------------------------
 
 
+def _allowed_statements(args: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(label, statement) for each Allow statement of the identity policies a resource has."""
+    for label, doc, _ in _documents(args):
+        for statement in _statements(doc or {}):
+            if _allows(statement):
+                yield label, statement
+
+
 @rule("iam-no-admin-wildcard",
       "IAM policies must not allow every action on every resource (\"*:*\").",
       MANDATORY, Severity.CRITICAL,
@@ -257,10 +265,9 @@ def _config(args: Any, key: str, default: Any) -> Any:
       "Grant the specific actions the lab needs; for administrators attach the "
       "AdministratorAccess managed policy to an MFA-enforcing group instead.")
 def iam_no_admin_wildcard(args, report):
-    for label, doc, _ in _documents(args):
-        for s in _statements(doc or {}):
-            if _allows(s) and {"*", "*:*"} & set(_actions(s)) and "*" in _resources(s):
-                report(f"{label}: a statement allows Action \"*\" on Resource \"*\"")
+    for label, s in _allowed_statements(args):
+        if {"*", "*:*"} & set(_actions(s)) and "*" in _resources(s):
+            report(f"{label}: a statement allows Action \"*\" on Resource \"*\"")
 
 
 @rule("iam-no-sensitive-service-wildcard",
@@ -269,14 +276,11 @@ def iam_no_admin_wildcard(args, report):
       MANDATORY, Severity.HIGH, ["Security Hub IAM.21"],
       "List the individual actions (iam:GetUser, kms:Decrypt, ...) instead of iam:* / kms:*.")
 def iam_no_sensitive_service_wildcard(args, report):
-    for label, doc, _ in _documents(args):
-        for s in _statements(doc or {}):
-            if not _allows(s):
-                continue
-            for action in _actions(s):
-                service, _, verb = action.partition(":")
-                if action == "*" or (service.lower() in SENSITIVE_SERVICES and verb == "*"):
-                    report(f"{label}: allows '{action}'")
+    for label, s in _allowed_statements(args):
+        for action in _actions(s):
+            service, _, verb = action.partition(":")
+            if action == "*" or (service.lower() in SENSITIVE_SERVICES and verb == "*"):
+                report(f"{label}: allows '{action}'")
 
 
 @rule("iam-no-resource-star-for-scopable-actions",
@@ -345,14 +349,12 @@ def iam_no_privilege_escalation(args, report):
       "Set Resource to the role ARNs that may be passed, or add "
       "Condition: {StringEquals: {iam:PassedToService: ec2.amazonaws.com}}.")
 def iam_passrole_restricted(args, report):
-    for label, doc, _ in _documents(args):
-        for s in _statements(doc or {}):
-            actions = {a.lower() for a in _actions(s)}
-            if not _allows(s) or not ({"iam:passrole", "iam:*", "*"} & actions):
-                continue
-            conditions = json.dumps(s.get("Condition") or {})
-            if "*" in _resources(s) and "iam:PassedToService" not in conditions:
-                report(f"{label}: iam:PassRole on Resource \"*\" without iam:PassedToService")
+    for label, s in _allowed_statements(args):
+        if not {"iam:passrole", "iam:*", "*"} & {a.lower() for a in _actions(s)}:
+            continue
+        conditions = json.dumps(s.get("Condition") or {})
+        if "*" in _resources(s) and "iam:PassedToService" not in conditions:
+            report(f"{label}: iam:PassRole on Resource \"*\" without iam:PassedToService")
 
 
 @rule("iam-trust-not-public",

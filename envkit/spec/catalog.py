@@ -46,10 +46,6 @@ def moto_data(*parts: str) -> Path:
     return moto_root().joinpath("ec2", "resources", *parts)
 
 
-def _moto_resource(*parts: str) -> Path:
-    return moto_data(*parts)
-
-
 def _load_gz_json(path) -> object:
     with path.open("rb") as fh:
         return json.loads(gzip.decompress(fh.read()))
@@ -66,7 +62,7 @@ def regions() -> frozenset[str]:
 
 @cache
 def _az_offerings(region: str) -> dict[str, frozenset[str]]:
-    path = _moto_resource("instance_type_offerings", "availability-zone", f"{region}.json.gz")
+    path = moto_data("instance_type_offerings", "availability-zone", f"{region}.json.gz")
     if not path.is_file():
         return {}
     zones: dict[str, set[str]] = {}
@@ -94,7 +90,7 @@ def offered_in_zone(instance_type: str, zone: str) -> bool | None:
 def instance_types() -> dict[str, InstanceType]:
     """Every EC2 instance type with the limits envkit checks."""
     out = {}
-    for name, row in _load_gz_json(_moto_resource("instance_types.json.gz")).items():
+    for name, row in _load_gz_json(moto_data("instance_types.json.gz")).items():
         net = row.get("NetworkInfo", {})
         out[name] = InstanceType(
             name=name,
