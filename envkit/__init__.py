@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 _EXPORTS = {
+    "Environment": "envkit.engine",
     "EnvironmentSpec": "envkit.spec",
     "load_spec": "envkit.spec",
     "plan": "envkit.planner",
@@ -27,10 +28,13 @@ _EXPORTS = {
     "PolicyViolationError": "envkit.errors",
     "OperationError": "envkit.errors",
     "StackLockedError": "envkit.errors",
+    "CancelledError": "envkit.errors",
 }
 
 __all__ = [
+    "CancelledError",
     "Ec2Lab",
+    "Environment",
     "EnvironmentSpec",
     "EnvkitError",
     "IamLab",
@@ -49,7 +53,9 @@ __all__ = [
 
 if TYPE_CHECKING:
     from .components import Ec2Lab, IamLab, LabNetwork
+    from .engine import Environment
     from .errors import (
+        CancelledError,
         EnvkitError,
         OperationError,
         PolicyViolationError,

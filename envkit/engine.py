@@ -23,14 +23,16 @@ from typing import Any
 
 from . import home
 from .errors import (
+    CancelledError,
     EnvkitError,
     OperationError,
     PolicyViolationError,
     PrerequisiteError,
     StackLockedError,
 )
-from .events import Event, translate
+from .events import Event, PolicyViolation, translate
 from .spec.models import EnvironmentSpec
+from .stack_program import SECRET_OUTPUTS
 from .targets import Target, resolve_target
 
 PROJECT = "envkit"
@@ -61,6 +63,17 @@ _lost_markers = ("NoSuchEntity", "NotFound", "does not exist", "InvalidInstanceI
 # --- prerequisites -----------------------------------------------------------------------
 
 
+def _version_key(folder: Path) -> tuple:
+    """Sort key for a ~/.pulumi/versions/<version> folder: by semantic version, not text
+    (3.100.0 is newer than 3.99.0); unparsable names sort first."""
+    from semver import VersionInfo
+
+    try:
+        return (1, VersionInfo.parse(folder.name.lstrip("v")))
+    except ValueError:
+        return (0, VersionInfo(0))
+
+
 def find_pulumi() -> Path | None:
     """The Pulumi CLI: on PATH, in ENVKIT_HOME/pulumi, or the newest in ~/.pulumi."""
     on_path = shutil.which("pulumi")
@@ -70,12 +83,19 @@ def find_pulumi() -> Path | None:
                   Path.home() / ".pulumi" / "bin" / "pulumi"]
     versions = Path.home() / ".pulumi" / "versions"
     if versions.is_dir():
-        candidates += sorted(versions.glob("*/bin/pulumi"), reverse=True)
+        folders = sorted((p for p in versions.iterdir() if p.is_dir()), key=_version_key,
+                         reverse=True)
+        candidates += [folder / "bin" / "pulumi" for folder in folders]
     return next((c for c in candidates if c.is_file() and os.access(c, os.X_OK)), None)
 
 
 def pulumi_command():
-    """A ``PulumiCommand`` for the CLI :func:`find_pulumi` finds, or PrerequisiteError."""
+    """A ``PulumiCommand`` for the CLI :func:`find_pulumi` finds, or PrerequisiteError.
+
+    A CLI on PATH is used as Pulumi's own default does (``PulumiCommand()`` runs
+    ``pulumi`` from PATH and leaves PATH alone); one found elsewhere is a ``root`` whose
+    ``bin/pulumi`` is run, with that folder put first on PATH as the SDK does for roots.
+    """
     import subprocess
 
     from pulumi.automation import PulumiCommand
@@ -84,8 +104,9 @@ def pulumi_command():
     path = find_pulumi()
     if path is None:
         raise PrerequisiteError(MISSING_CLI.format(home=home.home()))
+    on_path = shutil.which("pulumi") is not None
     try:
-        return PulumiCommand(root=str(path.parent.parent))
+        return PulumiCommand() if on_path else PulumiCommand(root=str(path.parent.parent))
     except (FileNotFoundError, PermissionError, subprocess.CalledProcessError) as exc:
         raise PrerequisiteError(f"the Pulumi CLI at {path} does not run: {exc}") from None
     except InvalidVersionError as exc:
@@ -126,7 +147,13 @@ def _meaningful(text: str, limit: int = 6) -> str:
 
 def map_engine_error(exc: BaseException, operation: str, environment: str,
                      target: str | None = None) -> EnvkitError:
-    """Turn a pulumi.automation error (or a missing CLI) into one clear envkit error."""
+    """Turn a pulumi.automation error (or a missing CLI) into one clear envkit error.
+
+    Cancels and policy violations are not recognised here, from text: the engine's
+    structured events and envkit's own SIGINT handler say when those happened (see
+    :meth:`Environment._run`). An AWS error that happens to contain "canceled" is just an
+    error.
+    """
     from pulumi.automation import errors as auto_errors
 
     if isinstance(exc, EnvkitError):
@@ -142,12 +169,6 @@ def map_engine_error(exc: BaseException, operation: str, environment: str,
                               "create it with `envkit up`.")
     if isinstance(exc, auto_errors.CommandError):
         text = str(exc)
-        if "update canceled" in text or "update cancelled" in text or "canceled" in text.lower():
-            return OperationError(f"{environment}: {operation} cancelled; the stack's state "
-                                  "records exactly what was done before the cancel.")
-        if "mandatory policy violation" in text.lower():
-            return PolicyViolationError(f"{environment}: mandatory policy violations stopped "
-                                        f"the {operation}:\n{_meaningful(text)}")
         if target == "local" and any(m in text for m in _lost_markers):
             return OperationError(
                 f"{environment}: the local emulator no longer has resources this stack records "
@@ -156,25 +177,122 @@ def map_engine_error(exc: BaseException, operation: str, environment: str,
     return OperationError(f"{environment}: {operation} failed: {exc}")
 
 
+def cancelled_error(environment: str, operation: str) -> CancelledError:
+    """The error for an operation the user interrupted (envkit saw the SIGINT)."""
+    return CancelledError(f"{environment}: {operation} cancelled; the stack's state records "
+                          "exactly what was done before the cancel.")
+
+
+def policy_error(environment: str, operation: str,
+                 violations: list[PolicyViolation]) -> PolicyViolationError:
+    """The error for mandatory violations the engine's policy packs reported."""
+    lines = [f"{environment}: {len(violations)} mandatory policy "
+             f"violation{'s' if len(violations) != 1 else ''} stopped the {operation}:"]
+    for v in violations:
+        where = v.urn.rsplit("::", 1)[-1] if v.urn else "stack"
+        first = v.message.splitlines()[0] if v.message else ""
+        lines.append(f"{where}: {v.policy} ({v.pack}): {first}")
+    return PolicyViolationError("\n".join(lines))
+
+
+#: When envkit last saw the user interrupt (time.monotonic()), from a terminal's Ctrl-C
+#: or the envkit kernel's interrupt; an operation that fails after it began was cancelled.
+_INTERRUPTS: dict[str, float | None] = {"last": None}
+
+
+def note_interrupt() -> None:
+    """Record that the user interrupted: the envkit kernel calls this when Jupyter asks it
+    to interrupt (before it signals its process group, the Pulumi CLI included), and
+    envkit's own SIGINT handler calls it at a terminal."""
+    import time
+
+    _INTERRUPTS["last"] = time.monotonic()
+
+
+def _interrupted_since(started: float) -> bool:
+    last = _INTERRUPTS["last"]
+    return last is not None and last >= started
+
+
 @contextlib.contextmanager
-def _sigint_requests_cancel(flag: dict[str, bool]) -> Iterator[None]:
+def _sigint_requests_cancel() -> Iterator[None]:
     """While an operation runs, Ctrl-C asks the engine to cancel instead of killing Python.
 
-    The Pulumi CLI shares the terminal's process group, so it receives the same SIGINT and
-    cancels gracefully, writing consistent state; Python keeps waiting for it to finish.
+    The Pulumi CLI is started by the SDK without a session of its own (pulumi/automation/
+    _cmd.py, ``PulumiCommand.run``), so it shares the terminal's (or the kernel's) process
+    group and receives the same SIGINT; it cancels gracefully, writing consistent state.
+    Python records that the user interrupted and keeps waiting for it to finish. (Off the
+    main thread no handler can be set; the envkit kernel records its interrupts itself.)
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
 
     def handler(signum: int, frame: Any) -> None:
-        flag["cancelled"] = True
+        note_interrupt()
 
     previous = signal.signal(signal.SIGINT, handler)
     try:
         yield
     finally:
         signal.signal(signal.SIGINT, previous)
+
+
+# --- locks ---------------------------------------------------------------------------------
+
+
+@dataclass
+class LockHolder:
+    """One update lock in a DIY backend: what the Pulumi CLI wrote when it took it
+    (pulumi/pulumi pkg/backend/diy/lock.go, ``lockContent``)."""
+
+    path: Path
+    pid: int
+    username: str
+    hostname: str
+    timestamp: str
+    alive: bool
+
+
+def _is_live_pulumi(pid: int) -> bool:
+    """Whether ``pid`` is a running Pulumi CLI on this machine (not a reused pid)."""
+    if pid <= 1:
+        return False
+    try:
+        argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0", 1)[0]
+    except OSError:
+        return False
+    return os.path.basename(argv0.decode(errors="replace")).startswith("pulumi")
+
+
+def file_backend_locks(root: Path, project: str, stack: str) -> list[LockHolder]:
+    """The lock files of ``stack`` under a file backend folder.
+
+    They live in ``<root>/.pulumi/locks/<fully qualified stack>/<lock id>.json``, the
+    qualified name being ``organization/<project>/<stack>`` for project-scoped stacks and
+    ``<stack>`` for legacy ones (pkg/backend/diy/lock.go ``stackLockDir``, backend.go
+    ``FullyQualifiedName``).
+    """
+    import json
+    import socket
+
+    base = root / ".pulumi" / "locks"
+    holders = []
+    for folder in (base / "organization" / project / stack, base / stack):
+        if not folder.is_dir():
+            continue
+        for path in sorted(folder.glob("*.json")):
+            try:
+                data = json.loads(path.read_text()[:4096])
+                pid = int(data.get("pid", 0))
+            except (OSError, ValueError, TypeError, AttributeError):
+                continue
+            here = str(data.get("hostname", "")) == socket.gethostname()
+            holders.append(LockHolder(path, pid, str(data.get("username", "")),
+                                      str(data.get("hostname", "")),
+                                      str(data.get("timestamp", "")),
+                                      here and _is_live_pulumi(pid)))
+    return holders
 
 
 # --- results -------------------------------------------------------------------------------
@@ -197,9 +315,45 @@ class OperationResult:
 
 
 def mask_outputs(outputs: dict[str, Any], show_secrets: bool = False) -> dict[str, Any]:
-    """Stack outputs as plain values, secret ones replaced by ``[secret]`` unless asked."""
-    return {k: (v.value if (show_secrets or not v.secret) else SECRET_MASK)
-            for k, v in outputs.items()}
+    """Stack outputs as plain values, secret ones replaced by ``[secret]`` unless asked.
+
+    ``outputs`` maps names to ``OutputValue``s (the SDK's ``Stack.outputs()``) or to the
+    values of ``pulumi stack output --json`` (where the CLI already put ``[secret]`` in
+    place of every secret leaf, at any depth). The SDK marks an output secret only when
+    its whole value is masked, so a map with secret leaves arrives with ``secret=False``
+    and its plaintext: :meth:`Environment.outputs` therefore reads the CLI's masked
+    document and never asks for plaintext unless told to.
+    """
+    shown = {}
+    for key, value in outputs.items():
+        secret = bool(getattr(value, "secret", False))
+        plain = value.value if hasattr(value, "secret") else value
+        # The outputs holding secret material are masked whole, whatever the state says
+        # (stacks deployed before they were exported as one secret have secret leaves).
+        if not show_secrets and (secret or key in SECRET_OUTPUTS):
+            plain = SECRET_MASK
+        shown[key] = plain
+    return shown
+
+
+def cli_outputs(stack: Any) -> dict[str, Any]:
+    """``pulumi stack output --json`` as the CLI prints it, without ``--show-secrets``.
+
+    The CLI replaces every secret, at any depth, with ``"[secret]"``
+    (pulumi/pulumi pkg/backend/display/json.go, ``massagePropertyValue``), so plaintext
+    never reaches this process. Run the way the SDK runs its own commands
+    (``LocalWorkspace._run_pulumi_cmd_sync``): the workspace's folder and variables.
+    """
+    import json
+
+    workspace = stack.workspace
+    env = {"PULUMI_HOME": workspace.pulumi_home} if getattr(workspace, "pulumi_home", None) \
+        else {}
+    env.update(workspace.env_vars or {})
+    result = workspace.pulumi_command.run(["stack", "output", "--json", "--stack", stack.name],
+                                          workspace.work_dir, env)
+    document = json.loads(result.stdout or "{}")
+    return document if isinstance(document, dict) else {}
 
 
 # --- the driver ----------------------------------------------------------------------------
@@ -212,6 +366,8 @@ class Environment:
     ``target`` is ``"local"``, ``"aws"``, a :class:`Target`, or None (aws when credentials
     exist, else the local emulator). ``backend`` and ``secrets_provider`` pass straight to
     Pulumi (``s3://...``, ``awskms://...``); ``policy_packs`` go to preview and up.
+    ``passphrase`` encrypts the stack's secrets (default: ENVKIT_PASSPHRASE, else the one
+    envkit generated in ENVKIT_HOME).
     """
 
     def __init__(self, spec: Any, *, target: Target | str | None = None,
@@ -219,7 +375,7 @@ class Environment:
                  secrets_provider: str | None = None,
                  policy_packs: list[str] | None = None,
                  policy_pack_configs: list[str] | None = None,
-                 spec_path: str | None = None) -> None:
+                 spec_path: str | None = None, passphrase: str | None = None) -> None:
         from .spec import load_spec
 
         if spec_path is None and isinstance(spec, (str, os.PathLike)) and "\n" not in str(spec):
@@ -234,6 +390,7 @@ class Environment:
         self.secrets_provider = secrets_provider
         self.policy_packs = list(policy_packs or [])
         self.policy_pack_configs = list(policy_pack_configs or [])
+        self._passphrase = passphrase
         self._stack_obj: Any = None
         self.log: list[str] = []
 
@@ -262,14 +419,30 @@ class Environment:
         return "file://" + str(home.subdir("state"))
 
     def env_vars(self) -> dict[str, str]:
-        """What the Pulumi CLI runs with: target credentials, the passphrase, no update
-        check. A passphrase or secrets provider the user set wins over envkit's."""
-        env = {"PULUMI_SKIP_UPDATE_CHECK": "true", **self.target.env_vars()}
-        user_secrets = (self.secrets_provider and self.secrets_provider != "passphrase") or \
-            os.environ.get("PULUMI_CONFIG_PASSPHRASE") is not None or \
-            os.environ.get("PULUMI_CONFIG_PASSPHRASE_FILE") is not None
-        if not user_secrets:
-            env["PULUMI_CONFIG_PASSPHRASE"] = home.passphrase()
+        """What the Pulumi CLI runs with (on top of this process's environment, which the
+        SDK passes through: pulumi/automation/_cmd.py ``PulumiCommand.run``).
+
+        - ``PULUMI_PYTHON_CMD``: this interpreter. The SshKey dynamic provider is unpickled
+          and run by ``pulumi-resource-pulumi-python``, which runs
+          ``${PULUMI_PYTHON_CMD:-python3} -m pulumi.dynamic`` (pulumi/pulumi
+          sdk/python/dist/pulumi-resource-pulumi-python); ``python3`` on PATH is often not
+          the one envkit is installed in (pipx, a venv that is not activated, a kernel).
+        - ``PULUMI_CONFIG_PASSPHRASE``: envkit's passphrase for envkit's stacks, even when
+          the shell exports one for other projects; the CLI prefers it to
+          PULUMI_CONFIG_PASSPHRASE_FILE (pkg/secrets/passphrase/manager.go,
+          ``readPassphrase``). Not set when the user chose another secrets provider.
+        - the target's variables (none for the local emulator: its test credentials go to
+          the provider only, as provider config, so an ``s3://`` backend or an
+          ``awskms://`` secrets provider never sees them).
+        """
+        import sys
+
+        env = {"PULUMI_SKIP_UPDATE_CHECK": "true", "PULUMI_PYTHON_CMD": sys.executable,
+               **self.target.env_vars()}
+        if not self.secrets_provider or self.secrets_provider == "passphrase":
+            env["PULUMI_CONFIG_PASSPHRASE"] = (self._passphrase
+                                               or os.environ.get("ENVKIT_PASSPHRASE")
+                                               or home.passphrase())
         return env
 
     def _program(self) -> None:
@@ -283,7 +456,8 @@ class Environment:
             provider_args.setdefault("profile", self.target.profile)
         program(self.spec,
                 expires_at=datetime.fromisoformat(pinned) if pinned else None,
-                provider_args=provider_args, key_dir=str(home.keys_dir(self.name)))
+                provider_args=provider_args, key_dir=str(home.keys_dir(self.name)),
+                target=self.target.kind)
 
     def workspace_options(self, command: Any = None):
         """The LocalWorkspaceOptions this environment's stack is created with."""
@@ -348,19 +522,42 @@ class Environment:
         except Exception as exc:  # noqa: BLE001 - mapped at this one boundary
             raise map_engine_error(exc, operation, self.name, self.target.kind) from None
 
-    def _events(self, on_event: Callable[[Event], None] | None) -> Callable[[Any], None]:
-        def handler(engine_event: Any) -> None:
-            event = translate(engine_event)
-            if event is not None and on_event is not None:
-                on_event(event)
-        return handler
-
     def _run(self, operation: str, call: Callable[..., Any],
              on_event: Callable[[Event], None] | None, **kwargs: Any) -> Any:
-        flag = {"cancelled": False}
-        with _sigint_requests_cancel(flag), self._engine_errors(operation):
-            return call(on_event=self._events(on_event), on_output=self.log.append,
-                        color="never", **kwargs)
+        """Run one engine operation; classify a failure from what envkit observed.
+
+        An interrupt envkit saw while the operation ran (its SIGINT handler at a terminal,
+        the envkit kernel's interrupt in a notebook) means the user cancelled; a
+        ``PolicyEvent`` at level mandatory means the engine's policy packs stopped it
+        (the CLI's text never says so: DESIGN.md, "The engine's real behaviour"); anything
+        else is the engine's own error.
+        """
+        import time
+
+        started = time.monotonic()
+        mandatory: list[PolicyViolation] = []
+
+        def handler(engine_event: Any) -> None:
+            event = translate(engine_event)
+            if event is None:
+                return
+            if isinstance(event, PolicyViolation) and event.level == "mandatory":
+                mandatory.append(event)
+            if on_event is not None:
+                on_event(event)
+
+        with _sigint_requests_cancel():
+            try:
+                return call(on_event=handler, on_output=self.log.append, color="never",
+                            **kwargs)
+            except EnvkitError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - mapped at this one boundary
+                if _interrupted_since(started):
+                    raise cancelled_error(self.name, operation) from None
+                if mandatory:
+                    raise policy_error(self.name, operation, mandatory) from None
+                raise map_engine_error(exc, operation, self.name, self.target.kind) from None
 
     def _result(self, operation: str, summary: Any) -> OperationResult:
         changes = {str(getattr(k, "value", k)): int(v)
@@ -403,7 +600,10 @@ class Environment:
     def refresh(self, on_event: Callable[[Event], None] | None = None) -> OperationResult:
         """Bring the stack's state in line with what really exists."""
         stack = self.stack()
-        result = self._run("refresh", stack.refresh, on_event, show_secrets=False)
+        # run_program: the provider configuration comes from the program as it is now (the
+        # emulator's current endpoint), not from the state (`pulumi refresh --run-program`).
+        result = self._run("refresh", stack.refresh, on_event, show_secrets=False,
+                           run_program=True)
         outcome = self._result("refresh", result.summary)
         self._record(resources=self.resource_count(), emulator=self.target.emulator_id)
         return outcome
@@ -411,7 +611,8 @@ class Environment:
     def destroy(self, on_event: Callable[[Event], None] | None = None) -> OperationResult:
         """Delete every resource of the environment and its private keys."""
         stack = self.stack()
-        result = self._run("destroy", stack.destroy, on_event, show_secrets=False)
+        result = self._run("destroy", stack.destroy, on_event, show_secrets=False,
+                           run_program=True)
         shutil.rmtree(home.keys_dir(self.name), ignore_errors=True)
         changes = {str(getattr(k, "value", k)): int(v)
                    for k, v in ((result.summary.resource_changes or {}).items())}
@@ -419,10 +620,16 @@ class Environment:
         return OperationResult("destroy", self.name, self.target.kind, changes, {})
 
     def outputs(self, show_secrets: bool = False) -> dict[str, Any]:
-        """The stack outputs; secrets are ``[secret]`` unless ``show_secrets``."""
+        """The stack outputs; secrets are ``[secret]`` unless ``show_secrets``.
+
+        Without ``show_secrets`` only the CLI's masked document is read (see
+        :func:`cli_outputs`), so no plaintext secret enters this process.
+        """
         with self._engine_errors("outputs"):
-            raw = self.stack().outputs()
-        return mask_outputs(raw, show_secrets)
+            stack = self.stack()
+            if show_secrets:
+                return mask_outputs(stack.outputs(), show_secrets=True)
+            return mask_outputs(cli_outputs(stack))
 
     def resources(self) -> list[dict[str, Any]]:
         """The resources the stack's state records (type, name, id), without secrets."""
@@ -451,10 +658,42 @@ class Environment:
                  "end": e.end_time.isoformat() if e.end_time else None,
                  "changes": dict(e.resource_changes or {})} for e in entries]
 
-    def cancel(self) -> None:
-        """Cancel the stack's running update and release its lock."""
+    def lock_holders(self) -> list[LockHolder] | None:
+        """Who holds this stack's update lock, when the backend is a ``file://`` folder
+        (None: another backend, which envkit cannot look into)."""
+        url = self.backend_url() or os.environ.get("PULUMI_BACKEND_URL") or ""
+        if not url.startswith("file://"):
+            return None
+        return file_backend_locks(Path(url[len("file://"):]).expanduser(), PROJECT, self.name)
+
+    def cancel(self, force: bool = False) -> str:
+        """Release the stack's update lock (``pulumi cancel``); returns what was done.
+
+        On a DIY backend (``file://``, ``s3://``, ...) ``pulumi cancel`` only deletes the
+        lock files; it stops nothing (pulumi/pulumi pkg/backend/diy/backend.go
+        ``CancelCurrentUpdate``). So when the process that wrote the lock is still alive on
+        this machine, envkit refuses unless ``force``: the update would go on writing the
+        state while another one starts.
+        """
+        holders = self.lock_holders()
+        alive = [h for h in holders or [] if h.alive]
+        if alive and not force:
+            who = ", ".join(f"pid {h.pid} (started {h.timestamp})" for h in alive)
+            raise OperationError(
+                f"{self.name}: the update holding the lock is still running ({who}). "
+                "`cancel` on this backend only removes the lock, it does not stop the "
+                "update: stop it first (Ctrl-C in its terminal), or pass --force.")
         with self._engine_errors("cancel"):
             self.stack().cancel()
+        diy = not (self.backend_url() or os.environ.get("PULUMI_BACKEND_URL") or ""
+                   ).startswith(("https://", "http://"))
+        if holders == []:
+            return f"{self.name}: no update held the lock; nothing to cancel"
+        if diy:
+            note = " (the process that held it is still running)" if alive else ""
+            return (f"{self.name}: lock released{note}. On this backend that stops nothing: "
+                    "an update still running goes on until it ends.")
+        return f"{self.name}: the running update was asked to cancel; the stack is unlocked"
 
     def remove(self) -> None:
         """Forget the stack (its state and history), its workspace, keys and registry entry.

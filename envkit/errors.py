@@ -10,10 +10,12 @@ from dataclasses import dataclass
 
 __all__ = [
     "EXIT_BAD_INPUT",
+    "EXIT_CANCELLED",
     "EXIT_FAILED",
     "EXIT_OK",
     "EXIT_POLICY",
     "EXIT_PREREQUISITE",
+    "CancelledError",
     "EnvkitError",
     "OperationError",
     "PolicyViolationError",
@@ -21,6 +23,7 @@ __all__ = [
     "SpecError",
     "SpecIssue",
     "StackLockedError",
+    "UsageError",
 ]
 
 EXIT_OK = 0
@@ -28,6 +31,7 @@ EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_PREREQUISITE = 3
 EXIT_POLICY = 4
+EXIT_CANCELLED = 130  # 128 + SIGINT, as shells report a Ctrl-C
 
 
 class EnvkitError(Exception):
@@ -68,6 +72,13 @@ class SpecError(EnvkitError, ValueError):
         super().__init__("\n".join(str(i) for i in self.issues))
 
 
+class UsageError(EnvkitError):
+    """A command was called in a way it cannot run (a missing ``--yes`` without a terminal,
+    an option value out of range); nothing was done."""
+
+    exit_code = EXIT_BAD_INPUT
+
+
 class PrerequisiteError(EnvkitError):
     """Something envkit needs is missing: the Pulumi CLI, a provider plugin, credentials."""
 
@@ -88,3 +99,10 @@ class OperationError(EnvkitError):
 
 class StackLockedError(OperationError):
     """Another update holds the stack's lock; `envkit cancel` releases it."""
+
+
+class CancelledError(OperationError):
+    """The user interrupted an operation (Ctrl-C, a kernel interrupt) and the engine
+    cancelled it; the stack's state records what was done before the cancel."""
+
+    exit_code = EXIT_CANCELLED

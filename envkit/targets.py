@@ -38,14 +38,17 @@ class Target:
         return self.session().client(service, endpoint_url=self.endpoint)
 
     def env_vars(self) -> dict[str, str]:
-        """Environment variables the Pulumi CLI needs for this target."""
+        """Environment variables the Pulumi CLI needs for this target.
+
+        None for the local emulator: the provider gets the emulator's endpoint and test
+        keys as provider configuration (``provider_args``); exporting them would hand them
+        to everything else the CLI talks to (an ``s3://`` backend, ``awskms://`` secrets).
+        """
+        if self.kind == "local":
+            return {}
         env = {"AWS_REGION": self.region}
         if self.profile:
             env["AWS_PROFILE"] = self.profile
-        if self.kind == "local":
-            from . import local
-
-            env.update(AWS_ACCESS_KEY_ID=local.ACCESS_KEY, AWS_SECRET_ACCESS_KEY=local.SECRET_KEY)
         return env
 
 

@@ -6,12 +6,12 @@ output and event classes, so envkit's handling of those is exercised for real.
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from types import SimpleNamespace
 from typing import Any
 
-from pulumi.automation import OutputValue
 from pulumi.automation.events import EngineEvent
 
 USER_URN = "urn:pulumi:lab::envkit::envkit:iam:IamLab$aws:iam/user:User::lab-user-ann"
@@ -31,13 +31,89 @@ EVENTS = [
 PEM = "-----BEGIN OPENSSH PRIVATE KEY-----\nAAAA\n-----END OPENSSH PRIVATE KEY-----"
 
 
+class Secret:
+    """A secret value in a stand-in stack's outputs (the state's secret marker)."""
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+def cli_stack_output_json(outputs: dict[str, Any], show_secrets: bool) -> str:
+    """What `pulumi stack output --json [--show-secrets]` prints for these outputs.
+
+    The CLI replaces each secret, at whatever depth, with "[secret]" unless --show-secrets
+    (pulumi/pulumi pkg/backend/display/json.go, massagePropertyValue), and prints the map
+    with Go's encoding/json: keys sorted, two-space indent, no HTML escaping, a trailing
+    newline (pkg/cmd/pulumi/ui/json.go, MakeJSONString with multiline=true).
+    """
+    def massage(value: Any) -> Any:
+        if isinstance(value, Secret):
+            return massage(value.value) if show_secrets else "[secret]"
+        if isinstance(value, dict):
+            return {k: massage(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [massage(v) for v in value]
+        return value
+
+    return json.dumps(massage(outputs), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def default_outputs() -> dict[str, Any]:
+    """A deployed lab's outputs as envkit exports them: each secret map is ONE secret."""
+    return {
+        "environment": "lab",
+        "sign_in_url": "https://lab-alias.signin.aws.amazon.com/console",
+        "passwords": Secret({"ann": "Sup3r-Secret-Passw0rd!"}),
+        "access_keys": Secret({"ann": {"id": "AKIAEXAMPLE", "secret": "wJalrXUtnFEMI/K7MDENG"}}),
+        "private_keys": Secret({"lab-key": PEM}),
+        "instances": {"web": {"ssh_command": "ssh -i k ec2-user@1.2.3.4",
+                              "web_url": "http://1.2.3.4/"}},
+    }
+
+
+class CliStandIn:
+    """Stands in for `pulumi.automation.PulumiCommand`: answers `stack output --json`
+    exactly as the CLI prints it, from each stack's outputs; records every call."""
+
+    version = None
+
+    def __init__(self) -> None:
+        self.outputs: dict[str, dict[str, Any]] = {}
+        self.calls: list[list[str]] = []
+
+    def run(self, args: list[str], cwd: str, additional_env: Any, on_output: Any = None,
+            on_error: Any = None):
+        from pulumi.automation._cmd import CommandResult
+
+        self.calls.append(list(args))
+        if args[:3] != ["stack", "output", "--json"]:
+            raise AssertionError(f"the stand-in CLI does not answer {args}")
+        stack = args[args.index("--stack") + 1]
+        text = cli_stack_output_json(self.outputs.get(stack, default_outputs()),
+                                     show_secrets="--show-secrets" in args)
+        return CommandResult(stdout=text, stderr="", code=0)
+
+
 class FakeWorkspace:
+    """A workspace whose output reading is the SDK's own (LocalWorkspace.stack_outputs over
+    the CLI stand-in), so envkit meets the SDK's real parsing of the CLI's JSON."""
+
+    from pulumi.automation import LocalWorkspace as _Local
+
+    stack_outputs = _Local.stack_outputs
+    _run_pulumi_cmd_sync = _Local._run_pulumi_cmd_sync
+    _remote = False
+    pulumi_home = None
+
     def __init__(self, plugins: list[tuple[str, str]] | None = None,
                  install_error: Exception | None = None) -> None:
         self.plugins = list(plugins or [])
         self.installed: list[tuple[str, str]] = []
         self.install_error = install_error
         self.removed: list[str] = []
+        self.pulumi_command = CliStandIn()
+        self.work_dir = "/nonexistent-workspace"
+        self.env_vars: dict[str, str] = {}
 
     def list_plugins(self):
         return [SimpleNamespace(name=n, version=v) for n, v in self.plugins]
@@ -63,7 +139,6 @@ class FakeStack:
         self.config: dict[str, Any] = {}
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self.fail: Exception | None = None
-        self.private_keys = {"lab-key": PEM}
 
     def get_all_config(self):
         return dict(self.config)
@@ -94,14 +169,7 @@ class FakeStack:
         return self._operation("destroy", **kwargs)
 
     def outputs(self):
-        return {
-            "environment": OutputValue("lab", False),
-            "sign_in_url": OutputValue("https://lab-alias.signin.aws.amazon.com/console", False),
-            "passwords": OutputValue({"ann": "Sup3r-Secret-Passw0rd!"}, True),
-            "private_keys": OutputValue(self.private_keys, True),
-            "instances": OutputValue({"web": {"ssh_command": "ssh -i k ec2-user@1.2.3.4",
-                                              "web_url": "http://1.2.3.4/"}}, False),
-        }
+        return self.workspace.stack_outputs(self.name)  # as pulumi.automation.Stack does
 
     def export_stack(self):
         return SimpleNamespace(deployment={"resources": [

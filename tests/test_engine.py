@@ -7,6 +7,7 @@ import json
 import os
 import stat
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ from envkit.engine import (
     pulumi_command,
 )
 from envkit.errors import (
+    CancelledError,
     OperationError,
     PolicyViolationError,
     PrerequisiteError,
@@ -32,7 +34,7 @@ from envkit.events import Diagnostic, ResourceFinished, ResourceStarted, Summary
 from envkit.targets import Target
 
 from .conftest import BASICS, minimal
-from .fakes import PEM, FakeAutomation
+from .fakes import PEM, USER_URN, FakeAutomation
 
 LOCAL = Target("local", "us-east-1", "test", endpoint="http://127.0.0.1:5999",
                emulator_id="1@2", provider_args={"endpoints": [{"iam": "x"}]})
@@ -77,19 +79,39 @@ def test_missing_cli_is_a_prerequisite_error_with_both_ways_forward(no_pulumi):
     assert info.value.exit_code == 3
 
 
-def test_cli_found_in_envkit_home_and_in_pulumi_versions(no_pulumi, tmp_path):
+def _placeholder(path: Path) -> Path:
+    """A file where a CLI would be installed (never run: PulumiCommand is replaced)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("#!/bin/sh\nexit 99\n")
+    path.chmod(0o755)
+    return path
+
+
+def test_cli_found_in_envkit_home_and_in_pulumi_versions_newest_by_version(no_pulumi):
     versions = Path(os.environ["HOME"]) / ".pulumi" / "versions"
-    for v in ("3.100.0", "3.200.0"):
-        exe = versions / v / "bin" / "pulumi"
-        exe.parent.mkdir(parents=True)
-        exe.write_text("#!/bin/sh\n")
-        exe.chmod(0o755)
-    assert find_pulumi() == versions / "3.200.0" / "bin" / "pulumi"
-    own = home.home() / "pulumi" / "bin" / "pulumi"
-    own.parent.mkdir(parents=True)
-    own.write_text("#!/bin/sh\n")
-    own.chmod(0o755)
+    for v in ("3.99.0", "3.100.0", "3.9.1", "not-a-version"):
+        _placeholder(versions / v / "bin" / "pulumi")
+    assert find_pulumi() == versions / "3.100.0" / "bin" / "pulumi"  # not "3.99.0"
+    own = _placeholder(home.home() / "pulumi" / "bin" / "pulumi")
     assert find_pulumi() == own
+
+
+def test_a_cli_on_path_is_used_as_pulumi_itself_would(no_pulumi, monkeypatch, tmp_path):
+    """On PATH: PulumiCommand() (runs `pulumi` from PATH, PATH untouched); elsewhere: a root
+    whose bin/ the SDK puts first on PATH (automation/_cmd.py, PulumiCommand.__init__/run)."""
+    from pulumi import automation
+
+    made = []
+    monkeypatch.setattr(automation, "PulumiCommand",
+                        lambda root=None, **kw: made.append(root) or "cmd")
+    own = _placeholder(home.home() / "pulumi" / "bin" / "pulumi")
+    pulumi_command()
+    assert made == [str(own.parent.parent)]
+    on_path = _placeholder(tmp_path / "somewhere" / "bin" / "pulumi")
+    monkeypatch.setenv("PATH", f"{on_path.parent}:/usr/bin:/bin")
+    assert find_pulumi() == on_path
+    pulumi_command()
+    assert made[-1] is None
 
 
 def test_offline_install_is_one_clear_message(monkeypatch):
@@ -145,21 +167,45 @@ def test_passphrase_generated_once_with_mode_0600(fake):
     assert lab().env_vars()["PULUMI_CONFIG_PASSPHRASE"] == first
 
 
-def test_user_passphrase_backend_and_secrets_provider_win(fake, monkeypatch):
-    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "mine")
+def test_envkit_passphrase_wins_over_one_the_shell_exports_for_other_projects(fake,
+                                                                               monkeypatch):
+    ours = lab().env_vars()["PULUMI_CONFIG_PASSPHRASE"]
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "for-another-project")
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE_FILE", "/elsewhere/passphrase")
+    # The SDK runs the CLI with {**os.environ, **workspace env_vars} (automation/_cmd.py),
+    # and the CLI reads PULUMI_CONFIG_PASSPHRASE before PULUMI_CONFIG_PASSPHRASE_FILE
+    # (pkg/secrets/passphrase/manager.go readPassphrase): envkit's value is what it uses.
+    assert lab().env_vars()["PULUMI_CONFIG_PASSPHRASE"] == ours
+    monkeypatch.setenv("ENVKIT_PASSPHRASE", "chosen-for-envkit")
+    assert lab().env_vars()["PULUMI_CONFIG_PASSPHRASE"] == "chosen-for-envkit"
+    explicit = Environment(minimal(), target=LOCAL, passphrase="given")
+    assert explicit.env_vars()["PULUMI_CONFIG_PASSPHRASE"] == "given"
+
+
+def test_user_backend_and_secrets_provider_win(fake, monkeypatch):
     monkeypatch.setenv("PULUMI_BACKEND_URL", "s3://bucket/state")
     env = lab()
-    assert "PULUMI_CONFIG_PASSPHRASE" not in env.env_vars()
     assert env.backend_url() is None and env.stack().opts.project_settings.backend is None
     kms = Environment(minimal(), target=LOCAL, backend="s3://other",
                       secrets_provider="awskms://alias/x")
     assert kms.backend_url() == "s3://other"
     assert kms.workspace_options().secrets_provider == "awskms://alias/x"
+    assert "PULUMI_CONFIG_PASSPHRASE" not in kms.env_vars()
 
 
-def test_local_target_credentials_reach_the_cli(fake):
+def test_emulator_credentials_go_to_the_provider_only(fake):
+    """The local target's test keys are provider config; the CLI's environment (which an
+    s3:// backend or awskms:// secrets provider would use) gets no AWS variables."""
     env_vars = lab().env_vars()
-    assert env_vars["AWS_ACCESS_KEY_ID"] == "test" and env_vars["AWS_REGION"] == "us-east-1"
+    assert not any(k.startswith("AWS_") for k in env_vars)
+    aws = Environment(minimal(), target=Target("aws", "eu-west-1", "t", profile="lab"))
+    assert aws.env_vars()["AWS_PROFILE"] == "lab"
+
+
+def test_the_engine_runs_python_providers_with_this_interpreter(fake):
+    import sys
+
+    assert lab().env_vars()["PULUMI_PYTHON_CMD"] == sys.executable
 
 
 def test_expiry_is_pinned_at_first_deploy(fake):
@@ -248,13 +294,39 @@ def test_up_writes_private_keys_0400_and_down_removes_them(fake):
 
 def test_outputs_mask_secrets_unless_asked(fake):
     env = lab()
+    cli = env.stack().workspace.pulumi_command
     masked = env.outputs()
     assert masked["passwords"] == "[secret]" and masked["private_keys"] == "[secret]"
+    assert masked["access_keys"] == "[secret]"
     assert masked["sign_in_url"].startswith("https://")
+    # Without being asked, envkit never requests plaintext from the CLI.
+    assert cli.calls and not any("--show-secrets" in c for c in cli.calls)
     assert env.outputs(show_secrets=True)["passwords"] == {"ann": "Sup3r-Secret-Passw0rd!"}
     result = env.up()
-    assert "Sup3r" not in json.dumps(result.to_dict()) and "PRIVATE KEY" not in json.dumps(
-        result.to_dict())
+    text = json.dumps(result.to_dict())
+    assert "Sup3r" not in text and "PRIVATE KEY" not in text and "wJalr" not in text
+
+
+def test_secret_leaves_inside_a_map_stay_masked(fake):
+    """Stacks deployed with secret leaves (the CLI masks them leaf by leaf, and the SDK
+    then marks the whole output as not secret) never show them in clear."""
+    from .fakes import Secret, default_outputs
+
+    env = lab()
+    cli = env.stack().workspace.pulumi_command
+    outputs = default_outputs()
+    outputs["passwords"] = {"ann": Secret("Sup3r-Secret-Passw0rd!")}
+    outputs["private_keys"] = {"lab-key": Secret(PEM)}
+    outputs["instances"]["web"]["token"] = Secret("nested-token-value")
+    cli.outputs["t-lab"] = outputs
+    sdk_view = env.stack().outputs()  # the SDK's own reading of the CLI's two documents
+    assert sdk_view["passwords"].secret is False  # the upstream behaviour envkit defends
+    assert sdk_view["passwords"].value == {"ann": "Sup3r-Secret-Passw0rd!"}
+    shown = json.dumps(env.outputs())
+    assert "Sup3r" not in shown and "PRIVATE KEY" not in shown and "nested-token" not in shown
+    assert env.outputs()["instances"]["web"]["token"] == "[secret]"
+    assert env.outputs()["instances"]["web"]["web_url"] == "http://1.2.3.4/"
+    assert env.outputs(show_secrets=True)["instances"]["web"]["token"] == "nested-token-value"
 
 
 def test_resources_come_from_the_state(fake):
@@ -279,10 +351,79 @@ def test_registry_records_each_operation(fake):
 def test_history_and_cancel_reach_the_stack(fake):
     env = lab()
     assert env.history() == []
-    env.cancel()
+    assert "no update held the lock" in env.cancel()
     calls = [c[0] for c in env.stack().calls]
     assert calls == ["history", "cancel"]
     assert env.stack().calls[0][1]["show_secrets"] is False
+
+
+def test_refresh_and_destroy_run_the_current_program(fake):
+    """The provider stored in state may point at a dead emulator port: refresh and destroy
+    run the program so the provider configuration is the current one."""
+    env = lab()
+    env.refresh()
+    env.destroy()
+    calls = dict(env.stack().calls)
+    assert calls["refresh"]["run_program"] is True and calls["destroy"]["run_program"] is True
+
+
+def _lock(root: Path, stack: str, pid: int, host: str | None = None) -> Path:
+    """A lock file as the Pulumi CLI writes it (pkg/backend/diy/lock.go lockContent)."""
+    import socket
+
+    folder = root / ".pulumi" / "locks" / "organization" / "envkit" / stack
+    folder.mkdir(parents=True)
+    path = folder / "0b8b2d5e-3c5a-4a8e-9b7e-2f0d9c1a6e11.json"
+    path.write_text(json.dumps({"pid": pid, "username": "ann",
+                                "hostname": host or socket.gethostname(),
+                                "timestamp": "2026-11-29T10:00:00.123456789Z"}))
+    return path
+
+
+def test_cancel_refuses_while_the_update_holding_the_lock_still_runs(fake):
+    import subprocess
+
+    # A live process whose command name is the CLI's, holding the lock.
+    holder = subprocess.Popen(["pulumi", "60"], executable="/bin/sleep")
+    cmdline = Path(f"/proc/{holder.pid}/cmdline")
+    while not cmdline.read_bytes().startswith(b"pulumi\0"):  # until exec has happened
+        time.sleep(0.01)
+    try:
+        _lock(home.subdir("state"), "t-lab", holder.pid)
+        env = lab()
+        with pytest.raises(OperationError, match=r"still running .*pid") as info:
+            env.cancel()
+        assert "only removes the lock" in str(info.value)
+        assert "cancel" not in [c[0] for c in env.stack().calls]
+        message = env.cancel(force=True)
+        assert "stops nothing" in message and "still running" in message
+        assert holder.poll() is None  # envkit signalled nothing
+    finally:
+        holder.kill()
+        holder.wait()
+
+
+def test_cancel_of_a_dead_or_foreign_lock_releases_it_and_says_what_it_did(fake):
+    import subprocess
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    _lock(home.subdir("state"), "t-lab", gone.pid)
+    env = lab()
+    assert env.lock_holders()[0].alive is False
+    assert "lock released" in env.cancel() and "stops nothing" in env.cancel()
+
+
+def test_a_reused_pid_is_not_taken_for_the_lock_holder(fake):
+    import subprocess
+
+    other = subprocess.Popen(["sleep", "60"])  # alive, but not a Pulumi CLI
+    try:
+        _lock(home.subdir("state"), "t-lab", other.pid)
+        assert lab().lock_holders()[0].alive is False
+    finally:
+        other.kill()
+        other.wait()
 
 
 # --- error mapping ---------------------------------------------------------------------------
@@ -310,9 +451,6 @@ def test_failed_resource_is_one_readable_error(fake):
 @pytest.mark.parametrize("error,expected,fragment", [
     (auto_errors.StackNotFoundError(_cmd("error: no stack named 'lab' found")),
      OperationError, "envkit up"),
-    (auto_errors.CommandError(_cmd("error: update canceled")), OperationError, "cancelled"),
-    (auto_errors.CommandError(_cmd("error: preview failed: mandatory policy violation")),
-     PolicyViolationError, "mandatory policy"),
     (auto_errors.CommandError(_cmd("error: reading IAM User (ann): NoSuchEntity")),
      OperationError, "envkit up --refresh"),
     (FileNotFoundError(2, "No such file or directory: 'pulumi'"), PrerequisiteError,
@@ -321,6 +459,45 @@ def test_failed_resource_is_one_readable_error(fake):
 def test_engine_errors_map_to_envkit_errors(error, expected, fragment):
     mapped = map_engine_error(error, "up", "lab", "local")
     assert type(mapped) is expected and fragment in str(mapped)
+
+
+def test_an_aws_error_mentioning_canceled_is_not_a_cancel(fake):
+    env = lab()
+    env.stack().fail = auto_errors.CommandError(_cmd(
+        "error: creating EC2 Spot Instance: operation error EC2: RunInstances, "
+        "https response error StatusCode: 400, api error: request canceled by the user"))
+    with pytest.raises(OperationError) as info:
+        env.up()
+    assert not isinstance(info.value, CancelledError)
+    assert "up failed" in str(info.value) and info.value.exit_code == 1
+
+
+def test_mandatory_policy_events_from_the_engine_exit_4_and_list_the_violations(fake):
+    """The engine reports violations as PolicyEvents; the CLI's error text never says
+    "mandatory policy violation", so envkit classifies from the events."""
+    from pulumi.automation.events import EngineEvent
+
+    env = lab()
+    stack = env.stack()
+
+    def violating_up(**kwargs):
+        for level in ("advisory", "mandatory"):
+            kwargs["on_event"](EngineEvent.from_json({
+                "sequence": 1, "timestamp": 100, "policyEvent": {
+                    "message": f"SSH is open to the world ({level})", "color": "never",
+                    "policyName": "ec2-no-public-ssh", "policyPackName": "envkit",
+                    "policyPackVersion": "0.1.0", "policyPackVersionTag": "0.1.0",
+                    "enforcementLevel": level, "resourceUrn": USER_URN}}))
+        raise auto_errors.CommandError(_cmd("error: preview failed"))
+
+    stack.up = violating_up
+    with pytest.raises(PolicyViolationError) as info:
+        env.up()
+    text = str(info.value)
+    assert info.value.exit_code == 4
+    assert "1 mandatory policy violation stopped the up" in text
+    assert "lab-user-ann: ec2-no-public-ssh (envkit): SSH is open to the world (mandatory)" \
+        in text and "(advisory)" not in text
 
 
 def test_mask_outputs():
@@ -348,6 +525,7 @@ def test_ctrl_c_during_up_waits_for_the_engine_to_cancel(fake):
         raise auto_errors.CommandError(_cmd("error: update canceled"))
 
     stack.up = interrupted_up
-    with pytest.raises(OperationError, match="cancelled; the stack's state records"):
+    with pytest.raises(CancelledError, match="cancelled; the stack's state records") as info:
         env.up()
+    assert info.value.exit_code == 130
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored
