@@ -21,13 +21,22 @@ def expiry(spec: EnvironmentSpec, now: datetime | None = None) -> datetime | Non
     return (now + delta).replace(second=0, microsecond=0)
 
 
+#: Stack outputs holding secret material. Each is exported as ONE secret value: the
+#: Automation API marks an output secret only when its whole top-level value is masked
+#: (pulumi/automation/_local_workspace.py ``stack_outputs``), while the CLI masks nested
+#: secrets leaf by leaf, so a map of secret leaves would come back as not secret.
+SECRET_OUTPUTS = ("passwords", "access_keys", "private_keys")
+
+
 def program(spec: EnvironmentSpec, *, expires_at: datetime | None = None,
-            provider_args: dict[str, Any] | None = None, key_dir: str | None = None) -> None:
+            provider_args: dict[str, Any] | None = None, key_dir: str | None = None,
+            target: str = "aws") -> None:
     """Declare the whole lab for ``spec`` in the current Pulumi program and export outputs.
 
     ``expires_at`` pins the expiry tag (a deployment keeps the one it was created with);
     ``provider_args`` are extra ``aws.Provider`` settings (endpoints for the local emulator);
-    ``key_dir`` is where generated private keys are written after ``up``.
+    ``key_dir`` is where generated private keys are written after ``up``; ``target``
+    (``aws`` or ``local``) keeps calls the local emulator lacks off its path.
     """
     import pulumi
     import pulumi_aws as aws
@@ -39,7 +48,7 @@ def program(spec: EnvironmentSpec, *, expires_at: datetime | None = None,
     provider = aws.Provider(spec.name, region=spec.region, **(provider_args or {}))
     opts = pulumi.ResourceOptions(providers={"aws": provider})
 
-    iam = IamLab(f"{spec.name}-iam", spec, tags, opts=opts)
+    iam = IamLab(f"{spec.name}-iam", spec, tags, opts=opts, force_destroy=target != "local")
     exports: dict[str, Any] = {
         "environment": spec.name, "region": spec.region, "owner": spec.owner,
         "expires": tags.get("envkit:expires"), **iam.exports,
@@ -47,8 +56,8 @@ def program(spec: EnvironmentSpec, *, expires_at: datetime | None = None,
     if spec.ec2.instances or spec.ec2.security_groups or spec.ec2.key_pairs:
         network = LabNetwork(f"{spec.name}-network", spec, tags, opts=opts)
         ec2 = Ec2Lab(f"{spec.name}-ec2", spec, tags, network=network, iam=iam,
-                     key_dir=key_dir, opts=opts)
+                     key_dir=key_dir, opts=opts, emulator=target == "local")
         exports.update(network.exports)
         exports.update(ec2.exports)
     for key, value in exports.items():
-        pulumi.export(key, value)
+        pulumi.export(key, pulumi.Output.secret(value) if key in SECRET_OUTPUTS else value)

@@ -205,7 +205,7 @@ def test_views_render_html_and_text():
     assert "[secret]" in html and "envkit-policy" in html
     assert "https://aws-basics-lab.signin.aws.amazon.com/console" in html
     text = repr(view)
-    assert "31 resources to create" in text and "passwords.aditya = [secret]" in text
+    assert "31 resources to create" in text and "passwords = [secret]" in text
     assert "error: boom" in repr(MessageView("boom"))
 
 

@@ -65,6 +65,11 @@ class Ec2Lab(pulumi.ComponentResource):
     Outputs: ``instances`` (name -> {id, private_ip, public_ip, public_dns, ssh_command,
     web_url, network_interfaces}), ``security_groups`` (name -> id), ``key_pairs``
     (name -> key name), ``private_keys`` (secret; generated key name -> PEM).
+
+    ``emulator=True`` (the local target) leaves out what the emulator (moto) cannot do:
+    detailed monitoring (``MonitorInstances`` is a stub there, so the provider's create
+    would fail) and spot purchase (moto returns no spot request id, so the provider would
+    replace every spot instance on each ``up``); instances are on-demand, unmonitored.
     """
 
     instances = _output("instances")
@@ -75,8 +80,10 @@ class Ec2Lab(pulumi.ComponentResource):
     def __init__(self, name: str, spec: EnvironmentSpec, tags: dict[str, str],
                  network: LabNetwork, iam: IamLab | None = None,
                  key_dir: str | None = None,
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+                 opts: pulumi.ResourceOptions | None = None, *,
+                 emulator: bool = False) -> None:
         super().__init__("envkit:ec2:Ec2Lab", name, None, opts)
+        self._emulator = emulator
         ec2 = spec.ec2
         env = spec.name
         child = pulumi.ResourceOptions(parent=self)
@@ -164,7 +171,7 @@ class Ec2Lab(pulumi.ComponentResource):
                 "tags": named(tags, f"{env}-{iname}-root"),
                 **({"iops": inst.root_volume.iops} if inst.root_volume.iops else {}),
             },
-            "monitoring": inst.monitoring,
+            "monitoring": inst.monitoring and not self._emulator,
             "tenancy": inst.tenancy,
             "tags": named({**tags, **inst.tags, **({AMI_OWNER_TAG: alias.owner} if alias else {})},
                           f"{env}-{iname}"),
@@ -177,7 +184,7 @@ class Ec2Lab(pulumi.ComponentResource):
         if user_data is not None:
             args["user_data"] = user_data
             args["user_data_replace_on_change"] = True
-        if inst.purchase == "spot":
+        if inst.purchase == "spot" and not self._emulator:
             args["instance_market_options"] = {
                 "market_type": "spot",
                 "spot_options": {"spot_instance_type": "one-time",

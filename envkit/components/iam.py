@@ -96,8 +96,13 @@ class IamLab(pulumi.ComponentResource):
 
     Outputs: ``sign_in_url``, ``users`` (name -> {name, arn, console, groups}),
     ``groups`` and ``roles`` (name -> ARN), ``instance_profiles`` (role -> profile name),
-    ``passwords`` (secret; user -> initial console password), ``access_keys`` (user ->
-    {id, secret}; the secret is a Pulumi secret).
+    ``passwords`` (secret; user -> initial console password), ``access_keys`` (secret;
+    user -> {id, secret}).
+
+    ``force_destroy`` (default True) lets deleting a user also remove what the user added
+    by hand (MFA devices, SSH keys, signing certificates, service credentials), as labs on
+    AWS need. The provider then calls ``ListServiceSpecificCredentials``, which the local
+    emulator (moto) does not implement, so envkit passes False for the local target.
     """
 
     # The outputs are built on first access from ``exports``: the stack program exports the
@@ -108,10 +113,11 @@ class IamLab(pulumi.ComponentResource):
     roles = _output("roles")
     instance_profiles = _output("instance_profiles")
     passwords = _output("passwords", secret=True)
-    access_keys = _output("access_keys")
+    access_keys = _output("access_keys", secret=True)
 
     def __init__(self, name: str, spec: EnvironmentSpec, tags: dict[str, str],
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+                 opts: pulumi.ResourceOptions | None = None, *,
+                 force_destroy: bool = True) -> None:
         super().__init__("envkit:iam:IamLab", name, None, opts)
         iam = spec.iam
         env = spec.name
@@ -159,7 +165,7 @@ class IamLab(pulumi.ComponentResource):
         keys: dict[str, Any] = {}
         for uname, user in iam.users.items():
             u = aws.iam.User(f"{env}-user-{uname}", name=uname, path="/envkit/",
-                             force_destroy=True, tags=named(tags, uname), opts=child)
+                             force_destroy=force_destroy, tags=named(tags, uname), opts=child)
             uopts = pulumi.ResourceOptions(parent=u)
             if user.groups:
                 aws.iam.UserGroupMembership(

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import EnvkitError, PrerequisiteError
+from ..errors import CancelledError, EnvkitError, PrerequisiteError
 from ..events import Diagnostic, Event, PolicyViolation, ResourceFinished, ResourceStarted
 from .views import _STYLE, PlanView, outputs_table, policy_html
 
@@ -167,10 +167,9 @@ class Dashboard:
         try:
             work()
         except EnvkitError as exc:
-            message = str(exc)
-            if "cancelled" in message:
+            if isinstance(exc, CancelledError):
                 self._set_state("cancelled")
-            self.say(message, "error")
+            self.say(str(exc), "error")
         except Exception as exc:  # noqa: BLE001 - a widget must never die on an error
             self.say(f"{label} failed unexpectedly: {exc!r}", "error")
         finally:

@@ -35,6 +35,15 @@ class EnvkitKernel(IPythonKernel):
     def banner(self) -> str:
         return f"{super().banner}\n{self._envkit_banner}\n"
 
+    def _send_interrupt_children(self) -> None:
+        # Jupyter's interrupt arrives as a message (the kernelspec's interrupt_mode), so the
+        # kernel itself signals its process group, the Pulumi CLI included; envkit records
+        # that it did, and an operation that then stops is reported as cancelled.
+        from ..engine import note_interrupt
+
+        note_interrupt()
+        super()._send_interrupt_children()
+
 
 def kernel_spec() -> dict[str, Any]:
     """The kernel.json envkit installs."""
@@ -42,6 +51,7 @@ def kernel_spec() -> dict[str, Any]:
         "argv": [sys.executable, "-m", "envkit.notebook.kernel", "-f", "{connection_file}"],
         "display_name": DISPLAY_NAME,
         "language": "python",
+        "interrupt_mode": "message",
         "metadata": {"debugger": True},
     }
 
