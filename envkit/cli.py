@@ -278,27 +278,56 @@ def preview(spec: SpecArg = Path("envkit.yaml"), target: TargetOpt = None,
     _run_operation(env, "preview", lambda cb: env.preview(cb), 0, as_json)
 
 
+def _interactive() -> bool:
+    """Whether a person can answer a question here (Pulumi's rule: stdin and stdout are
+    terminals)."""
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
 @app.command()
 def up(spec: SpecArg = Path("envkit.yaml"), target: TargetOpt = None,
        profile: ProfileOpt = None, region: RegionOpt = None, backend: BackendOpt = None,
-       as_json: JsonOpt = False,
+       as_json: Annotated[bool, typer.Option(
+           "--json", help="Stream NDJSON events, then one result (or error) document; needs "
+           "--yes.")] = False,
+       yes: Annotated[bool, typer.Option(
+           "--yes", "-y", help="Do not ask for confirmation (required without a terminal, "
+           "as `pulumi up --yes`).")] = False,
        refresh: Annotated[bool, typer.Option(
            "--refresh", help="Refresh state first (recovers after an emulator restart).")] = False,
        policy_pack: PolicyPackOpt = None, policy_pack_config: PolicyConfigOpt = None,
        no_policy: NoPolicyOpt = False) -> None:
-    """Create or update the environment. The offline plan and policy gate run first: a
-    mandatory violation stops it before the engine starts."""
+    """Create or update the environment, as `pulumi up`: the plan and the policy verdict
+    first, then a question (--yes skips it). A mandatory violation stops it before the
+    engine starts."""
+    from .errors import UsageError
     from .planner import plan as make_plan
 
+    interactive = not as_json and _interactive()
+    if not yes and not interactive:
+        raise UsageError("refusing to update without a terminal to confirm: pass --yes "
+                         "(as `pulumi up --yes`)")
     console = _console(stderr=as_json)
     say = (lambda m: None) if as_json else console.print
     offline = make_plan(_spec_source(spec))
     total = sum(offline.counts().values())
-    say(f"plan: {offline.environment} ({offline.region}) has {total} resources "
-        "(offline plan; `envkit plan` shows them)")
+    if interactive:
+        from .render import render_plan
+
+        render_plan(offline, console)
+    else:
+        say(f"plan: {offline.environment} ({offline.region}) has {total} resources "
+            "(offline plan; `envkit plan` shows them)")
     if not no_policy:
         _gate(spec, offline, policy_pack_config, say)
-    _ensure_cli(not as_json, say)
+    _ensure_cli(interactive, say)
+    if interactive and not yes:
+        from .targets import resolve_target
+
+        chosen = resolve_target(target or _recorded(offline.environment).get("target"),
+                                region or offline.region, profile, start_emulator=False)
+        typer.confirm(f"Create or update '{offline.environment}' ({total} resources) on "
+                      f"{chosen.kind}?", default=False, abort=True)
     env = _environment(spec, target, profile, region, backend,
                        _packs(policy_pack, no_policy), policy_pack_config, say)
     result = _run_operation(env, "up", lambda cb: env.up(cb, refresh=refresh), total, as_json)
@@ -312,6 +341,13 @@ def up(spec: SpecArg = Path("envkit.yaml"), target: TargetOpt = None,
             say(f"private keys (mode 0400) in {folder}: {', '.join(keys)}")
 
 
+def _recorded(name: str) -> dict[str, Any]:
+    """What envkit recorded about an environment (empty when it never ran)."""
+    from . import home
+
+    return home.read_registry().get(name, {})
+
+
 @app.command()
 def down(spec: SpecArg = Path("envkit.yaml"), target: TargetOpt = None,
          profile: ProfileOpt = None, region: RegionOpt = None, backend: BackendOpt = None,
@@ -319,13 +355,14 @@ def down(spec: SpecArg = Path("envkit.yaml"), target: TargetOpt = None,
          remove: Annotated[bool, typer.Option(
              "--remove", help="Also forget the stack's state and history.")] = False) -> None:
     """Destroy every resource of the environment (asks first unless --yes)."""
+    from .errors import UsageError
+
+    if not yes and (as_json or not _interactive()):
+        raise UsageError("refusing to destroy without a terminal to confirm: pass --yes")
     say = (lambda m: None) if as_json else _console(stderr=True).print
     _ensure_cli(not as_json, say)
     env = _environment(spec, target, profile, region, backend, say=say)
     if not yes:
-        if not sys.stdin.isatty():
-            raise typer.BadParameter("refusing to destroy without a terminal to ask; "
-                                     "pass --yes")
         typer.confirm(f"Destroy every resource of '{env.name}' on {env.target.kind}?",
                       abort=True)
     _run_operation(env, "destroy", lambda cb: env.destroy(cb), 0, as_json)
@@ -439,12 +476,15 @@ def history(spec: SpecArg = Path("envkit.yaml"), target: TargetOpt = None,
 
 @app.command()
 def cancel(spec: SpecArg = Path("envkit.yaml"), target: TargetOpt = None,
-           backend: BackendOpt = None) -> None:
-    """Cancel a running update and release the stack's lock."""
+           backend: BackendOpt = None,
+           force: Annotated[bool, typer.Option(
+               "--force", help="Release the lock even though the update holding it is still "
+               "running on this machine.")] = False) -> None:
+    """Release the stack's update lock after an update was killed. On a file (DIY) backend
+    this only removes the lock; it stops nothing."""
     _ensure_cli(False, print)
     env = _environment(spec, target, None, None, backend)
-    env.cancel()
-    typer.echo(f"{env.name}: cancelled; the stack is unlocked")
+    typer.echo(env.cancel(force=force))
 
 
 @app.command()
@@ -653,7 +693,8 @@ def local_reset() -> None:
     typer.echo("local emulator reset: it holds no resources")
 
 
-def _fail(exc: BaseException, code: int, message: str | None = None) -> int:
+def _fail(exc: BaseException, code: int, message: str | None = None,
+          as_json: bool = False) -> int:
     if _STATE["debug"]:
         import traceback
 
@@ -663,7 +704,26 @@ def _fail(exc: BaseException, code: int, message: str | None = None) -> int:
     typer.echo(f"error: {first}", err=True)
     for line in rest:
         typer.echo(f"  {line}", err=True)
+    if as_json:
+        typer.echo(json.dumps(error_document(exc, code, message)))
     return code
+
+
+def error_document(exc: BaseException, code: int, message: str) -> dict[str, Any]:
+    """What `--json` prints on stdout when a command fails: the error and the exit code."""
+    error: dict[str, Any] = {"type": type(exc).__name__, "message": message}
+    issues = getattr(exc, "issues", None)
+    if issues:
+        error["issues"] = [{"file": i.file, "line": i.line, "field": i.field,
+                            "message": i.message} for i in issues]
+    return {"error": error, "exit_code": code}
+
+
+def _wants_json(argv: list[str] | None) -> bool:
+    args = list(sys.argv[1:] if argv is None else argv)
+    if "--" in args:
+        args = args[:args.index("--")]
+    return "--json" in args
 
 
 def _usage_error() -> type[Exception]:
@@ -696,23 +756,26 @@ def main(argv: list[str] | None = None) -> Any:
 
 
 def _run(argv: list[str] | None) -> Any:
-    """Run the app; errors become one message and an exit code."""
+    """Run the app; errors become one message and an exit code (and, with --json, one
+    error document on stdout)."""
+    as_json = _wants_json(argv)
     try:
         code = app(args=argv, standalone_mode=False)
     except EnvkitError as exc:
-        code = _fail(exc, exc.exit_code)
-    except typer.Abort:
-        typer.echo("aborted", err=True)
-        code = EXIT_FAILED
+        code = _fail(exc, exc.exit_code, as_json=as_json)
+    except typer.Abort as exc:
+        code = _fail(exc, EXIT_FAILED, "aborted", as_json=as_json)
     except _usage_error() as exc:
         exc.show()  # type: ignore[attr-defined]
         code = EXIT_BAD_INPUT if exc.exit_code == 2 else exc.exit_code  # type: ignore[attr-defined]
-    except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
-        code = 130
+        if as_json:
+            typer.echo(json.dumps(error_document(exc, code, exc.format_message())))  # type: ignore[attr-defined]
+    except KeyboardInterrupt as exc:
+        code = _fail(exc, 130, "interrupted", as_json=as_json)
     except Exception as exc:  # noqa: BLE001 - the one place an unexpected error is reported
         code = _fail(exc, EXIT_FAILED,
-                     f"unexpected error: {exc!r} (run with --debug for details)")
+                     f"unexpected error: {exc!r} (run with --debug for details)",
+                     as_json=as_json)
     return code
 
 

@@ -50,15 +50,15 @@ def engine(monkeypatch, emulator):
 runner = CliRunner()
 
 
-def invoke(*args: str):
-    return runner.invoke(app, list(args))
+def invoke(*args: str, input: str | None = None):
+    return runner.invoke(app, list(args), input=input)
 
 
 # --- without the Pulumi CLI (a real subprocess) ------------------------------------------------
 
 
 def test_up_without_cli_plans_then_exits_3_with_the_ways_forward(emulator):
-    done = run_envkit("up", str(BASICS))
+    done = run_envkit("up", "--yes", str(BASICS))
     assert done.returncode == 3
     assert "plan: aws-basics (us-east-1) has 31 resources" in done.stdout
     assert "Pulumi CLI is not installed" in done.stderr
@@ -70,7 +70,7 @@ def test_up_without_cli_plans_then_exits_3_with_the_ways_forward(emulator):
 def test_up_with_a_bad_spec_exits_2_before_anything(tmp_path):
     bad = tmp_path / "x.yaml"
     bad.write_text(BASICS.read_text().replace("t2.micro", "t2.mega"))
-    done = run_envkit("up", str(bad))
+    done = run_envkit("up", "--yes", str(bad))
     assert done.returncode == 2 and "unknown instance type 't2.mega'" in done.stderr
 
 
@@ -153,7 +153,7 @@ def test_install_pulumi_offline_exits_3(monkeypatch):
 
 
 def test_up_shows_live_progress_outputs_and_writes_keys(engine):
-    result = invoke("up", str(BASICS), "--target", "local")
+    result = invoke("up", "--yes", str(BASICS), "--target", "local")
     assert result.exit_code == 0, result.output
     out = result.output
     assert "plan: aws-basics (us-east-1) has 31 resources" in out
@@ -169,7 +169,7 @@ def test_up_shows_live_progress_outputs_and_writes_keys(engine):
 
 
 def test_up_json_streams_ndjson_events_without_secrets(engine):
-    result = invoke("up", str(BASICS), "--target", "local", "--json")
+    result = invoke("up", "--yes", str(BASICS), "--target", "local", "--json")
     assert result.exit_code == 0, result.output
     lines = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
     kinds = [line["kind"] for line in lines]
@@ -193,7 +193,7 @@ def test_ssh_prints_the_command(engine):
 
 
 def test_down_with_yes_destroys_and_removes_keys(engine):
-    assert invoke("up", str(BASICS), "--target", "local").exit_code == 0
+    assert invoke("up", "--yes", str(BASICS), "--target", "local").exit_code == 0
     result = invoke("down", str(BASICS), "--yes")
     assert result.exit_code == 0, result.output
     assert "destroy done" in result.output
@@ -227,22 +227,106 @@ def test_locked_stack_names_envkit_cancel(engine, monkeypatch, capsys):
 
     monkeypatch.setattr("pulumi.automation.create_or_select_stack", locked)
     with pytest.raises(SystemExit) as code:
-        main(["up", str(BASICS), "--target", "local"])
+        main(["up", "--yes", str(BASICS), "--target", "local"])
     assert code.value.code == 1
     assert "envkit cancel" in capsys.readouterr().err
 
 
 def test_emulator_restart_since_deploy_is_said_plainly(engine):
     home.update_registry("aws-basics", target="local", resources=31, emulator="1234@1.0")
-    result = invoke("up", str(BASICS))
+    result = invoke("up", "--yes", str(BASICS))
     assert result.exit_code == 0, result.output
     assert "the local emulator was restarted since this environment was deployed" in \
         " ".join(result.output.split())
     assert "envkit up --refresh" in result.output
-    again = invoke("up", str(BASICS))  # the registry now knows the running emulator
+    again = invoke("up", "--yes", str(BASICS))  # the registry now knows the running emulator
     assert "was restarted" not in again.output
 
 
 def test_refresh_flag_reaches_the_engine(engine):
-    assert invoke("up", str(BASICS), "--target", "local", "--refresh").exit_code == 0
+    assert invoke("up", "--yes", str(BASICS), "--target", "local", "--refresh").exit_code == 0
     assert dict(engine.stacks[-1].calls)["up"]["refresh"] is True
+
+
+# --- `up` behaves like `pulumi up` -------------------------------------------------------------
+
+
+def test_up_without_a_terminal_and_without_yes_refuses_in_one_line(emulator):
+    done = run_envkit("up", str(BASICS))
+    assert done.returncode == 2
+    assert done.stderr == ("error: refusing to update without a terminal to confirm: pass "
+                           "--yes (as `pulumi up --yes`)\n")
+    assert done.stdout == "" and not local.status().running
+
+
+def test_up_json_prints_a_result_document_when_it_stops_early(emulator, tmp_path):
+    refused = run_envkit("up", str(BASICS), "--json")
+    doc = json.loads(refused.stdout)
+    assert refused.returncode == 2 and doc["exit_code"] == 2
+    assert "pass --yes" in doc["error"]["message"]
+    missing_cli = run_envkit("up", str(BASICS), "--json", "--yes")
+    assert missing_cli.returncode == 3
+    last = json.loads(missing_cli.stdout.strip().splitlines()[-1])
+    assert last["exit_code"] == 3 and last["error"]["type"] == "PrerequisiteError"
+    unsafe = tmp_path / "unsafe.yaml"
+    unsafe.write_text(BASICS.read_text().replace("203.0.113.0/24", "0.0.0.0/0"))
+    violation = run_envkit("up", str(unsafe), "--json", "--yes")
+    last = json.loads(violation.stdout.strip().splitlines()[-1])
+    assert violation.returncode == 4 and last["exit_code"] == 4
+    assert "mandatory policy violation" in last["error"]["message"]
+
+
+def test_up_at_a_terminal_shows_the_plan_tree_and_verdict_then_asks(engine, monkeypatch):
+    monkeypatch.setattr("envkit.cli._interactive", lambda: True)
+    declined = invoke("up", str(BASICS), "--target", "local", input="n\n")
+    out = declined.output
+    assert "aws-basics (us-east-1): 31 resources to create" in out  # the tree's root
+    assert "aws-basics-web" in out and "aws-basics-user-aditya" in out
+    assert "policy: no mandatory violations" in out
+    assert "Create or update 'aws-basics' (31 resources) on local? [y/N]" in out
+    assert declined.exit_code != 0 and not any(s.calls for s in engine.stacks)
+    accepted = invoke("up", str(BASICS), "--target", "local", input="y\n")
+    assert accepted.exit_code == 0, accepted.output
+    assert "up done" in accepted.output
+
+
+def test_up_at_a_real_terminal_asks_before_anything_runs(tmp_path):
+    """Under a pseudo-terminal (no Pulumi CLI here): the plan tree and the verdict come
+    first, then envkit asks to install the CLI; answering no exits 3."""
+    import pty
+    import select
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(PATH=os.path.dirname(sys.executable) + ":/usr/bin:/bin", COLUMNS="120",
+               HOME=os.environ["ENVKIT_HOME"], TERM="dumb")
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: envkit at a terminal
+        os.execve(sys.executable, [sys.executable, "-m", "envkit.cli", "up", str(BASICS)],
+                  env)
+    seen = b""
+    answered = False
+    while True:
+        ready, _, _ = select.select([fd], [], [], 60)
+        if not ready:
+            break
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+        if not answered and b"Install it now" in seen:
+            os.write(fd, b"n\n")
+            answered = True
+    _, status = os.waitpid(pid, 0)
+    text = seen.decode(errors="replace")
+    assert os.waitstatus_to_exitcode(status) == 3, text
+    assert text.index("31 resources to create") < text.index("policy: no mandatory") \
+        < text.index("Install it now")
+
+
+def test_cancel_says_what_it_did(engine):
+    result = invoke("cancel", str(BASICS), "--target", "local")
+    assert result.exit_code == 0, result.output
+    assert "no update held the lock" in result.output

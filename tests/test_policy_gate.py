@@ -156,12 +156,12 @@ def test_plan_shows_violations_under_the_plan(unsafe_spec):
 
 
 def test_up_stops_before_the_engine_on_mandatory_violations(unsafe_spec):
-    done = envkit("up", str(unsafe_spec))
+    done = envkit("up", "--yes", str(unsafe_spec))
     assert done.returncode == 4
     assert "mandatory policy violation(s); nothing was deployed" in done.stderr
     assert "ec2-no-public-admin-ingress" in done.stderr and "fix:" in done.stderr
     assert "Pulumi CLI" not in done.stderr  # stopped before looking for the engine
-    skipped = envkit("up", str(unsafe_spec), "--no-policy")
+    skipped = envkit("up", "--yes", str(unsafe_spec), "--no-policy")
     assert skipped.returncode == 3  # past the gate, on to the missing engine
 
 
@@ -179,11 +179,11 @@ def test_up_passes_the_shipped_pack_to_the_engine(monkeypatch):
     monkeypatch.setattr("envkit.engine.pulumi_command", lambda: "cmd")
     monkeypatch.setattr("envkit.engine.find_pulumi", lambda: "/opt/pulumi")
     try:
-        result = CliRunner().invoke(app, ["up", str(BASICS), "--target", "local"])
+        result = CliRunner().invoke(app, ["up", "--yes", str(BASICS), "--target", "local"])
         assert result.exit_code == 0, result.output
         assert "policy: no mandatory violations" in result.output
         assert dict(fake.stacks[-1].calls)["up"]["policy_packs"] == [str(ROOT / "policies")]
-        CliRunner().invoke(app, ["up", str(BASICS), "--no-policy"])
+        CliRunner().invoke(app, ["up", "--yes", str(BASICS), "--no-policy"])
         assert dict(fake.stacks[-1].calls)["up"]["policy_packs"] is None
     finally:
         local.stop()
