@@ -88,14 +88,17 @@ class Dashboard:
         self.progress = w.IntProgress(value=0, min=0, max=1, description="resources",
                                       bar_style="info")
         self.status = w.HTML()
+        self.status.add_class("envkit-status")
         # The panels grow with their content; only the event log, newest line first, scrolls.
         self.log = w.HTML(layout=w.Layout(max_height="320px", overflow="auto"))
         self.plan_panel = w.HTML(_note("Plan shows every resource this environment will have, "
                                        "offline."))
+        self.plan_panel.add_class("envkit-plan-panel")
         self.reveal = w.ToggleButton(description="Reveal secrets", value=False,
                                      icon="eye-slash")
         self.outputs_panel = w.HTML(_note("Plan shows the outputs this environment will have; "
                                           "Deploy fills in the values known only after it."))
+        self.outputs_panel.add_class("envkit-outputs-panel")
         self.policy_panel = w.HTML(_note("Policy check runs the least-privilege rules, "
                                          "offline."))
         self.inspection_panel = w.HTML(_note("After Deploy, this shows what exists: instance "
