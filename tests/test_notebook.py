@@ -439,6 +439,23 @@ def test_errors_show_in_the_widget(engine):
     assert dash.busy is None and dash.state == "not deployed"
 
 
+def test_errors_name_the_buttons_not_cli_commands(engine):
+    from pulumi.automation import errors
+    from pulumi.automation._cmd import CommandResult
+
+    dash = dashboard()
+    dash.deploy()
+    dash.wait(60)
+    lost = "error: reading IAM User (ann): NoSuchEntity: The user with name ann cannot be found"
+    dash.env.stack().fail = errors.CommandError(CommandResult("", lost, 1))
+    dash.refresh()
+    dash.wait(60)
+    shown = dash.last_message
+    assert "emulator no longer has resources" in shown, shown
+    assert "Click Refresh, then Deploy, to recreate them" in shown
+    assert "envkit" not in shown.split(":", 1)[1] and "`" not in dash.status.value
+
+
 def test_deploy_refused_by_mandatory_policy(engine, tmp_path):
     from envkit.notebook import Dashboard
 

@@ -9,6 +9,7 @@ and Policy check keep working offline). Destroy is enabled only while something 
 from __future__ import annotations
 
 import html
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -19,6 +20,22 @@ from ..events import Diagnostic, Event, PolicyViolation, ResourceFinished, Resou
 from .views import _STYLE, PlanView, outputs_table, policy_html, prose_html
 
 _LOG_LINES = 200
+
+#: envkit commands that errors suggest, and the buttons that do the same here.
+_BUTTON_FOR = {"up --refresh": "Refresh, then Deploy,", "up": "Deploy", "preview": "Preview",
+               "refresh": "Refresh", "down": "Destroy", "plan": "Plan",
+               "policy check": "Policy check"}
+_COMMAND = re.compile(r"(Run )?`envkit (up --refresh|up|preview|refresh|down|plan|policy check)"
+                      r"(?: [^`]*)?`")
+
+
+def for_buttons(message: str) -> str:
+    """An error message with the envkit commands it suggests named as this widget's
+    buttons ("Run `envkit up --refresh`" reads "Click Refresh, then Deploy,")."""
+    def button(match: re.Match[str]) -> str:
+        return ("Click " if match.group(1) else "") + _BUTTON_FOR[match.group(2)]
+    return _COMMAND.sub(button, message)
+
 
 #: What Deploy, Preview, Refresh and Destroy say without the Pulumi CLI (the buttons that
 #: work offline are named; the install command is for a terminal).
@@ -196,7 +213,7 @@ class Dashboard:
         try:
             work()
         except EnvkitError as exc:
-            message = str(exc)
+            message = for_buttons(str(exc))
             if "cancelled" in message:
                 self._set_state("cancelled")
             self.say(message, "error")
