@@ -197,6 +197,21 @@ def test_dashboard_renders_in_jupyterlab(jupyterlab, tmp_path):
         assert layout["rule"] in (None, "nowrap"), layout
         shoot("dashboard")
 
+        # A magic's output (rendered HTML, where JupyterLab right-aligns table cells): a new
+        # cell at the end, run from the notebook.
+        step("JupyterLab did not run a new %envkit cell", lambda: page.evaluate("""async () => {
+          const app = window.jupyterapp, nb = app.shell.currentWidget.content;
+          nb.activeCellIndex = nb.widgets.length - 1;
+          await app.commands.execute('notebook:insert-cell-below');
+          nb.activeCell.model.sharedModel.setSource('%envkit policy web-lab');
+          await app.commands.execute('notebook:run-cell');
+        }"""))
+        cell = step("the %envkit policy output never rendered", lambda: page.wait_for_selector(
+            ".jp-RenderedHTMLCommon table.envkit-policy td", timeout=120_000))
+        assert cell.evaluate("(td) => getComputedStyle(td).textAlign") == "left"
+        rule = page.locator(".jp-RenderedHTMLCommon code.envkit-rule").first
+        assert rule.evaluate("(c) => getComputedStyle(c).whiteSpace") == "nowrap"
+
         widget = page.locator(".envkit-dashboard")
 
         def button(name: str):

@@ -279,7 +279,7 @@ def test_views_read_well_in_jupyter(tmp_path):
     assert levels == sorted(levels, key=lambda lv: lv != "mandatory") and levels[0] == "mandatory"
     assert "<code class='envkit-rule'>ec2-no-public-admin-ingress</code>" in html
     assert "div.envkit code.envkit-rule{white-space:nowrap}" in html
-    assert "text-align:left" in html
+    assert "div.envkit.envkit td,div.envkit.envkit th{" in html and "text-align:left" in html
     text = repr(PolicyView(report)).splitlines()
     assert text[1].split()[0] == "mandatory"
     notice = MessageView("run `envkit install-pulumi` in a terminal", kind="notice")

@@ -14,11 +14,13 @@ from typing import Any
 from ..planner import SECRET, UNKNOWN, Plan
 from ..render import _flatten
 
-# The selectors carry an element name as well as the class, so they outrank JupyterLab's
-# rendered-HTML rules (`.jp-RenderedHTMLCommon td`: right-aligned, tables centred).
-_STYLE = ("<style>div.envkit table{border-collapse:collapse;margin:4px 0;table-layout:auto}"
-          "div.envkit td,div.envkit th{border:1px solid #ccc;padding:2px 8px;text-align:left;"
-          "vertical-align:top}"
+# The selectors repeat the class and carry element names so that they outrank JupyterLab's
+# rendered-HTML rules (`:not(.jp-RenderedMarkdown).jp-RenderedHTMLCommon td` right-aligns
+# output tables; `.jp-RenderedHTMLCommon table` centres them).
+_STYLE = ("<style>div.envkit.envkit table{border-collapse:collapse;margin:4px 0;"
+          "table-layout:auto}"
+          "div.envkit.envkit td,div.envkit.envkit th{border:1px solid #ccc;padding:2px 8px;"
+          "text-align:left;vertical-align:top}"
           "div.envkit .muted{color:#888}div.envkit .bad{color:#b00020;font-weight:600}"
           "div.envkit .warn{color:#9a6700}div.envkit ul{margin:0;padding-left:1.2em}"
           "div.envkit code.envkit-rule{white-space:nowrap}</style>")
