@@ -45,9 +45,10 @@ def runtime_options(pack_dir: Path) -> dict[str, str]:
         ("python.exe" if os.name == "nt" else "python")
     if not (link.is_symlink() and os.readlink(link) == sys.executable):
         link.parent.mkdir(parents=True, exist_ok=True)
-        if link.is_symlink() or link.exists():
-            link.unlink()
-        link.symlink_to(sys.executable)
+        fresh = link.with_name(f".{link.name}.{os.getpid()}")
+        fresh.unlink(missing_ok=True)
+        fresh.symlink_to(sys.executable)
+        os.replace(fresh, link)  # atomic: a concurrent envkit sees the old link or the new
     return {"toolchain": "pip", "virtualenv": str(shim)}
 
 
