@@ -101,14 +101,15 @@ NoPolicyOpt = Annotated[bool, typer.Option(
     "--no-policy", help="Skip the offline policy gate and the engine's policy packs.")]
 
 
-def _packs(policy_pack: list[str] | None, no_policy: bool) -> list[str]:
-    """The policy packs for the engine: --policy-pack, else the shipped policies/."""
-    if no_policy:
-        return []
-    if policy_pack:
-        return [str(Path(p).resolve()) for p in policy_pack]
-    shipped = Path(__file__).resolve().parents[1] / "policies"
-    return [str(shipped)] if (shipped / "PulumiPolicy.yaml").is_file() else []
+def _packs(policy_pack: list[str] | None, no_policy: bool, say) -> list[str]:
+    """The policy packs for the engine: --policy-pack (each must exist), else envkit's own
+    pack prepared for this interpreter (a warning when it cannot be)."""
+    from rich.markup import escape
+
+    from .policy.pack import engine_packs
+
+    return engine_packs(policy_pack, not no_policy,
+                        warn=lambda m: say(f"[yellow]{escape(m)}[/yellow]"))
 
 
 def _gate(spec: Path, offline, configs: list[str] | None, say) -> None:
@@ -247,22 +248,38 @@ def _print_outputs(outputs: dict[str, Any], console) -> None:
 
 @app.command()
 def init(
-    template: Annotated[str, typer.Argument(help="A shipped lab (see labs/).")] = "aws-basics",
-    output: Annotated[Path, typer.Option("--output", "-o")] = Path("envkit.yaml"),
-    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing file.")] = False,
+    template: Annotated[str, typer.Argument(
+        help="A shipped lab: aws-basics, ec2-default-vpc or iam-basics.")] = "aws-basics",
+    output: Annotated[Path, typer.Option("--output", "-o", help="The spec file to write.")
+                      ] = Path("envkit.yaml"),
+    force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
+    notebooks: Annotated[bool, typer.Option(
+        "--notebooks", help="Also copy the lab notebooks into notebooks/ beside the spec.")
+    ] = False,
 ) -> None:
     """Write a starter envkit.yaml from a shipped lab."""
+    from . import shipped
     from .errors import SpecError
 
-    labs = Path(__file__).resolve().parents[1] / "labs"
-    source = labs / f"{template}.yaml"
-    if not source.is_file():
-        known = ", ".join(sorted(p.stem for p in labs.glob("*.yaml"))) or "none found"
-        raise SpecError(f"unknown template '{template}'; shipped labs: {known}")
-    if output.exists() and not force:
-        raise SpecError(f"{output} exists; pass --force to overwrite it")
-    output.write_text(source.read_text())
+    labs = shipped.labs()
+    if template not in labs:
+        raise SpecError(f"unknown template '{template}'; shipped labs: "
+                        f"{', '.join(labs) or 'none found'}")
+    copies = {output: labs[template]}
+    if notebooks:
+        folder = output.parent / "notebooks"
+        copies.update({folder / name: nb for name, nb in shipped.notebooks().items()})
+    existing = [str(p) for p in copies if p.exists()]
+    if existing and not force:
+        raise SpecError(f"{', '.join(existing)} exist{'s' if len(existing) == 1 else ''}; "
+                        "pass --force to overwrite")
+    for path, source in copies.items():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(source.read_bytes())
     typer.echo(f"wrote {output} from {template}; next: envkit plan {output}")
+    if notebooks:
+        typer.echo(f"wrote {len(copies) - 1} notebooks to {output.parent / 'notebooks'}; "
+                   "open them with the envkit kernel (envkit kernel install)")
 
 
 @app.command()
@@ -274,7 +291,8 @@ def preview(spec: SpecArg = Path("envkit.yaml"), target: TargetOpt = None,
     say = (lambda m: None) if as_json else _console(stderr=True).print
     _ensure_cli(not as_json, say)
     env = _environment(spec, target, profile, region, backend,
-                       _packs(policy_pack, no_policy), policy_pack_config, say)
+                       _packs(policy_pack, no_policy, _console(stderr=True).print),
+                       policy_pack_config, say)
     _run_operation(env, "preview", lambda cb: env.preview(cb), 0, as_json)
 
 
@@ -329,7 +347,8 @@ def up(spec: SpecArg = Path("envkit.yaml"), target: TargetOpt = None,
         typer.confirm(f"Create or update '{offline.environment}' ({total} resources) on "
                       f"{chosen.kind}?", default=False, abort=True)
     env = _environment(spec, target, profile, region, backend,
-                       _packs(policy_pack, no_policy), policy_pack_config, say)
+                       _packs(policy_pack, no_policy, _console(stderr=True).print),
+                       policy_pack_config, say)
     result = _run_operation(env, "up", lambda cb: env.up(cb, refresh=refresh), total, as_json)
     if not as_json:
         _print_outputs(result.outputs, console)
@@ -613,36 +632,42 @@ def policy_list(as_json: JsonOpt = False) -> None:
 kernel_app = typer.Typer(help="The envkit Jupyter kernel.", no_args_is_help=True)
 app.add_typer(kernel_app, name="kernel")
 
-UserOpt = Annotated[bool, typer.Option("--user", help="Install for the current user.")]
+UserOpt = Annotated[bool, typer.Option("--user", help="Install for the current user (the "
+                                                     "default).")]
 SysPrefixOpt = Annotated[bool, typer.Option("--sys-prefix", help="Install into this Python's "
                                                                  "prefix (the venv).")]
 PrefixOpt = Annotated[str | None, typer.Option("--prefix", help="Install under this prefix.")]
 NameOpt = Annotated[str, typer.Option("--name", help="Kernelspec name.")]
 
 
-def _kernel_prefix(user: bool, sys_prefix: bool, prefix: str | None) -> str | None:
+def _kernel_place(user: bool, sys_prefix: bool, prefix: str | None) -> tuple[bool, str | None]:
+    """(for the user, under a prefix): the current user's Jupyter folder unless a prefix is
+    chosen, as `jupyter kernelspec install --user` (never system-wide by default)."""
     if sum(map(bool, (user, sys_prefix, prefix))) > 1:
         raise typer.BadParameter("choose one of --user, --sys-prefix, --prefix")
-    return sys.prefix if sys_prefix else prefix
+    chosen = sys.prefix if sys_prefix else prefix
+    return chosen is None, chosen
 
 
 @kernel_app.command("install")
 def kernel_install(user: UserOpt = False, sys_prefix: SysPrefixOpt = False,
                    prefix: PrefixOpt = None, name: NameOpt = "envkit") -> None:
-    """Install the kernelspec ("envkit (Python 3)")."""
+    """Install the kernelspec ("envkit (Python 3)"), for the current user by default."""
     from .notebook.kernel import install
 
-    folder = install(name, user=user, prefix=_kernel_prefix(user, sys_prefix, prefix))
+    for_user, under = _kernel_place(user, sys_prefix, prefix)
+    folder = install(name, user=for_user, prefix=under)
     typer.echo(f"installed kernel '{name}' in {folder}")
 
 
 @kernel_app.command("uninstall")
 def kernel_uninstall(user: UserOpt = False, sys_prefix: SysPrefixOpt = False,
                      prefix: PrefixOpt = None, name: NameOpt = "envkit") -> None:
-    """Remove the kernelspec."""
+    """Remove the kernelspec (the current user's by default)."""
     from .notebook.kernel import uninstall
 
-    folder = uninstall(name, user=user, prefix=_kernel_prefix(user, sys_prefix, prefix))
+    for_user, under = _kernel_place(user, sys_prefix, prefix)
+    folder = uninstall(name, user=for_user, prefix=under)
     typer.echo(f"removed kernel '{name}' ({folder})")
 
 

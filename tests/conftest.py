@@ -1,8 +1,14 @@
-"""Shared fixtures: every test runs with ENVKIT_HOME in a temporary folder and no AWS
-credentials, so nothing can reach a real account."""
+"""Shared fixtures. The suite is hermetic: before any test module, fixture or kernel starts,
+HOME, ENVKIT_HOME, the Jupyter and IPython folders, XDG folders and the AWS config files
+point into one temporary folder, and no AWS credentials or profile are set, so nothing can
+read or write the user's real home or reach a real account. Each test also gets its own
+ENVKIT_HOME."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -12,12 +18,47 @@ ROOT = Path(__file__).resolve().parents[1]
 LABS = ROOT / "labs"
 BASICS = LABS / "aws-basics.yaml"
 
+_AWS_SECRETS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                "AWS_SECURITY_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE")
+
+
+def _isolate_session() -> Path:
+    """Point every per-user location at a fresh temporary folder (at import, before pytest
+    collects or starts any fixture: session- and module-scoped ones included)."""
+    root = Path(tempfile.mkdtemp(prefix="envkit-tests-"))
+    home = root / "home"
+    places = {
+        "HOME": home,
+        "ENVKIT_HOME": root / "envkit-home",
+        "JUPYTER_CONFIG_DIR": root / "jupyter" / "config",
+        "JUPYTER_DATA_DIR": root / "jupyter" / "data",
+        "JUPYTER_RUNTIME_DIR": root / "jupyter" / "runtime",
+        "IPYTHONDIR": root / "ipython",
+        "XDG_CONFIG_HOME": home / ".config",
+        "XDG_DATA_HOME": home / ".local" / "share",
+        "XDG_CACHE_HOME": home / ".cache",
+        "AWS_CONFIG_FILE": root / "aws" / "config",
+        "AWS_SHARED_CREDENTIALS_FILE": root / "aws" / "credentials",
+    }
+    for var, path in places.items():
+        (path.parent if var.startswith("AWS_") else path).mkdir(parents=True, exist_ok=True)
+        os.environ[var] = str(path)
+    for var in _AWS_SECRETS:
+        os.environ.pop(var, None)
+    return root
+
+
+SESSION_ROOT = _isolate_session()
+
+
+def pytest_unconfigure(config) -> None:
+    shutil.rmtree(SESSION_ROOT, ignore_errors=True)
+
 
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path_factory, monkeypatch):
     monkeypatch.setenv("ENVKIT_HOME", str(tmp_path_factory.mktemp("envkit-home")))
-    for var in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
-                "AWS_PROFILE"):
+    for var in _AWS_SECRETS:
         monkeypatch.delenv(var, raising=False)
 
 

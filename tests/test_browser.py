@@ -1,6 +1,10 @@
 """A browser test: JupyterLab serving notebooks/ on 127.0.0.1, driven by Playwright in
 Debian's headless Chromium (/usr/bin/chromium; nothing downloaded). It runs the EC2 lab
-notebook and checks that the dashboard's buttons and the plan table rendered."""
+notebook and checks what a reader sees in the dashboard: the buttons, the plan table
+(left-aligned, not in a scroll box), the planned outputs, Destroy disabled while nothing is
+deployed, a click refused while busy, then (with the engine stand-in in the kernel) the
+deployed outputs and the destroyed state. Screenshots of each state go to the test's
+tmp_path."""
 
 from __future__ import annotations
 
@@ -104,17 +108,43 @@ def _diagnose(page, tmp_path, what: str, console: list[str]) -> str:
             f"\njupyterlab log (tail):\n{log}")
 
 
+_EXECUTE = """async (code) => {
+  const kernel = window.jupyterapp.shell.currentWidget.sessionContext.session.kernel;
+  const future = kernel.requestExecute({code, store_history: false});
+  let out = '';
+  future.onIOPub = (msg) => {
+    if (msg.header.msg_type === 'stream') out += msg.content.text;
+    if (msg.header.msg_type === 'error') out += msg.content.ename + ': ' + msg.content.evalue;
+  };
+  const reply = await future.done;
+  return [reply.content.status, out];
+}"""
+
+_LAYOUT = """(dash) => {
+  const panel = dash.querySelector('.envkit-plan-panel');
+  const table = panel.querySelector('table.envkit-counts');
+  const cell = table.querySelector('td');
+  const rule = dash.querySelector('code.envkit-rule');
+  return {align: getComputedStyle(cell).textAlign,
+          indent: table.getBoundingClientRect().left - panel.getBoundingClientRect().left,
+          scrolls: panel.scrollHeight > panel.clientHeight + 1,
+          overflow: getComputedStyle(panel).overflowY,
+          rule: rule ? getComputedStyle(rule).whiteSpace : null};
+}"""
+
+
 def test_dashboard_renders_in_jupyterlab(jupyterlab, tmp_path):
     from playwright.sync_api import Error as PlaywrightError
     from playwright.sync_api import sync_playwright
 
     base, token = jupyterlab
-    shot = tmp_path / "dashboard.png"
+    shots = []
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=[
             "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
             "--disable-background-networking", "--disable-component-update", "--disable-sync"])
-        page = browser.new_page(viewport={"width": 1400, "height": 1800})
+        # tall enough for the whole dashboard: its panels grow with their content
+        page = browser.new_page(viewport={"width": 1400, "height": 3200})
         console: list[str] = []
         page.on("console", lambda m: console.append(f"{m.type}: {m.text}"))
         page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
@@ -125,6 +155,24 @@ def test_dashboard_renders_in_jupyterlab(jupyterlab, tmp_path):
                 return fn()
             except PlaywrightError:
                 pytest.fail(_diagnose(page, tmp_path, what, console), pytrace=False)
+
+        def kernel_run(code: str) -> str:
+            status, out = step(f"the kernel did not run {code!r}",
+                               lambda: page.evaluate(_EXECUTE, code))
+            assert status == "ok", out
+            return out
+
+        def state_is(state: str) -> None:
+            step(f"the dashboard never reached state {state!r}", lambda: page.wait_for_function(
+                "(s) => { const e = document.querySelector('.envkit-dashboard .envkit-state');"
+                " return e && e.textContent === s; }", arg=state, timeout=120_000))
+
+        def shoot(name: str) -> None:
+            dashboard.scroll_into_view_if_needed()
+            page.wait_for_timeout(300)
+            shot = tmp_path / f"{name}.png"
+            dashboard.screenshot(path=str(shot))
+            shots.append(shot)
 
         kernel = step("the notebook's kernel never became idle",
                       lambda: page.wait_for_function(_KERNEL_IDLE, timeout=180_000)).json_value()
@@ -143,11 +191,80 @@ def test_dashboard_renders_in_jupyterlab(jupyterlab, tmp_path):
         no_news = page.get_by_role("button", name="No", exact=True)
         if no_news.count():
             no_news.first.click()  # JupyterLab's "get news?" toast
-        dashboard.scroll_into_view_if_needed()
-        page.wait_for_timeout(500)
-        dashboard.screenshot(path=str(shot))
+        layout = dashboard.evaluate(_LAYOUT)
+        assert layout["align"] == "left" and layout["indent"] < 20, layout
+        assert not layout["scrolls"] and layout["overflow"] == "visible", layout
+        assert layout["rule"] in (None, "nowrap"), layout
+        shoot("dashboard")
+
+        # A magic's output (rendered HTML, where JupyterLab right-aligns table cells): a new
+        # cell at the end, run from the notebook.
+        step("JupyterLab did not run a new %envkit cell", lambda: page.evaluate("""async () => {
+          const app = window.jupyterapp, nb = app.shell.currentWidget.content;
+          nb.activeCellIndex = nb.widgets.length - 1;
+          await app.commands.execute('notebook:insert-cell-below');
+          nb.activeCell.model.sharedModel.setSource('%envkit policy web-lab');
+          await app.commands.execute('notebook:run-cell');
+        }"""))
+        cell = step("the %envkit policy output never rendered", lambda: page.wait_for_selector(
+            ".jp-RenderedHTMLCommon table.envkit-policy td", timeout=120_000))
+        assert cell.evaluate("(td) => getComputedStyle(td).textAlign") == "left"
+        rule = page.locator(".jp-RenderedHTMLCommon code.envkit-rule").first
+        assert rule.evaluate("(c) => getComputedStyle(c).whiteSpace") == "nowrap"
+
+        widget = page.locator(".envkit-dashboard")
+
+        def button(name: str):
+            return widget.get_by_role("button", name=name, exact=True)
+
+        # Before any deploy: the planned outputs, and nothing to destroy.
+        assert button("Destroy").is_disabled()
+        widget.get_by_role("tab", name="Outputs").click()
+        outputs = widget.locator(".envkit-outputs-panel")
+        text = outputs.inner_text()
+        assert "Planned outputs" in text and "(known after up)" in text and "[secret]" in text
+        assert "`" not in dashboard.inner_text()
+        shoot("outputs-planned")
+
+        # Deploy through the engine stand-in (no Pulumi CLI here); a click while it runs is
+        # refused where the reader looks: the status line.
+        kernel_run("from tests.fakes import install_engine_stand_in, SlowStack\n"
+                   "fake = install_engine_stand_in(SlowStack)\nSlowStack.release.clear()")
+        try:
+            button("Deploy").click()
+            state_busy = widget.locator(".envkit-status")
+            step("the dashboard never said it was deploying", lambda: page.wait_for_function(
+                "() => document.querySelector('.envkit-dashboard .envkit-status')"
+                ".textContent.includes('deploy...')", timeout=60_000))
+            button("Refresh").click()
+            step("the click while busy was not refused visibly", lambda: page.wait_for_function(
+                "() => document.querySelector('.envkit-dashboard .envkit-status').textContent"
+                ".includes('busy: deploy is running; refresh was not started')",
+                timeout=60_000))
+            assert "refresh was not started" in state_busy.inner_text()
+            shoot("busy-refused")
+        finally:
+            kernel_run("SlowStack.release.set(); dash.wait(60)")
+        try:
+            state_is("deployed")
+            assert not button("Destroy").is_disabled()
+            widget.get_by_role("tab", name="Outputs").click()
+            step("the deployed outputs never showed", lambda: page.wait_for_function(
+                "() => document.querySelector('.envkit-dashboard .envkit-outputs-panel')"
+                ".textContent.includes('Deployed outputs')", timeout=60_000))
+            deployed = outputs.inner_text()
+            assert "[secret]" in deployed and "Sup3r" not in deployed
+            shoot("outputs-deployed")
+            button("Destroy").click()
+            button("Yes, destroy").click()
+            state_is("destroyed")
+            assert button("Destroy").is_disabled()
+            shoot("destroyed")
+        finally:
+            kernel_run("from envkit import local; local.stop()")
         browser.close()
-    assert shot.stat().st_size > 10_000
-    print(f"screenshot: {shot}")
+    for shot in shots:
+        assert shot.stat().st_size > 10_000, shot
+    print("screenshots:", ", ".join(str(s) for s in shots))
     if os.environ.get("ENVKIT_SAVE_SCREENSHOT"):
-        shutil.copy(shot, ROOT / "docs" / "dashboard.png")
+        shutil.copy(shots[0], ROOT / "docs" / "dashboard.png")

@@ -182,7 +182,10 @@ def test_up_passes_the_shipped_pack_to_the_engine(monkeypatch):
         result = CliRunner().invoke(app, ["up", "--yes", str(BASICS), "--target", "local"])
         assert result.exit_code == 0, result.output
         assert "policy: no mandatory violations" in result.output
-        assert dict(fake.stacks[-1].calls)["up"]["policy_packs"] == [str(ROOT / "policies")]
+        from envkit.policy.pack import engine_pack
+
+        # the shipped pack, written for this interpreter into ENVKIT_HOME
+        assert dict(fake.stacks[-1].calls)["up"]["policy_packs"] == [str(engine_pack())]
         CliRunner().invoke(app, ["up", "--yes", str(BASICS), "--no-policy"])
         assert dict(fake.stacks[-1].calls)["up"]["policy_packs"] is None
     finally:

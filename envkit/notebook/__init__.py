@@ -60,7 +60,7 @@ def engine_ready(verbose: bool = True) -> bool:
         from .views import MessageView
 
         display(MessageView(
-            "SKIPPED: this cell needs the Pulumi CLI, which is not installed here. "
-            "`envkit install-pulumi` (needs internet) installs it; the cells above ran "
-            "offline.", kind="notice"))
+            "SKIPPED: this cell needs the Pulumi CLI, which is not installed here. To "
+            "install it, run `envkit install-pulumi` in a terminal (it needs the internet). "
+            "The cells above ran offline.", kind="notice"))
     return False

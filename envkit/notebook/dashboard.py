@@ -1,14 +1,15 @@
 """The notebook dashboard: one lab environment as ipywidgets over the same Environment API.
 
 Buttons run on a worker thread, so the kernel keeps executing cells while an operation is in
-flight; a second click while busy is refused with a message; any failure lands in the
-widget as a message (a missing Pulumi CLI shows the lifecycle's prerequisite message, and
-Plan and Policy keep working offline).
+flight; a click while busy is refused with a message in the status line; any failure lands
+in the widget as a message (without the Pulumi CLI, Deploy says how to install it, and Plan
+and Policy check keep working offline). Destroy is enabled only while something is deployed.
 """
 
 from __future__ import annotations
 
 import html
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -16,9 +17,31 @@ from typing import Any
 
 from ..errors import CancelledError, EnvkitError, PrerequisiteError
 from ..events import Diagnostic, Event, PolicyViolation, ResourceFinished, ResourceStarted
-from .views import _STYLE, PlanView, outputs_table, policy_html
+from .views import _STYLE, PlanView, outputs_table, policy_html, prose_html
 
 _LOG_LINES = 200
+
+#: envkit commands that errors suggest, and the buttons that do the same here.
+_BUTTON_FOR = {"up --refresh": "Refresh, then Deploy,", "up": "Deploy", "preview": "Preview",
+               "refresh": "Refresh", "down": "Destroy", "plan": "Plan",
+               "policy check": "Policy check"}
+_COMMAND = re.compile(r"(Run )?`envkit (up --refresh|up|preview|refresh|down|plan|policy check)"
+                      r"(?: [^`]*)?`")
+
+
+def for_buttons(message: str) -> str:
+    """An error message with the envkit commands it suggests named as this widget's
+    buttons ("Run `envkit up --refresh`" reads "Click Refresh, then Deploy,")."""
+    def button(match: re.Match[str]) -> str:
+        return ("Click " if match.group(1) else "") + _BUTTON_FOR[match.group(2)]
+    return _COMMAND.sub(button, message)
+
+
+#: What Deploy, Preview, Refresh and Destroy say without the Pulumi CLI (the buttons that
+#: work offline are named; the install command is for a terminal).
+NO_ENGINE = ("{label} needs the Pulumi CLI, which is not installed here. Plan and Policy "
+             "check work without it. To install it, run `envkit install-pulumi` in a terminal "
+             "(it needs the internet), then click {button} again.")
 
 
 class Dashboard:
@@ -39,15 +62,15 @@ class Dashboard:
         import pulumi_aws.iam
 
         from ..engine import Environment
-        from .magics import REGISTERED
+        from .magics import REGISTERED, resolve_spec
 
         del pulumi_aws
         self.env: Environment | None = None
         if isinstance(env_or_spec, Environment):
             self.env = env_or_spec
             self.spec = env_or_spec.spec
-        elif isinstance(env_or_spec, str) and env_or_spec in REGISTERED:
-            self.spec = REGISTERED[env_or_spec]
+        elif isinstance(env_or_spec, str) and "\n" not in env_or_spec:
+            self.spec = resolve_spec(env_or_spec)  # a registered name or a spec file
         else:
             from ..spec import load_spec
 
@@ -59,7 +82,7 @@ class Dashboard:
         self.target_arg = target
         self.profile = profile
         self.busy: str | None = None
-        self.state = "not deployed"
+        self.state = self._recorded_state()
         self.planned = 0
         self._thread: threading.Thread | None = None
         self._log: list[str] = []
@@ -82,14 +105,21 @@ class Dashboard:
         self.progress = w.IntProgress(value=0, min=0, max=1, description="resources",
                                       bar_style="info")
         self.status = w.HTML()
-        self.log = w.HTML(layout=w.Layout(max_height="240px", overflow="auto"))
-        panel = {"max_height": "420px", "overflow": "auto"}
-        self.plan_panel = w.HTML(layout=w.Layout(**panel))
+        self.status.add_class("envkit-status")
+        # The panels grow with their content; only the event log, newest line first, scrolls.
+        self.log = w.HTML(layout=w.Layout(max_height="320px", overflow="auto"))
+        self.plan_panel = w.HTML(_note("Plan shows every resource this environment will have, "
+                                       "offline."))
+        self.plan_panel.add_class("envkit-plan-panel")
         self.reveal = w.ToggleButton(description="Reveal secrets", value=False,
                                      icon="eye-slash")
-        self.outputs_panel = w.HTML(layout=w.Layout(**panel))
-        self.policy_panel = w.HTML(layout=w.Layout(**panel))
-        self.inspection_panel = w.HTML(layout=w.Layout(**panel))
+        self.outputs_panel = w.HTML(_note("Plan shows the outputs this environment will have; "
+                                          "Deploy fills in the values known only after it."))
+        self.outputs_panel.add_class("envkit-outputs-panel")
+        self.policy_panel = w.HTML(_note("Policy check runs the least-privilege rules, "
+                                         "offline."))
+        self.inspection_panel = w.HTML(_note("After Deploy, this shows what exists: instance "
+                                             "state, SSH command, web address."))
         self.tabs = w.Tab(children=[
             self.log, self.plan_panel, w.VBox([self.reveal, self.outputs_panel]),
             self.policy_panel, self.inspection_panel])
@@ -108,6 +138,7 @@ class Dashboard:
         self.confirm_no.on_click(lambda _b: self._hide_confirm("destroy cancelled"))
         self.reveal.observe(lambda change: self._toggle_secrets(change["new"]), names="value")
         self._render_header()
+        self._sync_buttons()
 
     # -- display --
 
@@ -125,11 +156,11 @@ class Dashboard:
             f"state: <b class='envkit-state'>{html.escape(self.state)}</b></div>")
 
     def say(self, message: str, kind: str = "info") -> None:
-        """Show a one-line status (info, busy, error, ok) and log it."""
-        css = {"error": "bad", "busy": "warn"}.get(kind, "")
+        """Show a one-line status (info, busy, warning, error, ok) and log it."""
+        css = {"error": "bad", "busy": "warn", "warning": "warn"}.get(kind, "")
         self.last_message = message
         self.status.value = f"{_STYLE}<div class='envkit'><span class='{css}'>" \
-                            f"{html.escape(message)}</span></div>"
+                            f"{prose_html(message)}</span></div>"
         self._append(f"[{kind}] {message}")
 
     def _append(self, line: str) -> None:
@@ -142,6 +173,22 @@ class Dashboard:
     def _set_state(self, state: str) -> None:
         self.state = state
         self._render_header()
+        self._sync_buttons()
+
+    def _recorded_state(self) -> str:
+        """"deployed" when envkit's record says this environment was deployed."""
+        from .. import home
+
+        recorded = home.read_registry().get(self.spec.name, {})
+        return "deployed" if recorded.get("status") == "deployed" else "not deployed"
+
+    def _sync_buttons(self) -> None:
+        """Destroy (and its confirmation) only while something is deployed."""
+        deployed = self.state == "deployed"
+        self.buttons["Destroy"].disabled = not deployed
+        self.buttons["Destroy"].tooltip = "" if deployed else "nothing is deployed"
+        if not deployed:
+            self.confirm.layout.display = "none"
 
     # -- the worker --
 
@@ -153,10 +200,9 @@ class Dashboard:
                 refused = None
                 self.busy = label
         if refused is not None:
-            self.say(f"busy: {refused} is running; {label} was not started", "busy")
+            self.say(f"busy: {refused} is running; {label} was not started (wait for it to "
+                     "finish, then click again)", "busy")
             return False
-        for button in self.buttons.values():
-            button.disabled = True
         self.say(f"{label}...", "busy")
         self._thread = threading.Thread(target=self._work, args=(label, work),
                                         name=f"envkit-{label}", daemon=True)
@@ -169,14 +215,13 @@ class Dashboard:
         except EnvkitError as exc:
             if isinstance(exc, CancelledError):
                 self._set_state("cancelled")
-            self.say(str(exc), "error")
+            self.say(for_buttons(str(exc)), "error")
         except Exception as exc:  # noqa: BLE001 - a widget must never die on an error
             self.say(f"{label} failed unexpectedly: {exc!r}", "error")
         finally:
             with self._lock:
                 self.busy = None
-            for button in self.buttons.values():
-                button.disabled = False
+            self._sync_buttons()
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until the running operation (if any) ends (for scripts and tests)."""
@@ -197,16 +242,17 @@ class Dashboard:
         elif isinstance(event, PolicyViolation):
             self._append(f"policy {event.policy} ({event.level}): {event.message}")
 
-    def _environment(self):
+    def _environment(self, label: str):
         from ..engine import Environment, find_pulumi
+        from ..policy.pack import engine_packs
 
         if find_pulumi() is None:
-            from .. import home
-            from ..engine import MISSING_CLI
-
-            raise PrerequisiteError(MISSING_CLI.format(home=home.home()))
+            raise PrerequisiteError(NO_ENGINE.format(label=label.capitalize(),
+                                                     button=label.capitalize()))
         if self.env is None:
             self.env = Environment(self.spec, target=self.target_arg, profile=self.profile)
+        if not self.env.policy_packs:
+            self.env.policy_packs = engine_packs(None, True, lambda m: self.say(m, "warning"))
         return self.env
 
     # -- operations (each returns whether it started) --
@@ -222,6 +268,11 @@ class Dashboard:
             self.planned = sum(planned.counts().values())
             self.plan_panel.value = PlanView(planned, report)._repr_html_()
             self.policy_panel.value = f"{_STYLE}<div class='envkit'>{policy_html(report)}</div>"
+            if self.state != "deployed":
+                self.outputs_panel.value = (
+                    f"{_STYLE}<div class='envkit'><b>Planned outputs</b> <span class='muted'>"
+                    "(values marked (known after up) are filled in by Deploy; secrets stay "
+                    f"masked)</span>{outputs_table(planned.outputs)}</div>")
             self.tabs.selected_index = 1
             self.say(f"plan: {self.planned} resources; policy: {len(report.mandatory)} "
                      f"mandatory, {len(report.advisory)} advisory", "ok")
@@ -241,7 +292,7 @@ class Dashboard:
 
     def _engine_op(self, label: str, call: Callable[[Any], Any], state: str) -> bool:
         def work() -> None:
-            env = self._environment()
+            env = self._environment(label)
             self._render_header()
             self.progress.value = 0
             self.progress.max = max(self.planned, 1)
@@ -267,7 +318,8 @@ class Dashboard:
 
             report = check_spec(self._source)
             if report.mandatory:
-                self.policy_panel.value = policy_html(report)
+                self.policy_panel.value = \
+                    f"{_STYLE}<div class='envkit'>{policy_html(report)}</div>"
                 raise PolicyViolationError(f"{len(report.mandatory)} mandatory policy "
                                            "violation(s): nothing was deployed (Policy tab)")
             return env.up(self.on_event)
@@ -278,7 +330,10 @@ class Dashboard:
         return self._engine_op("refresh", lambda env: env.refresh(self.on_event), self.state)
 
     def ask_destroy(self) -> None:
-        """Show the destroy confirmation."""
+        """Show the destroy confirmation (only while something is deployed)."""
+        if self.state != "deployed":
+            self.say("nothing is deployed, so there is nothing to destroy")
+            return
         self.confirm_text.value = (f"Destroy every resource of <b>{html.escape(self.spec.name)}"
                                    "</b>?")
         self.confirm.layout.display = "flex"
@@ -299,7 +354,8 @@ class Dashboard:
         if self.env is None:
             return
         outputs = self.env.outputs(show_secrets=self._secrets_shown)
-        self.outputs_panel.value = f"{_STYLE}<div class='envkit'>{outputs_table(outputs)}</div>"
+        self.outputs_panel.value = (f"{_STYLE}<div class='envkit'><b>Deployed outputs</b>"
+                                    f"{outputs_table(outputs)}</div>")
 
     def _toggle_secrets(self, shown: bool) -> None:
         self._secrets_shown = shown
@@ -332,3 +388,8 @@ def _link(url: str | None) -> str:
     if not url:
         return "-"
     return f"<a href='{html.escape(url)}' target='_blank'>{html.escape(url)}</a>"
+
+
+def _note(text: str) -> str:
+    """A panel's placeholder: what will appear there, and which button fills it."""
+    return f"{_STYLE}<div class='envkit muted'>{prose_html(text)}</div>"

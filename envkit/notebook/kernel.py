@@ -56,8 +56,9 @@ def kernel_spec() -> dict[str, Any]:
     }
 
 
-def install(name: str = KERNEL_NAME, user: bool = False, prefix: str | None = None) -> str:
-    """Install the kernelspec; returns its folder."""
+def install(name: str = KERNEL_NAME, user: bool = True, prefix: str | None = None) -> str:
+    """Install the kernelspec for the current user (or under ``prefix``; with neither,
+    system-wide); returns its folder."""
     from jupyter_client.kernelspec import KernelSpecManager
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -68,10 +69,11 @@ def install(name: str = KERNEL_NAME, user: bool = False, prefix: str | None = No
             spec["display_name"] = f"{DISPLAY_NAME} [{name}]"
         (folder / "kernel.json").write_text(json.dumps(spec, indent=2))
         return KernelSpecManager().install_kernel_spec(str(folder), kernel_name=name,
-                                                       user=user, prefix=prefix)
+                                                       user=user and prefix is None,
+                                                       prefix=prefix)
 
 
-def uninstall(name: str = KERNEL_NAME, user: bool = False, prefix: str | None = None) -> str:
+def uninstall(name: str = KERNEL_NAME, user: bool = True, prefix: str | None = None) -> str:
     """Remove the kernelspec installed with the same options; returns the removed folder."""
     from jupyter_client.kernelspec import KernelSpecManager
     from jupyter_core.paths import jupyter_data_dir

@@ -2,15 +2,19 @@
 ``%%envkit [NAME]`` (a YAML spec in the cell, registered for the session).
 
 They mirror the CLI over the same API; results display as rich HTML that also reads well
-as text, and envkit's errors display as one message, never a traceback.
+as text. Errors (bad arguments, an unknown environment, a spec error, a refusal, a failed
+operation) raise IPython's :class:`UsageError`: the cell fails with one short message and
+no traceback, so "Run All" stops there.
 """
 
 from __future__ import annotations
 
 import argparse
 import shlex
+from pathlib import Path
 from typing import Any
 
+from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.display import display
 
@@ -32,7 +36,7 @@ REGISTERED: dict[str, Any] = {}
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str):  # no SystemExit inside a kernel
-        raise EnvkitError(f"%envkit: {message}")
+        raise UsageError(f"%envkit: {message}")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -49,12 +53,21 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def resolve_spec(name_or_path: str) -> Any:
-    """A spec registered by ``%%envkit``, or a spec file."""
+    """A spec registered by ``%%envkit``, or a spec file; anything else is a UsageError that
+    lists the registered names."""
     from ..spec import load_spec
 
     if name_or_path in REGISTERED:
         return REGISTERED[name_or_path]
-    return load_spec(name_or_path)
+    if not Path(name_or_path).expanduser().is_file():
+        known = ", ".join(sorted(REGISTERED)) or "none yet (a %%envkit NAME cell registers one)"
+        raise UsageError(f"no environment named '{name_or_path}' in this session and no file "
+                         f"'{name_or_path}'; registered environments: {known}")
+    return load_spec(Path(name_or_path).expanduser())
+
+
+def _warn(message: str) -> None:
+    display(MessageView(message, kind="warning"))
 
 
 def run_command(line: str) -> Any:
@@ -70,8 +83,11 @@ def run_command(line: str) -> Any:
         report = None if args.no_policy else check_spec(source, plan=planned)
         return PlanView(planned, report) if args.command == "plan" else PolicyView(report)
     from ..engine import Environment
+    from ..policy.pack import engine_packs
 
-    env = Environment(spec, target=args.target, profile=args.profile)
+    packs = engine_packs(None, not args.no_policy, _warn) if args.command in (
+        "preview", "up") else []
+    env = Environment(spec, target=args.target, profile=args.profile, policy_packs=packs)
     if args.command == "status":
         from ..inspect import inspect_environment
 
@@ -79,16 +95,16 @@ def run_command(line: str) -> Any:
     if args.command == "outputs":
         return OutputsView(env.outputs(show_secrets=args.show_secrets))
     if args.command == "down" and not args.yes:
-        return MessageView(f"%envkit down destroys every resource of '{env.name}'; "
-                           "add --yes to confirm", kind="notice")
+        raise UsageError(f"%envkit down destroys every resource of '{env.name}': add --yes "
+                         "to confirm")
     if args.command == "up" and not args.no_policy:
         from ..policy.gate import check_spec
 
         report = check_spec(spec)
         if report.mandatory:
             display(PolicyView(report))
-            return MessageView(f"{len(report.mandatory)} mandatory policy violation(s): "
-                               "nothing was deployed")
+            raise UsageError(f"{len(report.mandatory)} mandatory policy violation(s): "
+                             "nothing was deployed (the findings are listed above)")
     operation = {"preview": env.preview, "up": env.up, "down": env.destroy,
                  "refresh": env.refresh}[args.command]
     return ResultView(operation())
@@ -107,7 +123,7 @@ class EnvkitMagics(Magics):
                 return self._register(line.strip(), cell)
             return run_command(line)
         except EnvkitError as exc:
-            return MessageView(str(exc))
+            raise UsageError(str(exc)) from None
 
     @staticmethod
     def _register(name: str, body: str) -> Any:
@@ -116,7 +132,7 @@ class EnvkitMagics(Magics):
         # Lines count from the cell's first line (the %%envkit line), as the editor shows.
         spec = load_spec_text(body, filename="<cell>", line_offset=1)
         if name and name != spec.name:
-            raise EnvkitError(f"%%envkit {name}: the spec in the cell is named '{spec.name}'")
+            raise UsageError(f"%%envkit {name}: the spec in the cell is named '{spec.name}'")
         REGISTERED[spec.name] = spec
         return MessageView(f"registered environment '{spec.name}' ({spec.region}, "
                            f"{len(spec.iam.users)} users, {len(spec.ec2.instances)} "

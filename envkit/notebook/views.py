@@ -8,19 +8,42 @@ from the API and stay masked here.
 from __future__ import annotations
 
 import html
+import re
 from typing import Any
 
 from ..planner import SECRET, UNKNOWN, Plan
 from ..render import _flatten
 
-_STYLE = ("<style>.envkit table{border-collapse:collapse;margin:4px 0}"
-          ".envkit td,.envkit th{border:1px solid #ccc;padding:2px 8px;text-align:left}"
-          ".envkit .muted{color:#888}.envkit .bad{color:#b00020;font-weight:600}"
-          ".envkit .warn{color:#9a6700}.envkit ul{margin:0;padding-left:1.2em}</style>")
+# The selectors repeat the class and carry element names so that they outrank JupyterLab's
+# rendered-HTML rules (`:not(.jp-RenderedMarkdown).jp-RenderedHTMLCommon td` right-aligns
+# output tables; `.jp-RenderedHTMLCommon table` centres them).
+_STYLE = ("<style>div.envkit.envkit table{border-collapse:collapse;margin:4px 0;"
+          "table-layout:auto}"
+          "div.envkit.envkit td,div.envkit.envkit th{border:1px solid #ccc;padding:2px 8px;"
+          "text-align:left;vertical-align:top}"
+          "div.envkit .muted{color:#888}div.envkit .bad{color:#b00020;font-weight:600}"
+          "div.envkit .warn{color:#9a6700}div.envkit ul{margin:0;padding-left:1.2em}"
+          "div.envkit code.envkit-rule{white-space:nowrap}</style>")
+
+#: Plans with at most this many resources show their resource tree expanded.
+TREE_OPEN_MAX = 60
 
 
 def _e(value: Any) -> str:
     return html.escape(str(value))
+
+
+def prose_html(text: str) -> str:
+    """Plain text as HTML a reader understands: escaped, `code` spans as code, lines kept."""
+    escaped = _e(text)
+    return "<br>".join(re.sub(r"`([^`]+)`", r"<code>\1</code>", line)
+                       for line in escaped.splitlines())
+
+
+def _ordered(report: Any) -> list[Any]:
+    """Violations, mandatory first (each group in the pack's order)."""
+    found = [f for f in report.findings if f.kind == "violation"]
+    return sorted(found, key=lambda f: f.level != "mandatory")
 
 
 def _value_html(value: Any) -> str:
@@ -49,9 +72,10 @@ def policy_html(report: Any) -> str:
             f"mandatory</span>, <span class='warn'>{len(report.advisory)} advisory</span>")
     rows = "".join(
         f"<tr><td class='{'bad' if f.level == 'mandatory' else 'warn'}'>{_e(f.level)}</td>"
-        f"<td><code>{_e(f.policy)}</code></td><td>{_e(f.resource_name or 'stack')}</td>"
+        f"<td><code class='envkit-rule'>{_e(f.policy)}</code></td>"
+        f"<td>{_e(f.resource_name or 'stack')}</td>"
         f"<td>{_e(f.message)}<br><span class='muted'>fix: {_e(f.remediation)}</span></td></tr>"
-        for f in report.findings if f.kind == "violation")
+        for f in _ordered(report))
     table = (f"<table class='envkit-policy'><tr><th>level</th><th>rule</th><th>resource</th>"
              f"<th>finding and fix</th></tr>{rows}</table>") if rows else ""
     return f"<div>{head}{table}</div>"
@@ -61,10 +85,9 @@ def policy_text(report: Any) -> str:
     """The same, as text."""
     lines = [f"Policy ({report.pack}): {len(report.mandatory)} mandatory, "
              f"{len(report.advisory)} advisory"]
-    for f in report.findings:
-        if f.kind == "violation":
-            lines.append(f"  {f.level:<9} {f.policy}  {f.resource_name or 'stack'}: {f.message}")
-            lines.append(f"            fix: {f.remediation}")
+    for f in _ordered(report):
+        lines.append(f"  {f.level:<9} {f.policy}  {f.resource_name or 'stack'}: {f.message}")
+        lines.append(f"            fix: {f.remediation}")
     return "\n".join(lines)
 
 
@@ -89,7 +112,8 @@ class PlanView:
         total = sum(self.plan.counts().values())
         return (f"{_STYLE}<div class='envkit envkit-plan'><h4>{_e(self.plan.environment)} "
                 f"({_e(self.plan.region)}): {total} resources to create</h4>"
-                f"<details><summary>resource tree</summary>{self._tree(None)}</details>"
+                f"<details{' open' if total <= TREE_OPEN_MAX else ''}><summary>resource tree"
+                f"</summary>{self._tree(None)}</details>"
                 f"<table class='envkit-counts'><tr><th>type</th><th>count</th></tr>{counts}"
                 f"<tr><td><b>total</b></td><td><b>{total}</b></td></tr></table>"
                 f"{outputs_table(self.plan.outputs)}{policy_html(self.report)}</div>")
@@ -206,10 +230,9 @@ class MessageView:
         self.kind = kind
 
     def _repr_html_(self) -> str:
-        css = "bad" if self.kind == "error" else "warn"
-        body = "<br>".join(_e(line) for line in self.message.splitlines())
+        css = {"error": "bad", "ok": ""}.get(self.kind, "warn")
         label = f"<span class='{css}'>{_e(self.kind)}:</span>"
-        return f"{_STYLE}<div class='envkit'>{label} {body}</div>"
+        return f"{_STYLE}<div class='envkit'>{label} {prose_html(self.message)}</div>"
 
     def __repr__(self) -> str:
         return f"{self.kind}: {self.message}"
