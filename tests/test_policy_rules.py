@@ -350,8 +350,8 @@ def test_routing_gives_the_engines_verdicts(basics_plan):
 
 
 def test_parliament_loads_without_leaving_a_pkg_resources_stand_in():
-    code = ("import sys; from envkit.policy import rules; "
-            "found = rules._parliament('{\"Statement\": [{\"Effect\": \"Allow\", "
+    code = ("import sys; from envkit.policy.rules import _common; "
+            "found = _common.parliament_findings('{\"Statement\": [{\"Effect\": \"Allow\", "
             "\"Action\": \"s3:GetObject\", \"Resource\": \"*\"}]}'); "
             "print(sorted(i for i, _ in found), 'pkg_resources' in sys.modules)")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
