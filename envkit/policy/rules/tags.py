@@ -12,7 +12,7 @@ from ._common import ADVISORY, MANDATORY, config_value, rule, taggable, tags_of
       "Every taggable resource carries the envkit:environment and envkit:owner tags.",
       MANDATORY, Severity.MEDIUM, ["AWS tagging best practices"],
       "Deploy through envkit (it tags everything) or add the tags to the resource.",
-      kind="stack", types=taggable)
+      kind="stack", foreign_level=ADVISORY, types=taggable)
 def stack_required_tags(args, report):
     for r in args.resources:
         if not taggable(r.resource_type):
