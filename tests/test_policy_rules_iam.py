@@ -230,3 +230,26 @@ def test_admin_on_a_group_without_mfa_is_found_through_a_customer_policy():
     assert found and "group 'admins' gets *:*" in found[0].message
     assert not violations(lambda: body(True), "iam-admin-policies-need-mfa")
     assert not violations(lambda: body(False), "iam-no-admin-for-roles-or-users")
+
+
+def test_admin_access_to_a_principal_named_only_after_deployment_is_still_reported():
+    def body():
+        user = aws.iam.User("u")  # no name: AWS's name is unknown in a preview
+        aws.iam.UserPolicyAttachment("a", user=user.name, policy_arn=ADMIN)
+    found = violations(body, "iam-no-admin-for-roles-or-users")
+    assert found and "unknown until deployed" in found[0].message
+
+
+def test_keys_and_console_logins_of_unnamed_users_are_linked_through_the_user():
+    def two_keys():
+        user = aws.iam.User("u", tags=TAGS)
+        aws.iam.AccessKey("k1", user=user.name)
+        aws.iam.AccessKey("k2", user=user.name)
+    assert violations(two_keys, "iam-one-active-access-key-per-user")
+
+    def console_without_mfa():
+        user = aws.iam.User("u", tags=TAGS)
+        group = aws.iam.Group("readers")
+        aws.iam.UserGroupMembership("m", user=user.name, groups=[group.name])
+        aws.iam.UserLoginProfile("login", user=user.name)
+    assert violations(console_without_mfa, "iam-console-users-mfa")

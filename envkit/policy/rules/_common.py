@@ -1,5 +1,6 @@
-"""What every rule module shares: the rule metadata and its registration, property readers
-and the security-group rule reader.
+"""What every rule module shares: the rule metadata and its registration, whether a program
+is foreign, property readers, and the network-rule readers (protocols and ports as AWS reads
+them).
 
 Rules read resource properties as the engine sends them (pulumi-aws wire names:
 ``metadataOptions.httpTokens``, ``rootBlockDevice.encrypted``...), through the read-only
@@ -93,6 +94,8 @@ POLICIES: list[Any] = []
 _FRAMEWORKS = {"CIS": ("CIS AWS Foundations Benchmark", "3.0.0"),
                "Security Hub": ("AWS Security Hub FSBP", "1.0.0"),
                "Checkov": ("Checkov", "3"),
+               "trivy": ("trivy-checks", "80e5382"),
+               "AWSGuard": ("AWSGuard (pulumi-policy-aws)", "4355f3b"),
                "AWS IAM": ("AWS IAM best practices", "2024")}
 
 
@@ -145,11 +148,6 @@ def is_foreign(resource_types: Iterable[str]) -> bool:
     """Whether a program is foreign: none of its resources is an envkit component, so it was
     not produced from an envkit spec (nor built with envkit's components in Python)."""
     return not any(t.startswith(COMPONENT_PREFIX) for t in resource_types)
-
-
-def policy_named(name: str) -> Any:
-    """The CrossGuard policy object called ``name``."""
-    return next(p for p in POLICIES if p.name == name)
 
 
 def config_value(args: Any, key: str, default: Any) -> Any:

@@ -61,6 +61,8 @@ MEMBERSHIP = {"aws:iam/userGroupMembership:UserGroupMembership",
               "aws:iam/groupMembership:GroupMembership"}
 SENSITIVE_SERVICES = ("iam", "sts", "kms", "organizations")
 ADMIN_POLICIES = ("AdministratorAccess", "IAMFullAccess", "PowerUserAccess")
+#: How a role, user or group named by a value unknown before deployment is reported.
+UNNAMED = "(name unknown until deployed)"
 SELF_ONLY = "${aws:username}"
 
 _IAM_DOCS = frozenset(DOC_TYPES | {ROLE})
@@ -69,9 +71,9 @@ _IAM_DOCS = frozenset(DOC_TYPES | {ROLE})
 def _grant_types(*kinds: str, principals: bool = True) -> frozenset[str]:
     """The resource types through which a policy reaches principals of ``kinds``.
 
-    A stack rule sees only the types it names, and each costs a decoding per resource, so
-    the principal types themselves (users can be many) are named only where a rule needs
-    them: names linked through a dependency then match even when unknown in a preview."""
+    A stack rule sees only the types it names, and each costs a decoding per resource. With
+    the principal types, names linked through a dependency match even when unknown in a
+    preview; a rule that only reports grants can do without (see :data:`UNNAMED`)."""
     types = {POLICY, POLICY_ATTACHMENT}
     for kind in kinds:
         principal, inline, attachment = PER_KIND[kind]
@@ -452,6 +454,11 @@ def grants(resources: list) -> list[Grant]:
     admin_docs = {p.urn for p in by_type(resources, POLICY)
                   if _is_admin_document(known(lambda p=p: p.props.get("policy")))}
 
+    def who(r: Any, prop: str, type_: str) -> list[str]:
+        # A grant is a grant even when its principal is named by a value unknown until
+        # deployment and not linked to a resource here: report it rather than pass it.
+        return _principals_of(r, prop, type_) or [UNNAMED]
+
     def policies_of(r: Any, arns: list[Any]) -> list[str]:
         named = [m for m in map(_managed, arns) if m]
         return named + ["*:*"] * any(d.urn in admin_docs for d in r.dependencies)
@@ -468,8 +475,9 @@ def grants(resources: list) -> list[Grant]:
         elif t == POLICY_ATTACHMENT:
             found = policies_of(r, [known(lambda r=r: r.props.get("policyArn"))])
             for kind, (type_, _, _) in PER_KIND.items():
-                out += [Grant(kind, who, p, r) for p in found
-                        for who in _principals_of(r, f"{kind}s", type_)]
+                if known(lambda r=r, k=kind: as_list(r.props.get(f"{k}s")), [None]):
+                    out += [Grant(kind, name, p, r) for p in found
+                            for name in who(r, f"{kind}s", type_)]
         for kind, (type_, inline_type, attachment_type) in PER_KIND.items():
             if t == inline_type and _is_admin_document(known(lambda r=r: r.props.get("policy"))):
                 found = ["*:*"]
@@ -477,8 +485,7 @@ def grants(resources: list) -> list[Grant]:
                 found = policies_of(r, [known(lambda r=r: r.props.get("policyArn"))])
             else:
                 continue
-            out += [Grant(kind, who, p, r) for p in found
-                    for who in _principals_of(r, kind, type_)]
+            out += [Grant(kind, name, p, r) for p in found for name in who(r, kind, type_)]
     return out
 
 
@@ -573,7 +580,8 @@ def iam_admin_policies_need_mfa(args, report):
       ["CIS 1.10", "Security Hub IAM.5", "trivy AVD-AWS-0145",
        "AWSGuard mfa-enabled-for-iam-console-access"],
       "Put console users in a group with require_mfa: true.", kind="stack",
-      types=frozenset({LOGIN_PROFILE, GROUP, "aws:iam/groupPolicy:GroupPolicy", *MEMBERSHIP}))
+      types=frozenset({LOGIN_PROFILE, USER, GROUP, "aws:iam/groupPolicy:GroupPolicy",
+                       *MEMBERSHIP}))
 def iam_console_users_mfa(args, report):
     members = _groups_of_users(args.resources)
     mfa = _mfa_groups(args.resources)
@@ -588,7 +596,7 @@ def iam_console_users_mfa(args, report):
       MANDATORY, Severity.HIGH, ["CIS 1.11", "Security Hub IAM.3"],
       "Drop access_key for the user; administrators use the console or short-lived "
       "credentials (SSO, sts:AssumeRole).", kind="stack",
-      types=frozenset({ACCESS_KEY, LOGIN_PROFILE, *MEMBERSHIP, *_grant_types("group")}))
+      types=frozenset({ACCESS_KEY, LOGIN_PROFILE, USER, *MEMBERSHIP, *_grant_types("group")}))
 def iam_no_access_keys_for_console_admins(args, report):
     members = _groups_of_users(args.resources)
     admins = {g.who for g in grants(args.resources) if g.kind == "group"}
@@ -604,7 +612,7 @@ def iam_no_access_keys_for_console_admins(args, report):
       "No user has more than one active access key.",
       ADVISORY, Severity.MEDIUM, ["CIS 1.13", "trivy AVD-AWS-0167"],
       "Keep one active key per user; mark the key being rotated out status=\"Inactive\", "
-      "then delete it.", kind="stack", types=frozenset({ACCESS_KEY}))
+      "then delete it.", kind="stack", types=frozenset({ACCESS_KEY, USER}))
 def iam_one_active_access_key_per_user(args, report):
     active: dict[str, list[Any]] = {}
     for r in by_type(args.resources, ACCESS_KEY):
