@@ -18,13 +18,29 @@ import json
 import re
 import sys
 import types
-from collections.abc import Iterable
-from functools import cache, lru_cache
+from collections.abc import Callable, Iterable
+from functools import cache, lru_cache, wraps
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 #: Bounds the per-document and per-pattern caches (hostile programs can make many).
 CACHE_SIZE = 4096
+#: Documents longer than this are analysed every time, never kept: AWS accepts at most
+#: 10,240 characters in a policy, so only hostile or broken programs pay for it.
+CACHED_DOCUMENT_MAX = 16 * 1024
+
+
+def per_document(fn: Callable[[str], T]) -> Callable[[str], T]:
+    """Cache ``fn`` per distinct document text, for documents of a size AWS accepts."""
+    cached = lru_cache(maxsize=CACHE_SIZE)(fn)
+
+    @wraps(fn)
+    def wrapper(raw: str) -> T:
+        return cached(raw) if len(raw) <= CACHED_DOCUMENT_MAX else fn(raw)
+
+    return wrapper
 
 
 def import_parliament() -> Any:
@@ -55,7 +71,7 @@ def import_parliament() -> Any:
     return parliament
 
 
-@lru_cache(maxsize=CACHE_SIZE)
+@per_document
 def parliament_findings(raw: str) -> tuple[tuple[str, str], ...]:
     """parliament's core findings (issue, detail) for one document text.
 
@@ -91,6 +107,18 @@ def _catalogue() -> tuple[dict[str, frozenset[str]], dict[str, str]]:
 def all_actions() -> frozenset[str]:
     """Every action AWS defines (lowercase)."""
     return frozenset(_catalogue()[1])
+
+
+def union(sets: Iterable[frozenset[str]]) -> frozenset[str]:
+    """The union of action sets, without copying when one of them is every action or when
+    there is only one (``"Action": "*"`` repeated over thousands of statements stays cheap)."""
+    distinct = {id(s): s for s in sets}
+    everything = all_actions()
+    if id(everything) in distinct:
+        return everything
+    if len(distinct) == 1:
+        return next(iter(distinct.values()))
+    return frozenset().union(*distinct.values())
 
 
 def _glob(pattern: str) -> re.Pattern[str]:

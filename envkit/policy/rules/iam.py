@@ -13,7 +13,6 @@ import json
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any
 
 from pulumi_policy import Severity
@@ -29,14 +28,15 @@ from ._common import (
     rule,
 )
 from ._iamdata import (
-    CACHE_SIZE,
     all_actions,
     credential_actions,
     escalation_methods,
     escalations,
     expand,
     parliament_findings,
+    per_document,
     spelled,
+    union,
 )
 
 ROLE = "aws:iam/role:Role"
@@ -142,9 +142,8 @@ def allowed_statements(args: Any) -> Iterator[tuple[str, dict[str, Any]]]:
 def _granted(statement: dict[str, Any]) -> frozenset[str]:
     """The actions (lowercase) a statement names; NotAction names all the others."""
     if "NotAction" in statement:
-        named = frozenset().union(*(expand(str(a)) for a in as_list(statement["NotAction"])))
-        return all_actions() - named
-    return frozenset().union(*(expand(a) for a in actions(statement)))
+        return all_actions() - union(expand(str(a)) for a in as_list(statement["NotAction"]))
+    return union(expand(a) for a in actions(statement))
 
 
 def _self_only(statement: dict[str, Any]) -> bool:
@@ -164,29 +163,30 @@ class _Reach:
     credentials: tuple[str, ...]
 
 
-@lru_cache(maxsize=CACHE_SIZE)
+@per_document
 def _reach(raw: str) -> _Reach:
     """Escalation methods and unconstrained credential actions of a document text (cached per
     distinct text; each action pattern is expanded once, see :func:`._iamdata.expand`)."""
-    doc = document(raw)
-    granted: set[str] = set()
-    unconstrained: set[str] = set()
-    denied: set[str] = set()
-    for s in statements(doc or {}):
+    granted, unconstrained, denied = [], [], []
+    passrole_anywhere = False
+    for s in statements(document(raw) or {}):
         acts = _granted(s)
         if allows(s):
             if _self_only(s):  # a user managing their own keys, password or MFA
                 continue
-            if not _on_everything(s):
+            granted.append(acts)
+            if _on_everything(s):
                 # PassRole on named roles passes only those roles (iam-passrole-restricted).
-                acts = acts - {"iam:passrole"}
-            granted |= acts
-            if _on_everything(s) and not s.get("Condition"):
-                unconstrained |= acts & credential_actions()
+                passrole_anywhere = passrole_anywhere or "iam:passrole" in acts
+                if not s.get("Condition"):
+                    unconstrained.append(acts)
         elif s.get("Effect") == "Deny" and "*" in resources(s) and not s.get("Condition"):
-            denied |= acts
-    return _Reach(tuple(escalations(frozenset(granted - denied))),
-                  tuple(spelled(unconstrained - denied)))
+            denied.append(acts)
+    allowed = union(granted) - union(denied)
+    if not passrole_anywhere:
+        allowed = allowed - {"iam:passrole"}
+    credentials = (union(unconstrained) & credential_actions()) - union(denied)
+    return _Reach(tuple(escalations(allowed)), tuple(spelled(credentials)))
 
 
 def _is_admin_document(raw: Any) -> bool:
