@@ -146,18 +146,22 @@ def _validate_config(data: dict[str, Any], file: str | None) -> dict[str, Any]:
     return data
 
 
-def merged_config(user: dict[str, Any]) -> dict[str, tuple[str, dict[str, Any]]]:
+def merged_config(user: dict[str, Any], foreign: bool = False
+                  ) -> dict[str, tuple[str, dict[str, Any]]]:
     """Per policy: (enforcement level, properties), as the engine merges them: the policy's
     default level unless ``all`` or the policy's own entry says otherwise; schema defaults
-    overlaid by the user's properties."""
-    from .rules import POLICIES
+    overlaid by the user's properties. On a ``foreign`` program (not produced from an envkit
+    spec) envkit-only conventions default to their ``foreign_level``."""
+    from .rules import POLICIES, RULES
+
+    foreign_levels = {r.name: r.foreign_level.value for r in RULES if foreign and r.foreign_level}
 
     everyone = user.get("all")
     everyone = everyone if isinstance(everyone, str) else (everyone or {}).get("enforcementLevel")
     out = {}
     for policy in POLICIES:
         entry = user.get(policy.name)
-        level = policy.enforcement_level.value
+        level = foreign_levels.get(policy.name, policy.enforcement_level.value)
         if everyone:
             level = everyone
         props: dict[str, Any] = {}
@@ -289,9 +293,9 @@ def _evaluate(resources: list[Any], user_config: dict[str, Any] | None,
               routed: bool) -> list[Finding]:
     from pulumi.runtime.proto import analyzer_pb2 as proto
 
-    from .rules import POLICIES, RULES
+    from .rules import POLICIES, RULES, is_foreign
 
-    config = merged_config(user_config or {})
+    config = merged_config(user_config or {}, foreign=is_foreign(r.type for r in resources))
     request = _configure_request(config)  # one request configures every servicer below
     servicer = _servicer(config, request=request)
     meta = {r.name: r for r in RULES}

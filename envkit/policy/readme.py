@@ -7,16 +7,20 @@ from __future__ import annotations
 
 
 def rules_table() -> str:
-    """Markdown table of every rule: name, level, severity, controls, what it checks."""
+    """Markdown table of every rule: name, service, level, severity, the peer checks and
+    controls it covers, what it checks."""
     from .rules import RULES
 
-    lines = ["| rule | level | severity | controls | what it checks |",
-             "|---|---|---|---|---|"]
+    lines = ["| rule | service | level | severity | covers (CIS, Security Hub, Checkov, trivy, "
+             "AWSGuard) | what it checks |",
+             "|---|---|---|---|---|---|"]
     for r in RULES:
         config = f" Config: {', '.join(f'`{k}`' for k in r.config)}." if r.config else ""
         fix = " Remediates." if r.can_remediate else ""
-        lines.append(f"| `{r.name}` | {r.level.value} | {r.severity.value} | "
-                     f"{', '.join(r.controls)} | {r.description}{config}{fix} |")
+        foreign = (f" {r.foreign_level.value.capitalize()} on programs envkit did not write."
+                   if r.foreign_level else "")
+        lines.append(f"| `{r.name}` | {r.service} | {r.level.value} | {r.severity.value} | "
+                     f"{', '.join(r.controls)} | {r.description}{config}{fix}{foreign} |")
     return "\n".join(lines)
 
 

@@ -1,0 +1,373 @@
+"""What every rule module shares: the rule metadata and its registration, whether a program
+is foreign, property readers, and the network-rule readers (protocols and ports as AWS reads
+them).
+
+Rules read resource properties as the engine sends them (pulumi-aws wire names:
+``metadataOptions.httpTokens``, ``rootBlockDevice.encrypted``...), through the read-only
+proxies of pulumi-policy's analyzer.
+"""
+
+from __future__ import annotations
+
+import importlib
+import ipaddress
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cache, lru_cache
+from typing import Any
+
+from pulumi_policy import (
+    EnforcementLevel,
+    PolicyComplianceFramework,
+    PolicyConfigSchema,
+    ResourceValidationPolicy,
+    Severity,
+    StackValidationPolicy,
+)
+from pulumi_policy import proxy as _proxy
+from pulumi_policy.proxy import UnknownValueError
+
+# pulumi-policy's proxy classes and unknown sentinels (private; pulumi-policy is pinned).
+_DictProxy, _ListProxy = _proxy._DictProxy, _proxy._ListProxy
+_UNKNOWNS = frozenset({_proxy.UNKNOWN_BOOLEAN_VALUE, _proxy.UNKNOWN_NUMBER_VALUE,
+                       _proxy.UNKNOWN_STRING_VALUE, _proxy.UNKNOWN_ARRAY_VALUE,
+                       _proxy.UNKNOWN_ASSET_VALUE, _proxy.UNKNOWN_ARCHIVE_VALUE,
+                       _proxy.UNKNOWN_OBJECT_VALUE})
+
+PACK_NAME = "envkit-least-privilege"
+
+MANDATORY = EnforcementLevel.MANDATORY
+ADVISORY = EnforcementLevel.ADVISORY
+
+# --- rule metadata and registration ---------------------------------------------------------
+
+#: Resource types a rule can say anything about: a set, a predicate, or None for any type.
+Types = frozenset[str] | Callable[[str], bool] | None
+
+
+@dataclass
+class Rule:
+    """A rule's metadata (what `envkit policy list` and the README show) and its policy."""
+
+    name: str
+    description: str
+    level: EnforcementLevel
+    severity: Severity
+    controls: list[str]
+    remediation: str
+    kind: str = "resource"
+    config: dict[str, dict[str, Any]] = field(default_factory=dict)
+    can_remediate: bool = False
+    #: Resource types a rule can say anything about (None: any type). The engine runs every
+    #: rule on every resource; the offline gate uses this to skip the analyzer calls that
+    #: cannot produce a finding, and gives a stack rule only the resources it reads.
+    types: Types = None
+    #: The level on a foreign program (one not produced from an envkit spec) for rules that
+    #: check envkit's own conventions; None: the same level everywhere.
+    foreign_level: EnforcementLevel | None = None
+    #: The service module the rule lives in (iam, ec2, ebs, network, tags).
+    service: str = ""
+
+    def applies_to(self, type_: str) -> bool:
+        """Whether the rule can say anything about resources of ``type_``."""
+        if self.types is None:
+            return True
+        if callable(self.types):
+            return self.types(type_)
+        return type_ in self.types
+
+    def to_dict(self) -> dict[str, Any]:
+        """The rule as JSON-ready data."""
+        return {"name": self.name, "description": self.description,
+                "level": self.level.value, "severity": self.severity.value,
+                "controls": self.controls, "remediation": self.remediation, "kind": self.kind,
+                "config": self.config, "remediates": self.can_remediate,
+                "foreign_level": self.foreign_level.value if self.foreign_level else None,
+                "service": self.service}
+
+
+#: Every rule's metadata and its CrossGuard policy, in registration order (one list each,
+#: index for index; the rule modules register into them when imported).
+RULES: list[Rule] = []
+POLICIES: list[Any] = []
+
+_FRAMEWORKS = {"CIS": ("CIS AWS Foundations Benchmark", "3.0.0"),
+               "Security Hub": ("AWS Security Hub FSBP", "1.0.0"),
+               "Checkov": ("Checkov", "3"),
+               "trivy": ("trivy-checks", "80e5382"),
+               "AWSGuard": ("AWSGuard (pulumi-policy-aws)", "4355f3b"),
+               "AWS IAM": ("AWS IAM best practices", "2024")}
+
+
+def _framework(controls: list[str]) -> PolicyComplianceFramework:
+    first = controls[0]
+    for prefix, (name, version) in _FRAMEWORKS.items():
+        if first.startswith(prefix):
+            return PolicyComplianceFramework(name=name, version=version,
+                                             reference=first[len(prefix):].strip())
+    return PolicyComplianceFramework(name=first)
+
+
+def rule(name: str, description: str, level: EnforcementLevel, severity: Severity,
+         controls: list[str], remediation: str, *, types: Types, kind: str = "resource",
+         config: dict[str, dict[str, Any]] | None = None,
+         remediate: Callable[[Any], Any] | None = None,
+         foreign_level: EnforcementLevel | None = None) -> Callable[[Callable], Callable]:
+    """Register a validation function as a CrossGuard policy with envkit's metadata.
+
+    ``types`` names the resource types the rule reads (see :attr:`Rule.types`);
+    ``foreign_level`` is the rule's level on programs envkit did not write."""
+
+    def wrap(validate: Callable) -> Callable:
+        meta = Rule(name, description, level, severity, controls, remediation, kind,
+                    config or {}, remediate is not None, types, foreign_level,
+                    validate.__module__.rsplit(".", 1)[-1])
+        common = {
+            "name": name, "description": description, "enforcement_level": level,
+            "config_schema": PolicyConfigSchema(properties=config) if config else None,
+            "severity": severity, "framework": _framework(controls),
+            "tags": [c.lower().replace(" ", "-") for c in controls],
+            "remediation_steps": remediation,
+        }
+        if kind == "stack":
+            policy = StackValidationPolicy(validate=validate, **common)
+        else:
+            policy = ResourceValidationPolicy(validate=validate, remediate=remediate, **common)
+        RULES.append(meta)
+        POLICIES.append(policy)
+        return validate
+
+    return wrap
+
+
+#: Type tokens of envkit's components (envkit:iam:IamLab, envkit:network:LabNetwork ...).
+COMPONENT_PREFIX = "envkit:"
+
+
+def is_foreign(resource_types: Iterable[str]) -> bool:
+    """Whether a program is foreign: none of its resources is an envkit component, so it was
+    not produced from an envkit spec (nor built with envkit's components in Python)."""
+    return not any(t.startswith(COMPONENT_PREFIX) for t in resource_types)
+
+
+def config_value(args: Any, key: str, default: Any) -> Any:
+    """A policy config property, or ``default`` when unset."""
+    value = args.get_config().get(key)
+    return default if value is None else value
+
+
+# --- reading properties ---------------------------------------------------------------------
+
+
+def _items(proxy: Any) -> list[tuple[Any, Any]]:
+    """A read-only proxy's (key or index, value) pairs, without its per-item machinery.
+
+    pulumi-policy's proxies check every access for unknown values, and iterating a list proxy
+    goes through ``Sequence.__iter__`` (an IndexError per list): together most of the time
+    the rules spent reading. The proxies expose their container as ``proxy["__target"]``;
+    reading it directly, an unknown value is still re-read through the proxy, so the
+    UnknownValueError it raises is the analyzer's own, path included."""
+    target = proxy["__target"]
+    pairs = list(target.items()) if type(proxy) is _DictProxy else list(enumerate(target))
+    for key, value in pairs:
+        if type(value) is str and value in _UNKNOWNS:
+            proxy[key]  # raises UnknownValueError naming the property
+    return pairs
+
+
+def as_list(value: Any) -> list:
+    """A property that may be one value or a list, as a list."""
+    if value is None:
+        return []
+    if type(value) is _ListProxy:
+        return [v for _, v in _items(value)]
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return list(value)
+    return [value]
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+def plain(value: Any) -> Any:
+    """A proxied property as plain dicts and lists (unknown values raise, as they should)."""
+    t = type(value)
+    if t in _SCALARS:  # most leaves; spares an ABC isinstance check each
+        return value
+    if t is _DictProxy:
+        return {k: plain(v) for k, v in _items(value)}
+    if t is _ListProxy:
+        return [plain(v) for _, v in _items(value)]
+    if isinstance(value, Mapping):
+        return {k: plain(v) for k, v in value.items()}
+    if isinstance(value, Sequence) and not isinstance(value, str):
+        return [plain(v) for v in value]
+    return value
+
+
+def known(fn: Callable[[], Any], default: Any = None) -> Any:
+    """``fn()``, or ``default`` when it reads a value unknown before deployment."""
+    try:
+        return fn()
+    except UnknownValueError:
+        return default
+
+
+def by_type(resources: list, type_: str) -> list:
+    """The stack resources of one type."""
+    return [r for r in resources if r.resource_type == type_]
+
+
+@cache
+def taggable(type_: str) -> bool:
+    """Whether a pulumi-aws resource type takes tags (read from the pulumi_aws class)."""
+    package, _, rest = type_.partition(":")
+    module, _, name = rest.partition(":")
+    if package != "aws" or not name:
+        return False
+    try:
+        cls = getattr(importlib.import_module(f"pulumi_aws.{module.split('/')[0]}"), name)
+    except (ImportError, AttributeError):
+        return False
+    return isinstance(getattr(cls, "tags", None), property)
+
+
+def tags_of(resource: Any) -> dict[str, Any] | None:
+    """A stack resource's tags; None while they are unknown."""
+    return known(lambda: plain(resource.props.get("tags")) or {})
+
+
+# --- network rules, read as AWS reads them ------------------------------------------------
+
+ADMIN_PORTS = {22: "SSH", 3389: "RDP"}
+
+SG_TYPES = ("aws:ec2/securityGroup:SecurityGroup",
+            "aws:ec2/defaultSecurityGroup:DefaultSecurityGroup")
+RULE_TYPES = {"aws:ec2/securityGroupRule:SecurityGroupRule",
+              "aws:vpc/securityGroupIngressRule:SecurityGroupIngressRule",
+              "aws:vpc/securityGroupEgressRule:SecurityGroupEgressRule"}
+NACL_TYPES = ("aws:ec2/networkAcl:NetworkAcl", "aws:ec2/defaultNetworkAcl:DefaultNetworkAcl")
+NACL_RULE = "aws:ec2/networkAclRule:NetworkAclRule"
+
+# AWS's protocol names for the numbers it also accepts; -1 (or "all") is every protocol.
+_PROTOCOLS = {"-1": "all", "all": "all", "6": "tcp", "17": "udp", "1": "icmp", "58": "icmpv6"}
+
+
+def protocol(value: Any) -> str:
+    """A protocol as AWS reads it, whatever the program wrote: ``-1``, ``"-1"``, ``-1.0``
+    (numbers arrive as floats), ``"all"`` and ``"ALL"`` are ``"all"``; ``6`` and ``"TCP"``
+    are ``"tcp"``; ``17`` is ``"udp"``; anything else is its lowercase text."""
+    text = str(value).strip().lower()
+    try:
+        number = float(text)
+    except ValueError:
+        return _PROTOCOLS.get(text, text)
+    return _PROTOCOLS.get(str(int(number)), text) if number.is_integer() else text
+
+
+def _port(value: Any) -> int | None:
+    try:
+        return int(float(value))
+    except (TypeError, ValueError):
+        return None
+
+
+@dataclass(frozen=True)
+class Flow:
+    """One security-group or network-ACL rule in AWS's terms.
+
+    ``ports`` is the inclusive TCP/UDP port range the rule opens: every port for protocol
+    ``all``, and for tcp/udp when a bound is missing or ``-1``; None for protocols without
+    ports (icmp...)."""
+
+    protocol: str
+    ports: tuple[int, int] | None
+    cidrs: tuple[str, ...]
+    description: str | None = None
+    allow: bool = True
+    number: int | None = None
+
+    @property
+    def all_ports(self) -> bool:
+        """Whether the rule lets every port (of every protocol, or of tcp/udp) through."""
+        return self.protocol == "all" or (self.protocol in ("tcp", "udp")
+                                          and self.ports == (0, 65535))
+
+    def covers(self, port: int) -> bool:
+        """Whether the rule lets TCP ``port`` through."""
+        if self.protocol == "all":
+            return True
+        return self.protocol == "tcp" and self.ports is not None \
+            and self.ports[0] <= port <= self.ports[1]
+
+    @property
+    def world(self) -> list[str]:
+        """The rule's CIDRs that are the whole internet (0.0.0.0/0, ::/0)."""
+        return [c for c in self.cidrs if is_world(c)]
+
+
+def flow(protocol_value: Any, from_port: Any, to_port: Any, cidrs: Any, *,
+         description: Any = None, allow: bool = True, number: Any = None) -> Flow:
+    """A :class:`Flow` from the properties a program wrote, normalised as AWS does."""
+    proto = protocol(protocol_value)
+    low, high = _port(from_port), _port(to_port)
+    ports: tuple[int, int] | None = None
+    if proto == "all" or (proto in ("tcp", "udp") and (low in (None, -1) or high in (None, -1))):
+        ports = (0, 65535)
+    elif proto in ("tcp", "udp") and low is not None and high is not None:
+        ports = (low, high)
+    return Flow(proto, ports, tuple(str(c) for c in as_list(plain(cidrs)) if c),
+                description if isinstance(description, str) else None, allow, _port(number))
+
+
+@lru_cache(maxsize=1024)
+def is_world(cidr: str) -> bool:
+    """Whether a CIDR is every address (0.0.0.0/0, ::/0, however written)."""
+    try:
+        return ipaddress.ip_network(cidr.strip(), strict=False).prefixlen == 0
+    except ValueError:
+        return False
+
+
+def sg_rules(args: Any, direction: str) -> list[Flow]:
+    """A security group's rules of one direction (``ingress``/``egress``), inline or
+    standalone (SecurityGroupRule, vpc.SecurityGroupIngressRule/EgressRule).
+
+    Only the rule properties are read, so an unknown vpcId does not hide the rules."""
+    t = args.resource_type
+    if t in SG_TYPES:
+        return [flow(r.get("protocol"), r.get("fromPort"), r.get("toPort"),
+                     as_list(r.get("cidrBlocks")) + as_list(r.get("ipv6CidrBlocks")),
+                     description=r.get("description"))
+                for r in (plain(args.props.get(direction)) or []) if isinstance(r, dict)]
+    p = args.props
+    if t == "aws:ec2/securityGroupRule:SecurityGroupRule":
+        if p.get("type") != direction:
+            return []
+        return [flow(p.get("protocol"), p.get("fromPort"), p.get("toPort"),
+                     as_list(plain(p.get("cidrBlocks"))) + as_list(plain(p.get("ipv6CidrBlocks"))),
+                     description=p.get("description"))]
+    if t in RULE_TYPES and t.endswith("IngressRule") == (direction == "ingress"):
+        return [flow(p.get("ipProtocol"), p.get("fromPort"), p.get("toPort"),
+                     as_list(p.get("cidrIpv4")) + as_list(p.get("cidrIpv6")),
+                     description=p.get("description"))]
+    return []
+
+
+def nacl_rules(args: Any, direction: str) -> list[Flow]:
+    """A network ACL's rules of one direction, inline or a standalone NetworkAclRule, in
+    the order AWS evaluates them (rule number)."""
+    t = args.resource_type
+    out = []
+    if t in NACL_TYPES:
+        out = [flow(r.get("protocol"), r.get("fromPort"), r.get("toPort"),
+                    [r.get("cidrBlock"), r.get("ipv6CidrBlock")],
+                    allow=str(r.get("action")).lower() == "allow", number=r.get("ruleNo"))
+               for r in (plain(args.props.get(direction)) or []) if isinstance(r, dict)]
+    elif t == NACL_RULE and bool(args.props.get("egress")) == (direction == "egress"):
+        p = args.props
+        out = [flow(p.get("protocol"), p.get("fromPort"), p.get("toPort"),
+                    [p.get("cidrBlock"), p.get("ipv6CidrBlock")],
+                    allow=str(p.get("ruleAction")).lower() == "allow",
+                    number=p.get("ruleNumber"))]
+    return sorted(out, key=lambda f: f.number if f.number is not None else 32767)

@@ -1,0 +1,194 @@
+"""What envkit knows about IAM actions, all of it from parliament's bundled knowledge.
+
+parliament (a dependency) ships AWS's action catalogue (``iam_definition.json``), the
+privilege-escalation combinations of its community auditor and the actions that return
+credentials. Its community auditors expand a policy's actions one by one and look up every
+action's resources again, which costs seconds for ``"Action": "*"`` (about 9 s per document
+measured here). So envkit runs only parliament's core statement analysis per document (well
+under 10 ms, even for ``*``) and answers the escalation and credential questions itself
+from parliament's data: an action pattern is expanded once (cached per pattern) into a
+frozenset, and a document's findings are cached per distinct document text.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib.util
+import json
+import re
+import sys
+import types
+from collections.abc import Callable, Iterable
+from functools import cache, lru_cache, wraps
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+
+#: Bounds the per-document and per-pattern caches (hostile programs can make many).
+CACHE_SIZE = 4096
+#: Documents longer than this are analysed every time, never kept: AWS accepts at most
+#: 10,240 characters in a policy, so only hostile or broken programs pay for it.
+CACHED_DOCUMENT_MAX = 16 * 1024
+
+
+def per_document(fn: Callable[[str], T]) -> Callable[[str], T]:
+    """Cache ``fn`` per distinct document text, for documents of a size AWS accepts."""
+    cached = lru_cache(maxsize=CACHE_SIZE)(fn)
+
+    @wraps(fn)
+    def wrapper(raw: str) -> T:
+        return cached(raw) if len(raw) <= CACHED_DOCUMENT_MAX else fn(raw)
+
+    return wrapper
+
+
+def import_parliament() -> Any:
+    """Import parliament without pkg_resources.
+
+    parliament's ``__init__`` imports the deprecated ``pkg_resources`` (about 90 ms, half the
+    cost of parliament itself) only to call ``resource_filename`` for two of its own data
+    files. While parliament is imported, and only then, ``sys.modules`` holds a stand-in with
+    that one function; nothing else in the process ever sees it.
+    """
+    if "parliament" in sys.modules or "pkg_resources" in sys.modules:
+        import parliament
+
+        return parliament
+    shim = types.ModuleType("pkg_resources")
+
+    def resource_filename(package: str, name: str) -> str:
+        spec = importlib.util.find_spec(package)
+        return str(Path(spec.origin).parent / name)  # type: ignore[union-attr, arg-type]
+
+    shim.resource_filename = resource_filename  # type: ignore[attr-defined]
+    sys.modules["pkg_resources"] = shim
+    try:
+        import parliament
+    finally:
+        if sys.modules.get("pkg_resources") is shim:
+            del sys.modules["pkg_resources"]
+    return parliament
+
+
+@per_document
+def parliament_findings(raw: str) -> tuple[tuple[str, str], ...]:
+    """parliament's core findings (issue, detail) for one document text.
+
+    The community auditors are left out on purpose (see the module docstring): the
+    escalation and credential checks they make are :func:`escalations` and
+    :func:`credential_actions`."""
+    analyze_policy_string = import_parliament().analyze_policy_string
+
+    policy = analyze_policy_string(raw)
+    return tuple((f.issue, json.dumps(f.detail, default=str) if not isinstance(f.detail, str)
+                  else f.detail) for f in policy.findings)
+
+
+# --- the action catalogue -------------------------------------------------------------------
+
+
+@cache
+def _catalogue() -> tuple[dict[str, frozenset[str]], dict[str, str]]:
+    """(service prefix -> its action names without the prefix, lowercase action -> AWS's
+    spelling), lowercase; a prefix may span several entries of parliament's definition."""
+    by_service: dict[str, set[str]] = {}
+    spelling: dict[str, str] = {}
+    for service in import_parliament().iam_definition:
+        names = by_service.setdefault(service["prefix"].lower(), set())
+        for privilege in service["privileges"]:
+            names.add(privilege["privilege"].lower())
+            name = f"{service['prefix']}:{privilege['privilege']}"
+            spelling[name.lower()] = name
+    return {k: frozenset(v) for k, v in by_service.items()}, spelling
+
+
+@cache
+def all_actions() -> frozenset[str]:
+    """Every action AWS defines (lowercase)."""
+    return frozenset(_catalogue()[1])
+
+
+def union(sets: Iterable[frozenset[str]]) -> frozenset[str]:
+    """The union of action sets, without copying when one of them is every action or when
+    there is only one (``"Action": "*"`` repeated over thousands of statements stays cheap)."""
+    distinct = {id(s): s for s in sets}
+    everything = all_actions()
+    if id(everything) in distinct:
+        return everything
+    if len(distinct) == 1:
+        return next(iter(distinct.values()))
+    return frozenset().union(*distinct.values())
+
+
+def _glob(pattern: str) -> re.Pattern[str]:
+    # IAM wildcards are * and ?; a "[" is a literal, not fnmatch's character class.
+    return re.compile(fnmatch.translate(pattern.replace("[", "[[]")))
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def expand(pattern: str) -> frozenset[str]:
+    """The actions (lowercase) an Action entry names: ``*``, ``s3:*``, ``ec2:Describe*``,
+    ``iam:GetUser`` (IAM matches them case-insensitively). Unknown names expand to nothing."""
+    p = pattern.strip().lower()
+    if p in ("*", "*:*"):
+        return all_actions()
+    service, sep, name = p.partition(":")
+    if not sep:
+        return frozenset()
+    by_service = _catalogue()[0]
+    if "*" in service or "?" in service:
+        services = [s for s in by_service if _glob(service).match(s)]
+    else:
+        services = [service] if service in by_service else []
+    if "*" not in name and "?" not in name:
+        return frozenset(f"{s}:{name}" for s in services if name in by_service[s])
+    match = _glob(name).match
+    return frozenset(f"{s}:{n}" for s in services for n in by_service[s] if match(n))
+
+
+def spelled(actions: Iterable[str]) -> list[str]:
+    """Lowercase actions in AWS's spelling, sorted."""
+    spelling = _catalogue()[1]
+    return sorted(spelling.get(a, a) for a in actions)
+
+
+# --- parliament's community knowledge, as data ------------------------------------------------
+
+
+@cache
+def escalation_methods() -> dict[str, frozenset[str]]:
+    """parliament's privilege-escalation methods: name -> the actions that together escalate.
+
+    parliament keeps them inside its auditor function; running that auditor once over every
+    action reports every method with its actions, which is the table itself."""
+    import_parliament()
+    from parliament.community_auditors import privilege_escalation
+
+    methods: dict[str, frozenset[str]] = {}
+
+    class Collector:
+        def add_finding(self, issue: str, location: dict[str, Any]) -> None:
+            methods[location["type"]] = frozenset(a.lower() for a in location["actions"])
+
+    privilege_escalation.permissions_on_other_users(Collector(), sorted(all_actions()))
+    return methods
+
+
+def escalations(allowed: frozenset[str]) -> list[str]:
+    """The escalation methods (parliament's names) a set of allowed actions makes possible."""
+    return sorted(name for name, needed in escalation_methods().items() if needed <= allowed)
+
+
+#: Returns a registry token that every image pull needs; Checkov (CKV_AWS_287) leaves it out
+#: of its credentials-exposure check too, and it supports no resource scoping.
+CREDENTIALS_EXCLUDED = frozenset({"ecr:getauthorizationtoken"})
+
+
+@cache
+def credential_actions() -> frozenset[str]:
+    """Actions that return credentials (parliament's credentials-exposure list)."""
+    import_parliament()
+    from parliament.community_auditors.credentials_exposure import CREDENTIALS_EXPOSURE_ACTIONS
+
+    return frozenset(a.lower() for a in CREDENTIALS_EXPOSURE_ACTIONS) - CREDENTIALS_EXCLUDED

@@ -1,0 +1,27 @@
+"""trivy AVD-AWS-0345: pass there.
+envkit rule iam-no-service-wildcard: pass.
+
+Translated from aquasecurity/trivy-checks@80e5382 (Apache-2.0)
+checks/cloud/aws/iam/limit_s3_full_access.yaml
+"""
+
+import json
+
+import pulumi_aws as aws
+
+aws.iam.GroupPolicy(
+    "s3-read",
+    group="developers",
+    policy=json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": ["s3:GetObject"],
+                    "Resource": "arn:aws:s3:::examplebucket/*",
+                }
+            ],
+        }
+    ),
+)

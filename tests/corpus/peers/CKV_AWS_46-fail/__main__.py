@@ -1,0 +1,18 @@
+"""Checkov CKV_AWS_46: fail there.
+envkit rule no-secrets-in-user-data-or-tags: fail.
+
+Translated from bridgecrewio/checkov@03d5fda (Apache-2.0)
+tests/terraform/checks/resource/aws/example_EC2Credentials/main.tf
+"""
+
+import base64
+
+import pulumi_aws as aws
+
+script = "#!/bin/bash\nexport AWS_ACCESS_KEY_ID=AKIAIOSFODNN7EXAMPLE\n"
+# expected: no-secrets-in-user-data-or-tags reports this resource
+aws.ec2.LaunchTemplate(
+    "keys-in-user-data",
+    image_id="ami-0123456789abcdef0",
+    user_data=base64.b64encode(script.encode()).decode(),
+)
