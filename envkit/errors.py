@@ -15,6 +15,7 @@ __all__ = [
     "EXIT_POLICY",
     "EXIT_PREREQUISITE",
     "EnvkitError",
+    "InputError",
     "OperationError",
     "PolicyViolationError",
     "PrerequisiteError",
@@ -28,6 +29,9 @@ EXIT_FAILED = 1
 EXIT_BAD_INPUT = 2
 EXIT_PREREQUISITE = 3
 EXIT_POLICY = 4
+
+#: A SpecError's message lists at most this many issues (``issues`` holds them all).
+MAX_ISSUES_SHOWN = 50
 
 
 class EnvkitError(Exception):
@@ -46,12 +50,17 @@ class SpecIssue:
     line: int | None = None
 
     def __str__(self) -> str:
-        where = self.file or "<spec>"
+        # The last guard on what a message shows: each part cut and its control
+        # characters escaped (values are also cut where they are quoted).
+        from .limits import clip
+
+        where = clip(self.file, 300) if self.file else "<spec>"
         if self.line is not None:
             where = f"{where}:{self.line}"
+        message = clip(self.message, 1000)
         if self.field:
-            return f"{where}: {self.field}: {self.message}"
-        return f"{where}: {self.message}"
+            return f"{where}: {clip(self.field, 300)}: {message}"
+        return f"{where}: {message}"
 
 
 class SpecError(EnvkitError, ValueError):
@@ -65,7 +74,16 @@ class SpecError(EnvkitError, ValueError):
         elif isinstance(issues, SpecIssue):
             issues = [issues]
         self.issues: list[SpecIssue] = list(issues)
-        super().__init__("\n".join(str(i) for i in self.issues))
+        shown = [str(i) for i in self.issues[:MAX_ISSUES_SHOWN]]
+        if len(self.issues) > MAX_ISSUES_SHOWN:
+            shown.append(f"... and {len(self.issues) - MAX_ISSUES_SHOWN} more problems")
+        super().__init__("\n".join(shown))
+
+
+class InputError(EnvkitError, ValueError):
+    """A command-line argument or environment variable envkit cannot use."""
+
+    exit_code = EXIT_BAD_INPUT
 
 
 class PrerequisiteError(EnvkitError):

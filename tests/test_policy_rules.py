@@ -357,3 +357,16 @@ def test_parliament_loads_without_leaving_a_pkg_resources_stand_in():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["['NO_VERSION',", "'RESOURCE_STAR']", "False"]
+
+
+def test_numbers_and_booleans_in_condition_values_are_read_as_aws_reads_them():
+    """Valid IAM JSON from a Pulumi program: 3600 and true are condition values AWS takes
+    (as the text "3600" and "true"); the rules judge the document instead of failing."""
+    numeric = doc(allow("s3:GetObject", "arn:aws:s3:::lab-bucket/*", Condition={
+        "NumericLessThan": {"aws:MultiFactorAuthAge": 3600},
+        "Bool": {"aws:SecureTransport": True}}))
+    found = findings(group_policy(numeric))
+    assert not [f for f in found if f.policy == "iam-document-well-formed"]
+    as_text = findings(group_policy(numeric.replace("3600", '"3600"').replace("true", '"true"')))
+    assert sorted((f.policy, f.kind) for f in found) == \
+        sorted((f.policy, f.kind) for f in as_text)

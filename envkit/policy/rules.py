@@ -150,12 +150,40 @@ def _import_parliament() -> Any:
     return parliament
 
 
+def _condition_text(raw: str) -> str:
+    """The document with numbers and booleans in Condition values written as text.
+
+    IAM compares condition values as text, so ``3600`` and ``"3600"`` mean the same to AWS;
+    parliament's format checks expect text and fail on anything else."""
+    doc = _document(raw)
+    if doc is None:
+        return raw
+    changed = False
+
+    def text(value: Any) -> Any:
+        nonlocal changed
+        if isinstance(value, list):
+            return [text(v) for v in value]
+        if isinstance(value, (bool, int, float)):
+            changed = True
+            return json.dumps(value)
+        return value
+
+    for statement in _statements(doc):
+        condition = statement.get("Condition")
+        if isinstance(condition, dict):
+            statement["Condition"] = {
+                op: ({k: text(v) for k, v in block.items()} if isinstance(block, dict)
+                     else block) for op, block in condition.items()}
+    return json.dumps(doc) if changed else raw
+
+
 @cache
 def _parliament(raw: str) -> tuple[tuple[str, str], ...]:
     """parliament's findings (issue, detail) for one document, community auditors included."""
     analyze_policy_string = _import_parliament().analyze_policy_string
 
-    policy = analyze_policy_string(raw, include_community_auditors=True)
+    policy = analyze_policy_string(_condition_text(raw), include_community_auditors=True)
     return tuple((f.issue, json.dumps(f.detail, default=str) if not isinstance(f.detail, str)
                   else f.detail) for f in policy.findings)
 
