@@ -71,11 +71,16 @@ def run_command(line: str) -> Any:
         return PlanView(planned, report) if args.command == "plan" else PolicyView(report)
     from ..engine import Environment
 
-    env = Environment(spec, target=args.target, profile=args.profile)
-    if args.command == "status":
+    if args.command == "status":  # reads only: never starts the emulator
         from ..inspect import inspect_environment
+        from ..targets import resolve_target
 
-        return InspectionView(inspect_environment(env.name, env.target, args.check_web))
+        target = resolve_target(args.target, spec.region, args.profile, start_emulator=False)
+        if target.kind == "local" and target.endpoint is None:
+            return MessageView("the local emulator is not running, so nothing deployed to it "
+                               "exists: %envkit up starts it", kind="notice")
+        return InspectionView(inspect_environment(spec.name, target, args.check_web))
+    env = Environment(spec, target=args.target, profile=args.profile)
     if args.command == "outputs":
         return OutputsView(env.outputs(show_secrets=args.show_secrets))
     if args.command == "down" and not args.yes:
