@@ -100,6 +100,8 @@ class FakeStack:
             "passwords": OutputValue({"ann": "Sup3r-Secret-Passw0rd!"}, True),
             "private_keys": OutputValue(self.private_keys, True),
             "instances": OutputValue({"web": {"ssh_command": "ssh -i k ec2-user@1.2.3.4",
+                                              "public_ip": "1.2.3.4",
+                                              "private_ip": "10.20.0.5",
                                               "web_url": "http://1.2.3.4/"}}, False),
         }
 
