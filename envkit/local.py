@@ -96,10 +96,18 @@ def _read_record() -> dict[str, Any] | None:
     if not isinstance(record, dict):
         return None
     try:
-        return {"pid": int(record["pid"]), "port": int(record["port"]),
-                "ticks": int(record["ticks"]), "started": float(record.get("started") or 0)}
+        pid, port = int(record["pid"]), int(record["port"])
     except (KeyError, TypeError, ValueError):
-        return {"pid": 0, "port": 0, "ticks": -1, "started": 0.0}  # unreadable: prove nothing
+        return {"pid": 0, "port": 0, "ticks": None, "started": 0.0}  # unreadable: proves nothing
+    try:
+        ticks = int(record["ticks"])
+    except (KeyError, TypeError, ValueError):
+        ticks = None  # a record without a start time (older envkit) proves nothing either
+    try:
+        started = float(record.get("started") or 0)
+    except (TypeError, ValueError):
+        started = 0.0
+    return {"pid": pid, "port": port, "ticks": ticks, "started": started}
 
 
 def recorded_port() -> int | None:
@@ -139,6 +147,9 @@ def _is_our_server(record: dict[str, Any]) -> str | None:
     pid, port = record["pid"], record["port"]
     if pid <= 1 or pid == os.getpid():
         return f"the recorded pid {pid} cannot be the emulator"
+    if record["ticks"] is None:
+        return (f"the record has no start time to prove that process {pid} is the emulator "
+                "(stop that process yourself if it is)")
     ticks = _start_ticks(pid)
     if ticks is None:
         return f"no process {pid} is running"
@@ -211,6 +222,11 @@ def start(port: int | None = None) -> EmulatorStatus:
     if port is not None:
         port = parse_port(port, "--port")
     port = port or configured_port()
+    return _start(port)[0]
+
+
+def _start(port: int | None) -> tuple[EmulatorStatus, bool]:
+    """(the running emulator, whether this call started it)."""
     with home.locked("local-start"):
         current = status()
         if current.running:
@@ -218,10 +234,10 @@ def start(port: int | None = None) -> EmulatorStatus:
                 raise EmulatorError(
                     f"the local emulator already runs on port {current.port}; "
                     f"stop it first (envkit local stop) to move it to {port}")
-            return current
+            return current, False
         if current.pid is not None:  # ours, alive, but not answering
             raise EmulatorError(current.note or "the local emulator does not answer")
-        return _spawn(port)
+        return _spawn(port), True
 
 
 def _spawn(port: int | None) -> EmulatorStatus:
@@ -318,9 +334,8 @@ def _signal(pid: int, pidfd: int | None, signum: int) -> None:
 def start_for_command() -> EmulatorStatus:
     """Start the emulator for a command's own use (or reuse the running one). If this call
     started it, :func:`command_finished` stops it again when the command fails."""
-    running = status().running
-    current = start()
-    if not running:
+    current, spawned = _start(configured_port())
+    if spawned:
         _STARTED_HERE["status"] = current
     return current
 

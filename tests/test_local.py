@@ -222,3 +222,22 @@ def test_read_only_commands_never_start_the_emulator(command):
     assert "Traceback" not in done.stderr
     assert not local.status().running
     assert not (home.home() / "local" / "server.json").exists()
+
+
+def test_a_record_without_a_start_time_proves_nothing(sleeper):
+    plant({"pid": sleeper.pid, "port": 45678, "started": 1.0})  # as an older envkit wrote it
+    notes: list[str] = []
+    assert local.stop(say=notes.append) is False
+    assert "no start time to prove that process" in notes[0]
+    assert sleeper.poll() is None
+
+
+def test_the_notebooks_status_never_starts_the_emulator():
+    from envkit.notebook.magics import run_command
+
+    from .conftest import BASICS
+
+    view = run_command(f"status {BASICS} --target local")
+    assert "the local emulator is not running" in view.message
+    assert not local.status().running
+    assert not (home.home() / "local").exists()
