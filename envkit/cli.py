@@ -218,7 +218,9 @@ def _ensure_cli(interactive: bool, say) -> None:
     if interactive and sys.stdin.isatty():
         say("The Pulumi CLI is not installed; envkit needs it to deploy.")
         if typer.confirm("Install it now into ENVKIT_HOME/pulumi?", default=True):
-            say(f"installed {install_pulumi()}")
+            from .render import inert
+
+            say(f"installed {inert(install_pulumi())}")
             return
     raise PrerequisiteError(MISSING_CLI.format(home=home.home()))
 
@@ -329,7 +331,9 @@ def up(spec: SpecArg = Path("envkit.yaml"), target: TargetOpt = None,
         folder = home.keys_dir(env.name)
         keys = sorted(p.name for p in folder.glob("*.pem"))
         if keys:
-            say(f"private keys (mode 0400) in {folder}: {', '.join(keys)}")
+            from .render import inert
+
+            say(f"private keys (mode 0400) in {inert(folder)}: {inert(', '.join(keys))}")
 
 
 @app.command()
@@ -517,13 +521,15 @@ def doctor(as_json: JsonOpt = False) -> None:
     if as_json:
         typer.echo(json.dumps([c.to_dict() for c in checks], indent=2))
     else:
+        from .render import inert
+
         console = _console()
         for c in checks:
             mark = {"pass": "[green]pass[/green]", "fail": "[red]FAIL[/red]",
                     "info": "[blue]info[/blue]"}[c.status]
-            console.print(f"{mark}  {c.name}: {c.detail}")
+            console.print(f"{mark}  {inert(c.name)}: {inert(c.detail)}")
             if c.status == "fail" and c.fix:
-                console.print(f"      fix: {c.fix}")
+                console.print(f"      fix: {inert(c.fix)}")
     if any(c.status == "fail" for c in checks):
         raise typer.Exit(EXIT_PREREQUISITE)
 

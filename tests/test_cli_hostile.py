@@ -165,3 +165,17 @@ def test_bad_arguments_are_one_line_naming_the_option(argv, fragment, playground
     code, text = _run(argv, capsys)
     assert code == 2 and fragment in text
     assert text.count("\n") == 1 and text.startswith("error: "), text
+
+
+#: Commands left out below: they would start a server or download (they take no spec).
+ACTING = {("local", "start"), ("install-pulumi",)}
+
+
+@pytest.mark.parametrize("path", [p for p, _ in COMMANDS if p not in ACTING], ids=" ".join)
+def test_an_envkit_home_with_markup_and_control_characters_is_just_a_folder(
+        path, playground, monkeypatch, capsys):
+    monkeypatch.setenv("ENVKIT_HOME", str(playground.parent / "home [/b] [red]\x1b[2J"))
+    code, text = _run(_argv(path, None, "x", playground)[:-1], capsys)
+    assert "Traceback" not in text and "unexpected error" not in text, text
+    assert code != 1 or STOPPED in text or "emulator is not running" in text, text
+    assert "\x1b[2J" not in text
