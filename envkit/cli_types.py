@@ -131,6 +131,20 @@ def input_file(text: str) -> Path:
     return path
 
 
+def policy_config(text: str) -> str:
+    """A policy pack config file: read and checked as `envkit policy check --config` reads
+    it (a regular file within the size limit, JSON, known policies and settings)."""
+    from .errors import SpecError
+    from .policy.gate import load_config
+
+    input_file(text)
+    try:
+        load_config(text)
+    except SpecError as exc:
+        raise _bad(str(exc).splitlines()[0]) from None
+    return text
+
+
 def policy_pack(text: str) -> str:
     """A CrossGuard policy pack: a folder holding PulumiPolicy.yaml."""
     path = Path(text)

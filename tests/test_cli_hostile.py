@@ -160,6 +160,8 @@ def test_bad_environment_variables_are_one_line_and_exit_2(path, variable, value
     (["kernel", "install", "--name", "../evil"], "is not a kernel name"),
     (["kernel", "install", "--name", "a b"], "is not a kernel name"),
     (["up", "--target", "moon"], "unknown target 'moon'"),
+    (["preview", "--policy-pack-config", "a-file"], "a-file: not valid JSON"),
+    (["up", "--policy-pack-config", "a-fifo"], "not a regular file"),
 ])
 def test_bad_arguments_are_one_line_naming_the_option(argv, fragment, playground, capsys):
     code, text = _run(argv, capsys)
