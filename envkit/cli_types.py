@@ -19,10 +19,11 @@ from .limits import clip, parse_port
 TARGETS = ("local", "aws")
 #: Backends Pulumi accepts: the Pulumi Cloud (https) and the self-managed ones.
 BACKEND_SCHEMES = ("file", "s3", "gs", "azblob", "https", "http")
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
-_TEMPLATE = re.compile(r"[a-z0-9][a-z0-9-]{0,63}")
-_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}")
-_PROFILE = re.compile(r"[A-Za-z0-9_+=,.@:/-]{1,128}")
+# Patterns as text: compiled (and cached by re) on first use, not at start-up.
+_NAME = r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}"
+_TEMPLATE = r"[a-z0-9][a-z0-9-]{0,63}"
+_REGION = r"[a-z]{2}(-[a-z]+)+-[0-9]{1,2}"
+_PROFILE = r"[A-Za-z0-9_+=,.@:/-]{1,128}"
 
 
 def _bad(message: str) -> typer.BadParameter:
@@ -48,14 +49,14 @@ def target(text: str) -> str:
 
 def region(text: str) -> str:
     """An AWS region name such as eu-west-1 (the spec's checks then know the real list)."""
-    if not _REGION.fullmatch(text):
+    if not re.fullmatch(_REGION, text):
         raise _bad(f"'{clip(text)}' is not an AWS region name such as eu-west-1")
     return text
 
 
 def profile(text: str) -> str:
     """An AWS profile name, as the AWS config files allow them."""
-    if not _PROFILE.fullmatch(text):
+    if not re.fullmatch(_PROFILE, text):
         raise _bad(f"'{clip(text)}' is not an AWS profile name")
     return text
 
@@ -72,7 +73,7 @@ def backend(text: str) -> str:
 
 def kernel_name(text: str) -> str:
     """A kernelspec name: one folder name of letters, digits and . _ - (no /, .., spaces)."""
-    if not _NAME.fullmatch(text):
+    if not re.fullmatch(_NAME, text):
         raise _bad(f"'{clip(text)}' is not a kernel name: use letters, digits, '.', '_' "
                    "and '-', starting with a letter or digit (at most 64)")
     return text
@@ -80,7 +81,7 @@ def kernel_name(text: str) -> str:
 
 def template_name(text: str) -> str:
     """A shipped lab's name (lowercase letters, digits and -)."""
-    if not _TEMPLATE.fullmatch(text):
+    if not re.fullmatch(_TEMPLATE, text):
         raise _bad(f"'{clip(text)}' is not a lab name: use lowercase letters, digits and '-'")
     return text
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import stat
 import unicodedata
-from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +27,8 @@ MAX_COLLECTION = 10_000
 MAX_NODES = 250_000
 #: Most characters of text a document may hold once its aliases are expanded.
 MAX_EXPANDED_CHARS = 4 * MAX_SPEC_BYTES
-#: Longest ttl.
-MAX_TTL = timedelta(days=365)
+#: Longest ttl, in days.
+MAX_TTL_DAYS = 365
 #: EC2's limit on user data (the raw text, before base64).
 MAX_USER_DATA_BYTES = 16 * 1024
 #: Largest public key file (an RSA-16384 OpenSSH public key is about 2.8 KB).

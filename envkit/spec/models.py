@@ -32,7 +32,7 @@ from pydantic_core import PydanticCustomError
 
 from ..limits import (
     MAX_PUBLIC_KEY_BYTES,
-    MAX_TTL,
+    MAX_TTL_DAYS,
     MAX_USER_DATA_BYTES,
     clip,
     read_text,
@@ -112,15 +112,15 @@ def _empty_entries(value: Any) -> Any:
 
 def parse_ttl(value: str) -> timedelta:
     """Parse a ttl such as ``8h``, ``30m``, ``2d``, ``1w`` or ``1d12h`` into a timedelta,
-    at most :data:`~envkit.limits.MAX_TTL` (365 days)."""
+    at most :data:`~envkit.limits.MAX_TTL_DAYS` (365 days)."""
     text = value.strip().lower()
     if not text or len(text) > 64 or _TTL_PART.sub("", text):
         raise ValueError(
             f"cannot parse ttl '{clip(value)}': use a number and a unit, e.g. 8h, 30m, 2d, 1w")
     minutes = sum(int(amount) * _TTL_MINUTES[unit] for amount, unit in _TTL_PART.findall(text))
-    if minutes * 60 > MAX_TTL.total_seconds():
+    if minutes > MAX_TTL_DAYS * _TTL_MINUTES["d"]:
         raise ValueError(f"ttl '{clip(value)}' is longer than the most envkit allows, "
-                         f"{MAX_TTL.days} days")
+                         f"{MAX_TTL_DAYS} days")
     if minutes <= 0:
         raise ValueError("ttl must be longer than zero")
     return timedelta(minutes=minutes)
