@@ -216,3 +216,13 @@ def test_the_reference_lab_is_far_inside_every_limit():
     spec = load_spec(BASICS)
     assert spec.name == "aws-basics"
     assert BASICS.stat().st_size < MAX_SPEC_BYTES // 100
+
+
+def test_reused_anchor_names_print_nothing(tmp_path):
+    spec = tmp_path / "anchors.yaml"
+    spec.write_text(HEAD + "ec2:\n  key_pairs:\n"
+                    + "".join(f"    k{i}: &a {{type: rsa}}\n" for i in range(500))
+                    + "    last: *a\n")
+    done = envkit_limited("validate", str(spec))
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == "" and done.stdout.count("\n") == 1

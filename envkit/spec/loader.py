@@ -151,6 +151,12 @@ def _bounded_composer() -> type:
     class BoundedComposer(Composer):
         composed = 0
 
+        def __init__(self, loader: Any = None) -> None:
+            super().__init__(loader)
+            # YAML lets an anchor name be reused (the later one wins); ruamel warns on each
+            # reuse, which would print a line per anchor of the user's text.
+            self.warn_double_anchors = False
+
         def compose_node(self, parent: Any, index: Any) -> Any:
             if not self.parser.check_event(AliasEvent):
                 self.composed += 1
