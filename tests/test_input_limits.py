@@ -226,3 +226,20 @@ def test_reused_anchor_names_print_nothing(tmp_path):
     done = envkit_limited("validate", str(spec))
     assert done.returncode == 0, done.stderr
     assert done.stderr == "" and done.stdout.count("\n") == 1
+
+
+@pytest.mark.parametrize("where", ["index_html", "tag", "condition key", "resource"])
+def test_a_lone_surrogate_is_not_text(where):
+    value = '"x\\ud800"'
+    docs = {
+        "index_html": f"ec2: {{instances: {{vm: {{user_data: {{template: web-server, "
+                      f"index_html: {value}}}}}}}}}",
+        "tag": f"ec2: {{instances: {{vm: {{tags: {{a: {value}}}}}}}}}",
+        "condition key": "iam: {groups: {g: {inline_policies: {p: {Statement: [{Effect: "
+                         "Allow, Action: s3:GetObject, Resource: '*', Condition: "
+                         f"{{StringEquals: {{{value}: v}}}}}}]}}}}}}}}}}",
+        "resource": "iam: {groups: {g: {inline_policies: {p: {Statement: [{Effect: Allow, "
+                    f"Action: s3:GetObject, Resource: {value}}}]}}}}}}}}}}",
+    }
+    with pytest.raises(SpecError, match=r"<spec>:3: '\\ud800' \(a lone UTF-16 surrogate\)"):
+        load_spec_text(HEAD + docs[where] + "\n")

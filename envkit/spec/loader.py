@@ -284,10 +284,17 @@ class _NodeReader:
                           node)
 
     def scalar(self, node: Any) -> Any:
+        text = node.value
+        if isinstance(text, str) and not text.isascii():
+            try:  # a YAML escape such as "\ud800" makes a lone surrogate: not Unicode text
+                text.encode("utf-8")
+            except UnicodeEncodeError as exc:
+                raise _LimitError(f"{text[exc.start]!r} (a lone UTF-16 surrogate) is not a "
+                                  "character: write the character itself", node) from None
         if node.tag == _STR:  # most scalars: the text is the value
-            return node.value
+            return text
         if not node.tag.startswith("tag:yaml.org,2002:"):
-            return str(node.value)
+            return str(text)
         value = self.constructor.construct_object(node, deep=True)
         if isinstance(value, (_dt.date, _dt.datetime)):
             return value.isoformat()
