@@ -16,7 +16,9 @@ from typing import Annotated, Any
 
 import typer
 
+from . import cli_types
 from .errors import EXIT_BAD_INPUT, EXIT_FAILED, EnvkitError
+from .limits import clip, printable
 
 app = typer.Typer(
     name="envkit",
@@ -31,7 +33,8 @@ _STATE = {"debug": False}
 
 SpecArg = Annotated[
     Path,
-    typer.Argument(help="The environment spec (YAML).", show_default=True),
+    typer.Argument(help="The environment spec (YAML).", show_default=True,
+                   parser=cli_types.spec_path),
 ]
 
 
@@ -41,6 +44,7 @@ def _root(
 ) -> None:
     """envkit: declarative AWS lab environments."""
     _STATE["debug"] = debug
+    cli_types.check_environment()
 
 
 @app.command()
@@ -49,6 +53,9 @@ def plan(
     as_json: Annotated[bool, typer.Option("--json", help="Print the plan as JSON.")] = False,
     no_policy: Annotated[bool, typer.Option("--no-policy", help="Skip the policy check.")
                          ] = False,
+    show_user_data: Annotated[bool, typer.Option(
+        "--show-user-data", help="Print each instance's user data (else its size and "
+                                 "SHA-256).")] = False,
 ) -> None:
     """Show what the spec would create, offline: no Pulumi CLI, credentials or network.
     The policy pack's verdict follows the plan."""
@@ -65,7 +72,7 @@ def plan(
         return
     from .render import render_plan, render_policy
 
-    render_plan(result)
+    render_plan(result, show_user_data=show_user_data)
     if report is not None:
         render_policy(report, _console(), title="Policy")
 
@@ -76,7 +83,7 @@ def validate(spec: SpecArg = Path("envkit.yaml")) -> None:
     from .spec import load_spec
 
     loaded = load_spec(spec)
-    typer.echo(f"{spec}: ok ({loaded.name}, {loaded.region}: "
+    typer.echo(f"{printable(str(spec))}: ok ({loaded.name}, {loaded.region}: "
                f"{len(loaded.iam.users)} users, {len(loaded.ec2.instances)} instances)")
 
 
@@ -84,19 +91,25 @@ def validate(spec: SpecArg = Path("envkit.yaml")) -> None:
 # --- shared helpers --------------------------------------------------------------------------
 
 TargetOpt = Annotated[str | None, typer.Option(
-    "--target", "-t", help="local (the embedded emulator) or aws. Default: aws when AWS "
+    "--target", "-t", parser=cli_types.target,
+    help="local (the embedded emulator) or aws. Default: aws when AWS "
     "credentials are found, else local; an existing environment keeps its target.")]
-ProfileOpt = Annotated[str | None, typer.Option("--profile", help="AWS profile (--target aws).")]
-RegionOpt = Annotated[str | None, typer.Option("--region", help="Override the spec's region.")]
+ProfileOpt = Annotated[str | None, typer.Option("--profile", parser=cli_types.profile,
+                                               help="AWS profile (--target aws).")]
+RegionOpt = Annotated[str | None, typer.Option("--region", parser=cli_types.region,
+                                              help="Override the spec's region.")]
 BackendOpt = Annotated[str | None, typer.Option(
-    "--backend", help="Pulumi backend URL (s3://..., file://...). Default: ENVKIT_HOME/state "
+    "--backend", parser=cli_types.backend,
+    help="Pulumi backend URL (s3://..., file://...). Default: ENVKIT_HOME/state "
     "or PULUMI_BACKEND_URL.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Stream NDJSON events and the result.")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 PolicyPackOpt = Annotated[list[str] | None, typer.Option(
-    "--policy-pack", help="A CrossGuard policy pack folder for preview/up (repeatable).")]
+    "--policy-pack", parser=cli_types.policy_pack,
+    help="A CrossGuard policy pack folder for preview/up (repeatable).")]
 PolicyConfigOpt = Annotated[list[str] | None, typer.Option(
-    "--policy-pack-config", help="A policy pack config file (repeatable).")]
+    "--policy-pack-config", parser=cli_types.policy_config,
+    help="A policy pack config file (repeatable).")]
 NoPolicyOpt = Annotated[bool, typer.Option(
     "--no-policy", help="Skip the offline policy gate and the engine's policy packs.")]
 
@@ -156,11 +169,13 @@ def _long_running() -> None:
 def _environment(spec: Path, target: str | None, profile: str | None, region: str | None,
                  backend: str | None, policy_packs: list[str] | None = None,
                  policy_configs: list[str] | None = None, say=None,
-                 start_emulator: bool = True):
+                 start_emulator: bool = True, live: bool = True):
+    """The Environment a command works on. Commands that only read pass
+    ``start_emulator=False``; those that read the stack's state, not live resources, also
+    pass ``live=False`` and work while the emulator is stopped."""
     _long_running()
     from . import home
     from .engine import Environment
-    from .errors import OperationError
     from .spec import load_spec
     from .targets import resolve_target
 
@@ -172,7 +187,9 @@ def _environment(spec: Path, target: str | None, profile: str | None, region: st
     recorded = home.read_registry().get(loaded.name, {})
     resolved = resolve_target(target or recorded.get("target"), loaded.region, profile,
                               start_emulator=start_emulator)
-    if resolved.kind == "local" and resolved.endpoint is None:
+    if resolved.kind == "local" and resolved.endpoint is None and live:
+        from .errors import OperationError
+
         raise OperationError("the local emulator is not running, so nothing deployed to it "
                              "exists any more: `envkit local start` or `envkit up`")
     env = Environment(loaded, target=resolved, profile=profile,
@@ -202,7 +219,9 @@ def _ensure_cli(interactive: bool, say) -> None:
     if interactive and sys.stdin.isatty():
         say("The Pulumi CLI is not installed; envkit needs it to deploy.")
         if typer.confirm("Install it now into ENVKIT_HOME/pulumi?", default=True):
-            say(f"installed {install_pulumi()}")
+            from .render import inert
+
+            say(f"installed {inert(install_pulumi())}")
             return
     raise PrerequisiteError(MISSING_CLI.format(home=home.home()))
 
@@ -232,14 +251,14 @@ def _run_operation(env, operation: str, call, total: int, as_json: bool):
 def _print_outputs(outputs: dict[str, Any], console) -> None:
     from rich.table import Table
 
-    from .render import _flatten, _show
+    from .render import _flatten, _show, inert
 
     table = Table(title="Outputs", show_edge=False, title_justify="left")
     table.add_column("output")
     table.add_column("value", overflow="fold")
     for key, value in outputs.items():
         for name, leaf in _flatten(value, key):
-            table.add_row(name, _show(leaf))
+            table.add_row(inert(name), _show(leaf))
     console.print(table)
 
 
@@ -249,9 +268,10 @@ def _print_outputs(outputs: dict[str, Any], console) -> None:
 @app.command()
 def init(
     template: Annotated[str, typer.Argument(
-        help="A shipped lab: aws-basics, ec2-default-vpc or iam-basics.")] = "aws-basics",
-    output: Annotated[Path, typer.Option("--output", "-o", help="The spec file to write.")
-                      ] = Path("envkit.yaml"),
+        help="A shipped lab: aws-basics, ec2-default-vpc or iam-basics.",
+        parser=cli_types.template_name)] = "aws-basics",
+    output: Annotated[Path, typer.Option("--output", "-o", help="The spec file to write.",
+                                         parser=cli_types.output_file)] = Path("envkit.yaml"),
     force: Annotated[bool, typer.Option("--force", help="Overwrite existing files.")] = False,
     notebooks: Annotated[bool, typer.Option(
         "--notebooks", help="Also copy the lab notebooks into notebooks/ beside the spec.")
@@ -276,7 +296,8 @@ def init(
     for path, source in copies.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(source.read_bytes())
-    typer.echo(f"wrote {output} from {template}; next: envkit plan {output}")
+    shown = printable(str(output))
+    typer.echo(f"wrote {shown} from {template}; next: envkit plan {shown}")
     if notebooks:
         typer.echo(f"wrote {len(copies) - 1} notebooks to {output.parent / 'notebooks'}; "
                    "open them with the envkit kernel (envkit kernel install)")
@@ -357,7 +378,9 @@ def up(spec: SpecArg = Path("envkit.yaml"), target: TargetOpt = None,
         folder = home.keys_dir(env.name)
         keys = sorted(p.name for p in folder.glob("*.pem"))
         if keys:
-            say(f"private keys (mode 0400) in {folder}: {', '.join(keys)}")
+            from .render import inert
+
+            say(f"private keys (mode 0400) in {inert(folder)}: {inert(', '.join(keys))}")
 
 
 def _recorded(name: str) -> dict[str, Any]:
@@ -428,7 +451,8 @@ def status(spec: SpecArg = Path("envkit.yaml"), target: TargetOpt = None,
     except Exception as exc:  # noqa: BLE001 - botocore's connection errors, one line
         from .errors import OperationError
 
-        raise OperationError(f"cannot reach the {env.target.kind} target: {exc}") from None
+        raise OperationError(f"cannot reach the {env.target.kind} target: "
+                             f"{clip(str(exc), 300)}") from None
     if as_json:
         typer.echo(json.dumps({"environment": loaded.name, "record": record,
                                "inspection": seen.to_dict()}, default=str))
@@ -444,7 +468,7 @@ def outputs(spec: SpecArg = Path("envkit.yaml"), target: TargetOpt = None,
             ) -> None:
     """The stack outputs: sign-in URL, users, instances, SSH commands, web URLs."""
     _ensure_cli(False, print)
-    env = _environment(spec, target, profile, None, backend)
+    env = _environment(spec, target, profile, None, backend, start_emulator=False, live=False)
     values = env.outputs(show_secrets=show_secrets)
     if as_json:
         typer.echo(json.dumps(values, indent=2))
@@ -466,31 +490,33 @@ def list_environments(as_json: JsonOpt = False) -> None:
     if not registry:
         typer.echo("no environments yet: envkit up SPEC creates one")
         return
+    from .render import inert
+
     table = Table(show_edge=False)
     for col in ("environment", "target", "region", "resources", "last update", "expires",
                 "status"):
         table.add_column(col)
     for name, r in sorted(registry.items()):
-        table.add_row(name, str(r.get("target", "")), str(r.get("region", "")),
-                      str(r.get("resources", "")), str(r.get("last_update", "")),
-                      str(r.get("expires") or "-"), str(r.get("status", "")))
+        table.add_row(*(inert(v) for v in (
+            name, r.get("target", ""), r.get("region", ""), r.get("resources", ""),
+            r.get("last_update", ""), r.get("expires") or "-", r.get("status", ""))))
     _console().print(table)
 
 
 @app.command()
 def history(spec: SpecArg = Path("envkit.yaml"), target: TargetOpt = None,
             backend: BackendOpt = None, as_json: JsonOpt = False,
-            limit: Annotated[int, typer.Option("--limit", "-n")] = 10) -> None:
+            limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=1000)] = 10) -> None:
     """The last operations on the environment's stack."""
     _ensure_cli(False, print)
-    env = _environment(spec, target, None, None, backend)
+    env = _environment(spec, target, None, None, backend, start_emulator=False, live=False)
     entries = env.history(limit)
     if as_json:
         typer.echo(json.dumps(entries, indent=2))
         return
     for e in entries:
-        typer.echo(f"#{e['version']} {e['kind']:<8} {e['result']:<10} {e['start']} "
-                   f"{e['changes']}")
+        typer.echo(printable(f"#{e['version']} {e['kind']:<8} {e['result']:<10} {e['start']} "
+                             f"{e['changes']}"))
 
 
 @app.command()
@@ -515,20 +541,24 @@ def ssh(instance: Annotated[str, typer.Argument(help="Instance name from the spe
     import shlex
 
     from .errors import OperationError, SpecError
+    from .ssh import ssh_argv
 
-    env = _environment(spec, target, None, None, None)
+    env = _environment(spec, target, None, None, None, start_emulator=False, live=False)
     if instance not in env.spec.ec2.instances:
         known = ", ".join(env.spec.ec2.instances) or "none"
-        raise SpecError(f"unknown instance '{instance}'; known instances: {known}")
+        raise SpecError(f"unknown instance '{clip(instance)}'; known instances: {known}")
     _ensure_cli(False, print)
-    command = ((env.outputs().get("instances") or {}).get(instance) or {}).get("ssh_command")
-    if not command:
-        raise OperationError(f"{env.name}: no SSH command recorded for '{instance}'; "
+    outputs = (env.outputs().get("instances") or {}).get(instance) or {}
+    from . import home
+
+    argv = ssh_argv(env.spec, instance, outputs, str(home.keys_dir(env.name)))
+    if argv is None:
+        raise OperationError(f"{env.name}: '{instance}' has no address recorded; "
                              "is the environment deployed (envkit up)?")
     if not run:
-        typer.echo(command)
+        typer.echo(printable(shlex.join(argv)))
         return
-    os.execvp("ssh", shlex.split(os.path.expanduser(command)))
+    os.execvp(argv[0], argv)
 
 
 @app.command(name="install-pulumi")
@@ -549,13 +579,15 @@ def doctor(as_json: JsonOpt = False) -> None:
     if as_json:
         typer.echo(json.dumps([c.to_dict() for c in checks], indent=2))
     else:
+        from .render import inert
+
         console = _console()
         for c in checks:
             mark = {"pass": "[green]pass[/green]", "fail": "[red]FAIL[/red]",
                     "info": "[blue]info[/blue]"}[c.status]
-            console.print(f"{mark}  {c.name}: {c.detail}")
+            console.print(f"{mark}  {inert(c.name)}: {inert(c.detail)}")
             if c.status == "fail" and c.fix:
-                console.print(f"      fix: {c.fix}")
+                console.print(f"      fix: {inert(c.fix)}")
     if any(c.status == "fail" for c in checks):
         raise typer.Exit(EXIT_PREREQUISITE)
 
@@ -567,15 +599,17 @@ app.add_typer(policy_app, name="policy")
 @policy_app.command("check")
 def policy_check(
     target: Annotated[Path, typer.Argument(help="An envkit spec, or a Pulumi Python project "
-                                                "directory.")] = Path("envkit.yaml"),
+                                                "directory.", parser=cli_types.spec_path)
+                      ] = Path("envkit.yaml"),
     config: Annotated[Path | None, typer.Option(
-        "--config", help="Policy config (the `pulumi preview --policy-pack-config` format).")
+        "--config", parser=cli_types.input_file,
+        help="Policy config (the `pulumi preview --policy-pack-config` format).")
     ] = None,
     fmt: Annotated[str, typer.Option("--format", help="text, json or sarif.")] = "text",
     level: Annotated[str, typer.Option(
         "--level", help="Report advisory and up (default) or mandatory only.")] = "advisory",
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write to a file.")
-                      ] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", parser=cli_types.output_file,
+                                                help="Write to a file.")] = None,
 ) -> None:
     """Evaluate the policy pack offline; exit 4 on any mandatory violation."""
     from .errors import EXIT_POLICY, SpecError
@@ -636,8 +670,10 @@ UserOpt = Annotated[bool, typer.Option("--user", help="Install for the current u
                                                      "default).")]
 SysPrefixOpt = Annotated[bool, typer.Option("--sys-prefix", help="Install into this Python's "
                                                                  "prefix (the venv).")]
-PrefixOpt = Annotated[str | None, typer.Option("--prefix", help="Install under this prefix.")]
-NameOpt = Annotated[str, typer.Option("--name", help="Kernelspec name.")]
+PrefixOpt = Annotated[str | None, typer.Option("--prefix", parser=cli_types.folder,
+                                              help="Install under this prefix.")]
+NameOpt = Annotated[str, typer.Option("--name", parser=cli_types.kernel_name,
+                                      help="Kernelspec name.")]
 
 
 def _kernel_place(user: bool, sys_prefix: bool, prefix: str | None) -> tuple[bool, str | None]:
@@ -678,7 +714,9 @@ app.add_typer(local_app, name="local")
 
 @local_app.command("start")
 def local_start(port: Annotated[int | None, typer.Option(
-        "--port", help="Port on 127.0.0.1 (default: ENVKIT_LOCAL_PORT or a free one).")] = None
+        "--port", parser=cli_types.port,
+        help="Port on 127.0.0.1 (default: ENVKIT_LOCAL_PORT, else the port this ENVKIT_HOME "
+             "used before, else a free one; it is kept for later starts).")] = None
         ) -> None:
     """Start the emulator, or report the running one."""
     from . import local
@@ -692,7 +730,8 @@ def local_stop() -> None:
     """Stop the emulator (every resource it held is lost)."""
     from . import local
 
-    typer.echo("local emulator stopped" if local.stop() else "local emulator was not running")
+    stopped = local.stop(say=lambda note: typer.echo(note, err=True))
+    typer.echo("local emulator stopped" if stopped else "local emulator was not running")
 
 
 @local_app.command("status")
@@ -701,6 +740,8 @@ def local_status(as_json: JsonOpt = False) -> None:
     from . import local
 
     s = local.status()
+    if s.note and not as_json:
+        typer.echo(s.note, err=True)
     if as_json:
         typer.echo(json.dumps(s.to_dict()))
     elif s.running:
@@ -724,7 +765,7 @@ def _fail(exc: BaseException, code: int, message: str | None = None,
         import traceback
 
         traceback.print_exception(exc)
-    message = message or str(exc) or type(exc).__name__
+    message = printable(message or str(exc) or type(exc).__name__)
     first, *rest = message.splitlines() or [""]
     typer.echo(f"error: {first}", err=True)
     for line in rest:
@@ -791,7 +832,7 @@ def _run(argv: list[str] | None) -> Any:
     except typer.Abort as exc:
         code = _fail(exc, EXIT_FAILED, "aborted", as_json=as_json)
     except _usage_error() as exc:
-        exc.show()  # type: ignore[attr-defined]
+        _usage(exc)
         code = EXIT_BAD_INPUT if exc.exit_code == 2 else exc.exit_code  # type: ignore[attr-defined]
         if as_json:
             typer.echo(json.dumps(error_document(exc, code, exc.format_message())))  # type: ignore[attr-defined]
@@ -799,9 +840,20 @@ def _run(argv: list[str] | None) -> Any:
         code = _fail(exc, 130, "interrupted", as_json=as_json)
     except Exception as exc:  # noqa: BLE001 - the one place an unexpected error is reported
         code = _fail(exc, EXIT_FAILED,
-                     f"unexpected error: {exc!r} (run with --debug for details)",
+                     f"unexpected error: {clip(repr(exc), 500)} (run with --debug for details)",
                      as_json=as_json)
+    local = sys.modules.get("envkit.local")
+    if local is not None:  # an emulator started for a command that failed is stopped
+        local.command_finished(ok=code in (0, None))
     return code
+
+
+def _usage(exc: Exception) -> None:
+    """A usage error as one line: what is wrong, and where the command's help is."""
+    ctx = getattr(exc, "ctx", None)
+    where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+    message = exc.format_message()  # type: ignore[attr-defined]
+    typer.echo(f"error: {clip(message, 300)}{where}", err=True)
 
 
 if __name__ == "__main__":

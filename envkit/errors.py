@@ -17,6 +17,7 @@ __all__ = [
     "EXIT_PREREQUISITE",
     "CancelledError",
     "EnvkitError",
+    "InputError",
     "OperationError",
     "PolicyViolationError",
     "PrerequisiteError",
@@ -32,6 +33,9 @@ EXIT_BAD_INPUT = 2
 EXIT_PREREQUISITE = 3
 EXIT_POLICY = 4
 EXIT_CANCELLED = 130  # 128 + SIGINT, as shells report a Ctrl-C
+
+#: A SpecError's message lists at most this many issues (``issues`` holds them all).
+MAX_ISSUES_SHOWN = 50
 
 
 class EnvkitError(Exception):
@@ -50,12 +54,17 @@ class SpecIssue:
     line: int | None = None
 
     def __str__(self) -> str:
-        where = self.file or "<spec>"
+        # The last guard on what a message shows: each part cut and its control
+        # characters escaped (values are also cut where they are quoted).
+        from .limits import clip
+
+        where = clip(self.file, 300) if self.file else "<spec>"
         if self.line is not None:
             where = f"{where}:{self.line}"
+        message = clip(self.message, 1000)
         if self.field:
-            return f"{where}: {self.field}: {self.message}"
-        return f"{where}: {self.message}"
+            return f"{where}: {clip(self.field, 300)}: {message}"
+        return f"{where}: {message}"
 
 
 class SpecError(EnvkitError, ValueError):
@@ -69,7 +78,16 @@ class SpecError(EnvkitError, ValueError):
         elif isinstance(issues, SpecIssue):
             issues = [issues]
         self.issues: list[SpecIssue] = list(issues)
-        super().__init__("\n".join(str(i) for i in self.issues))
+        shown = [str(i) for i in self.issues[:MAX_ISSUES_SHOWN]]
+        if len(self.issues) > MAX_ISSUES_SHOWN:
+            shown.append(f"... and {len(self.issues) - MAX_ISSUES_SHOWN} more problems")
+        super().__init__("\n".join(shown))
+
+
+class InputError(EnvkitError, ValueError):
+    """A command-line argument or environment variable envkit cannot use."""
+
+    exit_code = EXIT_BAD_INPUT
 
 
 class UsageError(EnvkitError):

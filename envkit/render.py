@@ -1,7 +1,13 @@
-"""Terminal rendering (rich) of envkit's results; the CLI's only view code."""
+"""Terminal rendering (rich) of envkit's results; the CLI's only view code.
+
+Text that comes from a spec, a stack or AWS is inert here: rich markup in it is escaped and
+terminal control characters are written as escapes (``\x1b``), on a terminal and in a pipe
+alike, so a name or a tag cannot restyle, move or hide what is shown.
+"""
 
 from __future__ import annotations
 
+import hashlib
 from typing import Any
 
 from rich.console import Console
@@ -9,7 +15,14 @@ from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
+from .limits import printable
 from .planner import SECRET, UNKNOWN, Plan, PlannedResource
+
+
+def inert(value: Any) -> str:
+    """``value`` as text that prints as written: control characters escaped, then rich
+    markup escaped."""
+    return escape(printable(str(value)))
 
 
 def _short(type_: str) -> str:
@@ -21,7 +34,7 @@ def _short(type_: str) -> str:
 
 def _label(r: PlannedResource) -> str:
     marker = "+" if r.custom else " "
-    return f"{marker} {r.name}  [dim]{_short(r.type)}[/dim]"
+    return f"{marker} {inert(r.name)}  [dim]{inert(_short(r.type))}[/dim]"
 
 
 def _flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
@@ -45,14 +58,27 @@ def _show(value: Any) -> str:
         return ", ".join(_show(v) for v in value) or "[]"
     if value is None:
         return "-"
-    return escape(str(value))
+    return inert(value)
 
 
-def render_plan(plan: Plan, console: Console | None = None) -> None:
-    """Print the plan as a resource tree, counts per type, and the known outputs."""
+def user_data_summary(text: str) -> str:
+    """User data as Terraform shows it in a plan: its size and SHA-256, not its text."""
+    data = text.encode("utf-8", "surrogatepass")
+    return f"{len(data):,} bytes, sha256 {hashlib.sha256(data).hexdigest()}"
+
+
+def _user_data(plan: Plan) -> list[tuple[str, str]]:
+    return [(r.name, r.inputs["userData"]) for r in plan.resources
+            if r.type == "aws:ec2/instance:Instance" and isinstance(r.inputs.get("userData"), str)]
+
+
+def render_plan(plan: Plan, console: Console | None = None, show_user_data: bool = False
+                ) -> None:
+    """Print the plan as a resource tree, counts per type, the instances' user data (size
+    and SHA-256; the text with ``show_user_data``) and the known outputs."""
     console = console or Console()
     total = sum(plan.counts().values())
-    tree = Tree(f"[bold]{plan.environment}[/bold] ({plan.region}): "
+    tree = Tree(f"[bold]{inert(plan.environment)}[/bold] ({inert(plan.region)}): "
                 f"{total} resources to create")
 
     def add(node: Tree, parent: str | None) -> None:
@@ -66,16 +92,23 @@ def render_plan(plan: Plan, console: Console | None = None) -> None:
     counts.add_column("type")
     counts.add_column("count", justify="right")
     for type_, n in plan.counts().items():
-        counts.add_row(type_, str(n))
+        counts.add_row(inert(type_), str(n))
     counts.add_row("[bold]total[/bold]", f"[bold]{total}[/bold]")
     console.print(counts)
+
+    for name, text in _user_data(plan):
+        console.print(f"[bold]user data[/bold] of {inert(name)}: {user_data_summary(text)}"
+                      + ("" if show_user_data else "  [dim](--show-user-data prints it)[/dim]"),
+                      soft_wrap=True)
+        if show_user_data:
+            console.print(inert(text), soft_wrap=True)
 
     outputs = Table(title="Outputs", show_edge=False, title_justify="left")
     outputs.add_column("output")
     outputs.add_column("value", overflow="fold")
     for key, value in plan.outputs.items():
         for name, leaf in _flatten(value, key):
-            outputs.add_row(name, _show(leaf))
+            outputs.add_row(inert(name), _show(leaf))
     console.print(outputs)
     console.print("[dim]+ create. Offline plan: nothing was contacted; values marked "
                   f"{UNKNOWN} are assigned by AWS.[/dim]")
@@ -97,8 +130,8 @@ def render_inspection(name: str, record: dict[str, Any], seen: Any, console: Con
     facts = ", ".join(f"{k}: {record[k]}" for k in ("target", "region", "resources",
                                                     "last_update", "expires", "status")
                       if record.get(k) is not None)
-    console.print(f"[bold]{escape(name)}[/bold] " + (escape(facts) if facts else
-                                                    "(never deployed by envkit here)"))
+    console.print(f"[bold]{inert(name)}[/bold] " + (inert(facts) if facts else
+                                                   "(never deployed by envkit here)"))
     if seen.instances:
         table = Table(title="Instances", show_edge=False, title_justify="left")
         for col in ("instance", "id", "state", "public ip", "private ip", "public dns",
@@ -108,21 +141,21 @@ def render_inspection(name: str, record: dict[str, Any], seen: Any, console: Con
             rules = "; ".join(f"{g}: {', '.join(r) or 'no ingress'}"
                               for g, r in i.security_groups.items())
             web = _web_text(i.web)
-            table.add_row(i.name, i.id, i.state, i.public_ip or "-", i.private_ip or "-",
-                          i.public_dns or "-", escape(rules), ", ".join(i.network_interfaces),
-                          escape(web))
+            table.add_row(*(inert(v) for v in (
+                i.name, i.id, i.state, i.public_ip or "-", i.private_ip or "-",
+                i.public_dns or "-", rules, ", ".join(i.network_interfaces), web)))
         console.print(table)
     if seen.users:
         table = Table(title="IAM users", show_edge=False, title_justify="left")
         for col in ("user", "groups", "console", "MFA devices", "access keys (age, days)"):
             table.add_column(col)
         for u in seen.users:
-            table.add_row(u.name, ", ".join(u.groups) or "-", "yes" if u.console else "no",
-                          str(u.mfa_devices),
-                          ", ".join(map(str, u.access_key_ages_days)) or "none")
+            table.add_row(*(inert(v) for v in (
+                u.name, ", ".join(u.groups) or "-", "yes" if u.console else "no",
+                u.mfa_devices, ", ".join(map(str, u.access_key_ages_days)) or "none")))
         console.print(table)
     for note in seen.notes:
-        console.print(f"[dim]{escape(note)}[/dim]")
+        console.print(f"[dim]{inert(note)}[/dim]")
 
 
 def render_policy(report: Any, console: Console, minimum: str = "advisory",
@@ -133,18 +166,19 @@ def render_policy(report: Any, console: Console, minimum: str = "advisory",
     verdict = (f"[red]{len(report.mandatory)} mandatory[/red]" if report.mandatory
                else "[green]0 mandatory[/green]")
     notices = sum(f.kind == "notice" for f in report.findings)
-    console.print(f"[bold]{title}[/bold] ({escape(report.pack)}, {report.resources} resources): "
+    console.print(f"[bold]{inert(title)}[/bold] ({inert(report.pack)}, {report.resources} "
+                  "resources): "
                   f"{verdict}, {len(report.advisory)} advisory"
                   + (f", {notices} could not be checked offline" if notices else ""))
     for f in findings:
         level = {"mandatory": "[red]mandatory[/red]", "advisory": "[yellow]advisory[/yellow]"
                  }.get(f.level, f.level) if f.kind == "violation" else f"[dim]{f.kind}[/dim]"
         where = f"  ({_relative(f.file)}:{f.line})" if f.file and f.line else ""
-        console.print(f"{level}  [bold]{escape(f.policy)}[/bold]  "
-                      f"{escape(f.resource_name or 'stack')}{escape(where)}")
-        console.print(f"    {escape(f.message)}")
+        console.print(f"{level}  [bold]{inert(f.policy)}[/bold]  "
+                      f"{inert(f.resource_name or 'stack')}{inert(where)}")
+        console.print(f"    {inert(f.message)}")
         if f.kind == "violation" and f.remediation:
-            console.print(f"    [dim]fix: {escape(f.remediation)}[/dim]")
+            console.print(f"    [dim]fix: {inert(f.remediation)}[/dim]")
 
 
 def _relative(path: str) -> str:

@@ -61,15 +61,17 @@ def aws_credentials_available(profile: str | None = None) -> bool:
     import botocore.exceptions
     import botocore.session
 
-    session = botocore.session.Session(profile=profile)
-    resolver = session.get_component("credential_provider")
-    for name in ("iam-role", "container-role"):
-        with contextlib.suppress(KeyError, ValueError):
-            resolver.remove(name)
-    try:
+    try:  # an unknown profile can surface while the resolver is built, or when it is used
+        session = botocore.session.Session(profile=profile)
+        resolver = session.get_component("credential_provider")
+        for name in ("iam-role", "container-role"):
+            with contextlib.suppress(KeyError, ValueError):
+                resolver.remove(name)
         return session.get_credentials() is not None
     except botocore.exceptions.ProfileNotFound:
-        raise PrerequisiteError(f"AWS profile '{profile}' is not configured "
+        from .limits import clip
+
+        raise PrerequisiteError(f"AWS profile '{clip(profile)}' is not configured "
                                 "(aws configure --profile ...)") from None
     except botocore.exceptions.BotoCoreError:
         return False
@@ -106,7 +108,7 @@ def resolve_target(requested: str | None, region: str, profile: str | None = Non
         return Target("aws", region, reason, profile=profile)
     from . import local
 
-    status = local.start() if start_emulator else local.status()
+    status = local.start_for_command() if start_emulator else local.status()
     target = Target("local", region, reason, endpoint=status.endpoint,
                     emulator_id=status.instance_id)
     if status.endpoint:

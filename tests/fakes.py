@@ -67,6 +67,7 @@ def default_outputs() -> dict[str, Any]:
         "access_keys": Secret({"ann": {"id": "AKIAEXAMPLE", "secret": "wJalrXUtnFEMI/K7MDENG"}}),
         "private_keys": Secret({"lab-key": PEM}),
         "instances": {"web": {"ssh_command": "ssh -i k ec2-user@1.2.3.4",
+                              "public_ip": "1.2.3.4", "private_ip": "10.20.0.5",
                               "web_url": "http://1.2.3.4/"}},
     }
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -12,8 +13,8 @@ import pytest
 from .conftest import BASICS, ROOT
 
 
-def envkit(*args: str, cwd=ROOT) -> subprocess.CompletedProcess:
-    env = {**os.environ, "COLUMNS": "120"}
+def envkit(*args: str, cwd=ROOT, env: dict | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": "120", **(env or {})}
     return subprocess.run([sys.executable, "-m", "envkit.cli", *args], capture_output=True,
                           text=True, cwd=cwd, env=env, timeout=120)
 
@@ -106,3 +107,57 @@ def test_in_process_main_leaves_the_garbage_collector_as_it_was():
         main(["validate", str(BASICS)])
     assert done.value.code == 0
     assert gc.isenabled()
+
+
+# --- output is inert ---------------------------------------------------------------------------
+
+EVIL = "\x1b[31m[bold]evil[/bold]\x07\u202e"
+
+
+@pytest.fixture
+def evil_lab(tmp_path):
+    (tmp_path / "boot.sh").write_text(f"#!/bin/sh\necho '{EVIL}'\n")
+    spec = tmp_path / "lab.yaml"
+    spec.write_text(BASICS.read_text().replace("user_data: web-server",
+                                               "user_data: {file: boot.sh}"))
+    return spec
+
+
+@pytest.mark.parametrize("terminal", [False, True], ids=["pipe", "terminal"])
+def test_plan_shows_user_data_as_size_and_sha256(evil_lab, terminal):
+    import hashlib
+
+    data = (evil_lab.parent / "boot.sh").read_bytes()
+    env = {"FORCE_COLOR": "1"} if terminal else {}
+    done = envkit("plan", str(evil_lab), env=env)
+    assert done.returncode == 0, done.stderr
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", done.stdout)  # rich's own styling, if any
+    assert f"{len(data):,} bytes, sha256 {hashlib.sha256(data).hexdigest()}" in plain
+    assert "evil" not in plain and "--show-user-data prints it" in plain
+    shown = envkit("plan", str(evil_lab), "--show-user-data", env=env)
+    assert shown.returncode == 0
+    plain = re.sub(r"\x1b\[[0-9;]*m", "", shown.stdout)
+    assert "\\x1b[31m[bold]evil[/bold]\\x07\\u202e" in plain  # escaped, literal
+    assert "\x1b[31m[bold]" not in shown.stdout and "\x07" not in shown.stdout
+    assert "\u202e" not in shown.stdout
+
+
+def test_error_messages_escape_control_characters(tmp_path):
+    bad = tmp_path / "x\x1b[2Jy.yaml"
+    bad.write_text('name: lab\nowner: me\nregion: "\\e[31mred\\u202e"\n')
+    done = envkit("validate", str(bad))
+    assert done.returncode == 2
+    assert "\\x1b[2J" in done.stderr and "\\x1b[31mred\\u202e" in done.stderr
+    assert "\x1b" not in done.stderr and "\u202e" not in done.stderr
+
+
+def test_plan_tree_and_outputs_do_not_render_markup_from_the_spec(tmp_path):
+    spec = tmp_path / "lab.yaml"
+    spec.write_text(BASICS.read_text().replace(
+        "user_data: web-server", "user_data: {template: web-server, index_html: "
+                                 '"[link=http://x]click[/link] \\u001b[5m"}\n'
+                                 '      tags: {note: "[red]x[/red] \\u001b[2J"}'))
+    done = envkit("plan", str(spec), "--show-user-data")
+    assert done.returncode == 0, done.stderr
+    assert "[link=http://x]click[/link] \\x1b[5m" in done.stdout
+    assert "\x1b" not in done.stdout

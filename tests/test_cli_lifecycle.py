@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import stat
 import subprocess
 import sys
@@ -185,9 +186,10 @@ def test_outputs_show_secrets_only_when_asked(engine):
     assert json.loads(shown.stdout)["passwords"] == {"ann": "Sup3r-Secret-Passw0rd!"}
 
 
-def test_ssh_prints_the_command(engine):
+def test_ssh_prints_the_command_built_from_its_parts(engine):
+    key = home.keys_dir("aws-basics") / "learning-ec2.pem"
     assert invoke("ssh", "web", str(BASICS), "--target", "local").stdout.strip() == \
-        "ssh -i k ec2-user@1.2.3.4"
+        shlex.join(["ssh", "-i", str(key), "ec2-user@1.2.3.4"])
     unknown = invoke("ssh", "db", str(BASICS), "--target", "local")
     assert unknown.exit_code != 0
 
@@ -330,3 +332,63 @@ def test_cancel_says_what_it_did(engine):
     result = invoke("cancel", str(BASICS), "--target", "local")
     assert result.exit_code == 0, result.output
     assert "no update held the lock" in result.output
+
+
+def _failing_stacks(engine, monkeypatch):
+    from pulumi.automation import errors as auto_errors
+    from pulumi.automation._cmd import CommandResult
+
+    original = engine.create_or_select_stack
+
+    def failing(*args, **kwargs):
+        stack = original(*args, **kwargs)
+        stack.fail = auto_errors.CommandError(CommandResult("", "error: boom", 1))
+        return stack
+
+    monkeypatch.setattr("pulumi.automation.create_or_select_stack", failing)
+
+
+def test_a_failed_command_stops_the_emulator_it_started(engine, monkeypatch, capsys):
+    from envkit.cli import main
+
+    _failing_stacks(engine, monkeypatch)
+    with pytest.raises(SystemExit) as code:
+        main(["up", "--yes", str(BASICS), "--target", "local"])
+    assert code.value.code == 1 and "boom" in capsys.readouterr().err
+    assert not local.status().running
+    assert not (home.home() / "local" / "server.json").exists()
+
+
+def test_a_failed_command_leaves_a_running_emulator_running(engine, monkeypatch, capsys):
+    from envkit.cli import main
+
+    before = local.start()
+    _failing_stacks(engine, monkeypatch)
+    with pytest.raises(SystemExit) as code:
+        main(["up", "--yes", str(BASICS), "--target", "local"])
+    assert code.value.code == 1
+    assert local.status().pid == before.pid
+
+
+def test_ssh_run_execs_an_argv_list_and_paths_stay_one_argument(engine, monkeypatch, tmp_path):
+    from envkit.cli import main
+    from envkit.components.keys import generate_openssh_key
+
+    folder = tmp_path / "my keys; $(touch pwned)"
+    folder.mkdir()
+    public, _ = generate_openssh_key("ed25519")
+    (folder / "-oProxyCommand=id.pub").write_text(public)
+    spec = folder / "lab.yaml"
+    spec.write_text(BASICS.read_text().replace(
+        "learning-ec2: {}", "learning-ec2: {public_key_file: -oProxyCommand=id.pub}"))
+    assert "public_key_file" in spec.read_text()
+    ran: list = []
+    monkeypatch.setattr(os, "execvp", lambda file, argv: ran.append((file, argv)))
+    with pytest.raises(SystemExit) as code:
+        main(["ssh", "web", str(spec), "--target", "local", "--run"])
+    assert code.value.code == 0
+    key = str(folder / "-oProxyCommand=id")
+    assert ran == [("ssh", ["ssh", "-i", key, "ec2-user@1.2.3.4"])]
+    shown = invoke("ssh", "web", str(spec), "--target", "local").stdout.strip()
+    assert shlex.split(shown) == ["ssh", "-i", key, "ec2-user@1.2.3.4"]
+    assert not (ROOT / "pwned").exists() and not (tmp_path / "pwned").exists()

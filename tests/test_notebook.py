@@ -102,7 +102,7 @@ def test_kernelspec_install_list_uninstall(tmp_path):
     assert not (tmp_path / "share/jupyter/kernels/envkit").exists()
     again = subprocess.run([*cli, "uninstall", "--prefix", str(tmp_path)], env=env,
                            capture_output=True, text=True)
-    assert again.returncode == 1 and "no kernel named 'envkit'" in again.stderr
+    assert again.returncode == 2 and "no kernel named 'envkit'" in again.stderr
 
 
 # --- a real kernel, started by name ----------------------------------------------------------

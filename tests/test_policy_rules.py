@@ -25,7 +25,10 @@ from . import (
 from .policy_helpers import (
     TAGS,
     acl_rule,
+    allow,
+    doc,
     findings,
+    group_policy,
     instance,
     launch_template,
     nacl,
@@ -112,8 +115,9 @@ def test_remediation_fixes_imds_and_encryption():
 
 def test_component_documents_pass_parliament(basics_plan):
     """Every IAM document envkit generates passes parliament, except one explained finding."""
-    from parliament import analyze_policy_string
+    from envkit.policy.rules._iamdata import import_parliament
 
+    analyze_policy_string = import_parliament().analyze_policy_string
     known_false_positive = {
         # The require-MFA policy lets a user manage their own MFA device and password; they
         # are scoped to arn:...:user/${aws:username}, which parliament cannot see through.
@@ -188,3 +192,16 @@ def test_parliament_loads_without_leaving_a_pkg_resources_stand_in():
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["['NO_VERSION',", "'RESOURCE_STAR']", "False"]
+
+
+def test_numbers_and_booleans_in_condition_values_are_read_as_aws_reads_them():
+    """Valid IAM JSON from a Pulumi program: 3600 and true are condition values AWS takes
+    (as the text "3600" and "true"); the rules judge the document instead of failing."""
+    numeric = doc(allow("s3:GetObject", "arn:aws:s3:::lab-bucket/*", Condition={
+        "NumericLessThan": {"aws:MultiFactorAuthAge": 3600},
+        "Bool": {"aws:SecureTransport": True}}))
+    found = findings(group_policy(numeric))
+    assert not [f for f in found if f.policy == "iam-document-well-formed"]
+    as_text = findings(group_policy(numeric.replace("3600", '"3600"').replace("true", '"true"')))
+    assert sorted((f.policy, f.kind) for f in found) == \
+        sorted((f.policy, f.kind) for f in as_text)

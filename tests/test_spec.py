@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import textwrap
 from datetime import timedelta
 
 import pytest
+import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -362,3 +364,135 @@ def test_yaml_1_2_plain_colons_in_flow_lists():
     doc = json.loads(spec.iam.groups["g"].inline_policies["p"].to_json())
     assert doc["Statement"][0]["Action"] == ["ec2:StartInstances", "ec2:StopInstances"]
     assert spec.tags == {"note": "yes", "when": "2024-01-01"}  # 1.2: yes is a string
+
+
+# --- what validates, plans: AWS's own rules at validation -------------------------------------
+
+
+def _statement(**extra) -> dict:
+    return {"iam": {"groups": {"g": {"inline_policies": {"p": {"Statement": [{
+        "Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::lab/*",
+        **extra}]}}}}}}
+
+
+def test_numbers_and_booleans_in_conditions_are_iam_text():
+    import envkit
+
+    spec = load_spec(minimal(**_statement(Condition={
+        "NumericLessThan": {"aws:MultiFactorAuthAge": 3600},
+        "Bool": {"aws:SecureTransport": True},
+        "NumericGreaterThan": {"s3:max-keys": [1.5, 10]}})))
+    condition = spec.iam.groups["g"].inline_policies["p"].Statement[0].Condition
+    assert condition == {"NumericLessThan": {"aws:MultiFactorAuthAge": "3600"},
+                         "Bool": {"aws:SecureTransport": "true"},
+                         "NumericGreaterThan": {"s3:max-keys": ["1.5", "10"]}}
+    policy = envkit.plan(spec).get("aws:iam/groupPolicy:GroupPolicy", "t-lab-group-g-p")
+    assert '"aws:MultiFactorAuthAge":"3600"' in policy.inputs["policy"]
+
+
+@pytest.mark.parametrize("value,fragment", [
+    (".nan", "not a number an IAM condition takes"),
+    (".inf", "not a number an IAM condition takes"),
+    ("1e300", "not a number an IAM condition takes"),
+    ("99999999999999999999", "out of range for an IAM condition"),
+    ("{a: b}", "a condition value is text, a number or true/false"),
+    ("null", "a condition value is text, a number or true/false"),
+])
+def test_condition_values_aws_refuses_are_refused_with_the_field(value, fragment):
+    text = yaml.safe_dump(minimal(**_statement(Condition={"NumericLessThan": {"k": "X"}})))
+    with pytest.raises(SpecError) as info:
+        load_spec(text.replace("k: X", f"k: {value}"))
+    assert info.value.issues[0].field.endswith("Statement[0].Condition.NumericLessThan.k")
+    assert fragment in info.value.issues[0].message
+
+
+def test_inline_policies_take_no_principal():
+    with pytest.raises(SpecError, match="AWS refuses a Principal in them"):
+        load_spec(minimal(**_statement(Principal="*")))
+
+
+@pytest.mark.parametrize("field,value,fragment", [
+    ("minimum_length", ".nan", "expected a finite number, got nan"),
+    ("minimum_length", "1e400", "expected a finite number"),
+    ("minimum_length", "99999999999999999999999", "must be at most 128"),
+])
+def test_non_finite_and_out_of_range_numbers_name_the_field(field, value, fragment):
+    with pytest.raises(SpecError) as info:
+        load_spec(f"name: lab\nowner: me\niam:\n  password_policy:\n    {field}: {value}\n")
+    issue = info.value.issues[0]
+    assert issue.field == f"iam.password_policy.{field}" and fragment in issue.message
+
+
+def test_ttl_has_a_maximum():
+    assert parse_ttl("365d") == timedelta(days=365)
+    for text in ("366d", "53w", "99999999999999999999w"):
+        with pytest.raises(ValueError, match="longer than the most envkit allows, 365 days"):
+            parse_ttl(text)
+
+
+@pytest.mark.parametrize("name", ["ünïcode", "名前", "tab\there", "a b", "x\n"])
+def test_iam_names_are_ascii_as_aws_requires(name):
+    with pytest.raises(SpecError, match="is not a valid name: use ASCII letters"):
+        load_spec(minimal(iam={"users": {name: {}}}))
+
+
+@pytest.mark.parametrize("key,kind", [("1", "a number"), ("true", "a boolean"),
+                                      ("2024-01-01", "a date"), ("3.5", "a number")])
+def test_keys_that_yaml_reads_as_other_types_have_their_own_message(key, kind):
+    with pytest.raises(SpecError) as info:
+        load_spec(f"name: lab\nowner: me\ntags:\n  {key}: x\n")
+    assert info.value.issues[0].line == 4
+    assert f"reads as {kind}, not text: quote it" in str(info.value)
+    quoted = load_spec(f"name: lab\nowner: me\ntags:\n  '{key}': x\n")
+    assert quoted.tags == {key: "x"}
+    with pytest.raises(SpecError, match="a key is empty"):
+        load_spec("name: lab\nowner: me\ntags:\n  ~: x\n")
+
+
+def test_user_data_files_must_be_utf8_text_within_16_kib(tmp_path):
+    base = minimal(ec2={"instances": {"vm": {"user_data": {"file": "boot.sh"}}}})
+    (tmp_path / "boot.sh").write_bytes("echo M\xfcnchen\n".encode("latin-1"))
+    (tmp_path / "lab.yaml").write_text(yaml.safe_dump(base))
+    with pytest.raises(SpecError, match="is not UTF-8 text"):
+        load_spec(tmp_path / "lab.yaml")
+    (tmp_path / "boot.sh").write_text("#" * (16 * 1024 + 1))
+    with pytest.raises(SpecError, match="a user-data may be at most 16 KiB"):
+        load_spec(tmp_path / "lab.yaml")
+    (tmp_path / "boot.sh").unlink()
+    os.mkfifo(tmp_path / "boot.sh")
+    with pytest.raises(SpecError, match="not a regular file"):
+        load_spec(tmp_path / "lab.yaml")
+
+
+def test_index_html_may_not_push_user_data_past_16_kib():
+    spec = minimal(ec2={"instances": {"vm": {"user_data": {
+        "template": "web-server", "index_html": "<p>" + "x" * 17_000}}}})
+    with pytest.raises(SpecError, match="index_html makes the user data"):
+        load_spec(spec)
+
+
+@pytest.mark.parametrize("owner", ["Jane O'Brien", "ops (lab)", "a\x1bb", "x\u2028y"])
+def test_owner_and_tags_follow_iams_tag_characters(owner):
+    with pytest.raises(SpecError, match="not allowed in tags"):
+        load_spec(minimal(owner=owner))
+    with pytest.raises(SpecError, match="not allowed in tags"):
+        load_spec(minimal(tags={"team": owner}))
+    assert load_spec(minimal(owner="Zoë Müller @ lab-1")).owner == "Zoë Müller @ lab-1"
+
+
+def test_security_group_descriptions_follow_ec2s_characters():
+    with pytest.raises(SpecError, match="EC2 accepts only letters"):
+        load_spec(minimal(ec2={"security_groups": {"web": {"description": "Zugriff für Web"}}}))
+
+
+def test_trailing_newlines_do_not_slip_through_patterns():
+    for bad in ({"iam": {"account_alias": "lab-alias\n"}},
+                _statement(Action="s3:GetObject\n"),
+                {"iam": {"roles": {"r": {"trusted_service": "ec2\n"}}}}):
+        with pytest.raises(SpecError):
+            load_spec(minimal(**bad))
+
+
+def test_a_public_key_that_is_not_one_is_a_spec_error():
+    with pytest.raises(SpecError, match="not an OpenSSH public key"):
+        load_spec(minimal(ec2={"key_pairs": {"k": {"public_key": "$(touch pwned)"}}}))

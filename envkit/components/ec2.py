@@ -8,15 +8,15 @@ root volumes, egress limited to http/https, no SSH from anywhere unless the spec
 from __future__ import annotations
 
 import html
-from importlib import resources
-from pathlib import Path
+import shlex
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 
+from .. import ssh
 from ..spec.amis import AMI_ALIASES
-from ..spec.models import EnvironmentSpec, InstanceSpec, RuleSpec
+from ..spec.models import EnvironmentSpec, InstanceSpec, RuleSpec, web_server_template
 from .base import AMI_OWNER_TAG, _output, named
 from .iam import IamLab
 from .keys import SshKey
@@ -25,7 +25,7 @@ from .network import LabNetwork
 
 def web_server_user_data(env: str, instance: str, index_html: str | None = None) -> str:
     """The built-in ``web-server`` user data: httpd installed, enabled, started, a page."""
-    script = resources.files("envkit").joinpath("templates", "web-server.sh").read_text()
+    script = web_server_template()
     page = index_html or (
         f"<!doctype html><title>{html.escape(env)}</title>"
         f"<h1>envkit lab {html.escape(env)}: {html.escape(instance)}</h1>"
@@ -40,7 +40,7 @@ def user_data_for(spec: EnvironmentSpec, name: str, inst: InstanceSpec) -> str |
     if ud is None:
         return None
     if ud.file is not None:
-        return Path(ud.file).read_text()
+        return ud.text()
     return web_server_user_data(spec.name, name, ud.index_html)
 
 
@@ -87,21 +87,20 @@ class Ec2Lab(pulumi.ComponentResource):
         ec2 = spec.ec2
         env = spec.name
         child = pulumi.ResourceOptions(parent=self)
-        key_dir = key_dir or f"~/.envkit/keys/{env}"
+        if key_dir is None:
+            from ..home import keys_dir
+
+            key_dir = str(keys_dir(env))
 
         key_pairs: dict[str, aws.ec2.KeyPair] = {}
         private_keys: dict[str, Any] = {}
-        key_files: dict[str, str | None] = {}
         for kname, kp in ec2.key_pairs.items():
             if kp.generated:
                 gen = SshKey(f"{env}-key-{kname}-material", algorithm=kp.type, opts=child)
                 public_key: Any = gen.public_key
                 private_keys[kname] = gen.private_key
-                key_files[kname] = f"{key_dir}/{kname}.pem"
             else:
                 public_key = kp.public_key_text()
-                path = str(kp.public_key_file) if kp.public_key_file else None
-                key_files[kname] = path[:-4] if path and path.endswith(".pub") else None
             key_pairs[kname] = aws.ec2.KeyPair(
                 f"{env}-key-{kname}", key_name=f"{env}-{kname}", public_key=public_key,
                 tags=named(tags, f"{env}-{kname}"), opts=child)
@@ -118,7 +117,7 @@ class Ec2Lab(pulumi.ComponentResource):
         instances_out: dict[str, Any] = {}
         for iname, inst in ec2.instances.items():
             instances_out[iname] = self._instance(
-                spec, iname, inst, tags, network, iam, key_pairs, key_files, groups, child)
+                spec, iname, inst, tags, network, iam, key_pairs, key_dir, groups, child)
 
         #: The stack outputs this component contributes, leaf by leaf.
         self.exports: dict[str, Any] = {
@@ -133,7 +132,7 @@ class Ec2Lab(pulumi.ComponentResource):
 
     def _instance(self, spec: EnvironmentSpec, iname: str, inst: InstanceSpec,
                   tags: dict[str, str], network: LabNetwork, iam: IamLab | None,
-                  key_pairs: dict[str, aws.ec2.KeyPair], key_files: dict[str, str | None],
+                  key_pairs: dict[str, aws.ec2.KeyPair], key_dir: str,
                   groups: dict[str, aws.ec2.SecurityGroup],
                   child: pulumi.ResourceOptions) -> dict[str, Any]:
         env = spec.name
@@ -212,16 +211,15 @@ class Ec2Lab(pulumi.ComponentResource):
                 opts=pulumi.ResourceOptions(parent=eni))
             enis.append(eni.id)
 
-        user = alias.default_user if alias else "ec2-user"
-        windows = alias is not None and alias.platform == "windows"
-        key_file = key_files.get(inst.key_pair or "")
+        user = ssh.login_user(inst)
+        key_file = ssh.key_file(spec, inst, key_dir)
         address = pulumi.Output.all(public_ip, instance.private_ip).apply(
             lambda ips: ips[0] or ips[1])
-        if windows:
+        if ssh.is_windows(inst):
             ssh_command: Any = address.apply(lambda a: f"RDP to {a}:3389 as {user}")
-        else:
-            ident = f"-i {key_file} " if key_file else ""
-            ssh_command = address.apply(lambda a: f"ssh {ident}{user}@{a}")
+        else:  # shown as shlex.join of the argv `envkit ssh --run` executes
+            ssh_command = address.apply(
+                lambda a: shlex.join(ssh.command(user, a, key_file)))
         web = inst.user_data is not None and inst.user_data.template is not None
         web_url = (pulumi.Output.all(public_dns, public_ip).apply(
             lambda v: f"http://{v[0] or v[1]}/") if web else None)

@@ -78,7 +78,7 @@ def uninstall(name: str = KERNEL_NAME, user: bool = True, prefix: str | None = N
     from jupyter_client.kernelspec import KernelSpecManager
     from jupyter_core.paths import jupyter_data_dir
 
-    from ..errors import OperationError
+    from ..errors import InputError  # a name that is not installed: the input is wrong
 
     if prefix is not None:
         folder = Path(prefix) / "share" / "jupyter" / "kernels" / name
@@ -88,9 +88,9 @@ def uninstall(name: str = KERNEL_NAME, user: bool = True, prefix: str | None = N
         try:
             return KernelSpecManager().remove_kernel_spec(name)
         except KeyError:
-            raise OperationError(f"no kernel named '{name}' is installed") from None
+            raise InputError(f"no kernel named '{name}' is installed") from None
     if not folder.is_dir():
-        raise OperationError(f"no kernel named '{name}' at {folder}")
+        raise InputError(f"no kernel named '{name}' at {folder}")
     shutil.rmtree(folder)
     return str(folder)
 

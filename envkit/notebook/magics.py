@@ -85,13 +85,18 @@ def run_command(line: str) -> Any:
     from ..engine import Environment
     from ..policy.pack import engine_packs
 
+    if args.command == "status":  # reads only: never starts the emulator
+        from ..inspect import inspect_environment
+        from ..targets import resolve_target
+
+        target = resolve_target(args.target, spec.region, args.profile, start_emulator=False)
+        if target.kind == "local" and target.endpoint is None:
+            return MessageView("the local emulator is not running, so nothing deployed to it "
+                               "exists: %envkit up starts it", kind="notice")
+        return InspectionView(inspect_environment(spec.name, target, args.check_web))
     packs = engine_packs(None, not args.no_policy, _warn) if args.command in (
         "preview", "up") else []
     env = Environment(spec, target=args.target, profile=args.profile, policy_packs=packs)
-    if args.command == "status":
-        from ..inspect import inspect_environment
-
-        return InspectionView(inspect_environment(env.name, env.target, args.check_web))
     if args.command == "outputs":
         return OutputsView(env.outputs(show_secrets=args.show_secrets))
     if args.command == "down" and not args.yes:

@@ -92,18 +92,38 @@ class PolicyReport:
 
 def load_config(path: str | os.PathLike[str] | None) -> dict[str, Any]:
     """Read a policy pack config file (the `pulumi preview --policy-pack-config` format)."""
+    from ..limits import MAX_DEPTH, clip, read_text
+
     if path is None:
         return {}
     path = Path(path)
+    text = read_text(path, "policy config")  # a regular file, at most MAX_SPEC_BYTES
     try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise SpecError(SpecIssue("", "no such policy config file", file=str(path))) from None
+        data = json.loads(text)
+    except RecursionError:
+        raise SpecError(SpecIssue("", f"nests deeper than {MAX_DEPTH} levels",
+                                  file=str(path))) from None
     except ValueError as exc:
-        raise SpecError(SpecIssue("", f"not valid JSON: {exc}", file=str(path))) from None
+        raise SpecError(SpecIssue("", f"not valid JSON: {clip(str(exc), 200)}",
+                                  file=str(path))) from None
     if not isinstance(data, dict):
         raise SpecError(SpecIssue("", "a policy config is a JSON object", file=str(path)))
+    if _depth(data) > MAX_DEPTH:
+        raise SpecError(SpecIssue("", f"nests deeper than {MAX_DEPTH} levels", file=str(path)))
     return _validate_config(data, str(path))
+
+
+def _depth(value: Any) -> int:
+    """How deeply JSON data nests (iteratively: the data may be deeper than the stack)."""
+    deepest, todo = 0, [(value, 1)]
+    while todo:
+        item, level = todo.pop()
+        children = item.values() if isinstance(item, dict) else item \
+            if isinstance(item, list) else ()
+        if children:
+            deepest = max(deepest, level)
+        todo.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def _validate_config(data: dict[str, Any], file: str | None) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..limits import clip
 from . import catalog
 from .amis import AMI_ALIASES
 from .models import did_you_mean
@@ -21,8 +22,10 @@ ELASTIC_IP_LIMIT = 5  # AWS's default per-region quota for elastic IPs
 
 
 def _unknown(kind: str, name: str, known: list[str] | dict) -> str:
-    names = ", ".join(sorted(known)) if known else "none are defined"
-    return f"unknown {kind} '{name}'; known {kind}s: {names}"
+    names = sorted(known)
+    shown = ", ".join(clip(n) for n in names[:20]) + (f" and {len(names) - 20} more"
+                                                      if len(names) > 20 else "")
+    return f"unknown {kind} '{clip(name)}'; known {kind}s: {shown or 'none are defined'}"
 
 
 def check_spec(spec: EnvironmentSpec) -> list[Problem]:
@@ -38,10 +41,10 @@ def _check_policy_refs(path: tuple, policies: list[str]) -> list[Problem]:
     for i, ref in enumerate(policies):
         if ref.startswith("arn:"):
             if ":iam::" not in ref or ":policy/" not in ref:
-                problems.append(((*path, i), f"'{ref}' is not an IAM policy ARN"))
+                problems.append(((*path, i), f"'{clip(ref)}' is not an IAM policy ARN"))
         elif catalog.managed_policy_arn(ref) is None:
-            hint = did_you_mean(ref, catalog.managed_policies())
-            problems.append(((*path, i), f"no AWS managed policy is named '{ref}'{hint}"))
+            hint = did_you_mean(ref[:128], catalog.managed_policies())
+            problems.append(((*path, i), f"no AWS managed policy is named '{clip(ref)}'{hint}"))
     return problems
 
 
@@ -79,7 +82,7 @@ def _check_ec2(spec: EnvironmentSpec) -> list[Problem]:
                              or (zones is not None and zone not in zones)):
             known = ", ".join(sorted(zones)) if zones else f"{spec.region}a, {spec.region}b, ..."
             problems.append((("ec2", "network", "availability_zone"),
-                             f"'{zone}' is not an availability zone of {spec.region}; "
+                             f"'{clip(zone)}' is not an availability zone of {spec.region}; "
                              f"known: {known}"))
     az = spec.availability_zone
     eips = 0
@@ -121,7 +124,7 @@ def _check_ec2(spec: EnvironmentSpec) -> list[Problem]:
                                  "Windows instances need an rsa key pair (type: rsa)"))
         offered = catalog.offered_in_zone(inst.type, az)
         if offered is False:
-            problems.append(((*path, "type"), f"{inst.type} is not offered in {az}"))
+            problems.append(((*path, "type"), f"{inst.type} is not offered in {clip(az)}"))
         if inst.elastic_ip:
             eips += 1
             if eips > ELASTIC_IP_LIMIT:

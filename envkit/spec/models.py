@@ -10,13 +10,18 @@ from __future__ import annotations
 
 import difflib
 import ipaddress
+import math
+import os
 import re
+import unicodedata
 from datetime import timedelta
+from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationInfo,
@@ -25,18 +30,33 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
+from ..limits import (
+    MAX_PUBLIC_KEY_BYTES,
+    MAX_TTL_DAYS,
+    MAX_USER_DATA_BYTES,
+    clip,
+    read_text,
+)
 from .amis import AMI_ALIASES
 
 # --- shared pieces -----------------------------------------------------------------------
 
+# pydantic's patterns use Rust's regex ($ is the very end); Python-side patterns are used
+# with fullmatch, so a trailing newline never slips through. IAM names are ASCII only.
 ENV_NAME_RE = r"^[a-z](?:[a-z0-9-]{0,38}[a-z0-9])?$"
-IAM_NAME_RE = r"^[\w+=,.@-]+$"
-ALIAS_RE = re.compile(r"^[a-z0-9](?:[a-z0-9]|-(?!-))*[a-z0-9]$")
+IAM_NAME_RE = r"^[A-Za-z0-9_+=,.@-]+$"
+ACCOUNT_ID_RE = r"^[0-9]{12}$"
+ALIAS_RE = re.compile(r"[a-z0-9](?:[a-z0-9]|-(?!-))*[a-z0-9]")
 KEY_NAME_RE = r"^[A-Za-z0-9._-]+$"
-AMI_ID_RE = re.compile(r"^ami-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
-ACTION_RE = re.compile(r"^(\*|[a-z0-9-]+:[A-Za-z0-9*?]+)$")
-_TTL_PART = re.compile(r"(\d+)([wdhm])")
-_TTL_UNITS = {"w": "weeks", "d": "days", "h": "hours", "m": "minutes"}
+AMI_ID_RE = re.compile(r"ami-(?:[0-9a-f]{8}|[0-9a-f]{17})")
+ACTION_RE = re.compile(r"\*|[a-z0-9-]+:[A-Za-z0-9*?]+")
+SID_RE = re.compile(r"[A-Za-z0-9]*")
+SERVICE_RE = re.compile(r"[a-z0-9-]+(\.[a-z0-9-]+)*")
+_TTL_PART = re.compile(r"([0-9]+)([wdhm])")
+#: Characters EC2 accepts in a security group's or a rule's description.
+SG_DESCRIPTION_CHARS = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789 ._-:/()#,@[]+=&;{}!$*")
+_TTL_MINUTES = {"w": 7 * 24 * 60, "d": 24 * 60, "h": 60, "m": 1}
 
 EnvName = Annotated[str, Field(pattern=ENV_NAME_RE, max_length=40)]
 GroupName = Annotated[str, Field(pattern=IAM_NAME_RE, min_length=1, max_length=128)]
@@ -66,14 +86,19 @@ class StrictModel(BaseModel):
             known = set(cls.model_fields)
             known |= {f.alias for f in cls.model_fields.values() if f.alias}
             for key in data:
-                if isinstance(key, str) and key not in known:
+                if not isinstance(key, str):
+                    raise PydanticCustomError(
+                        "unknown_key", "a key must be text, not {kind} {shown}",
+                        {"key": clip(key), "kind": type(key).__name__, "shown": clip(key)})
+                if key not in known:
                     public = sorted(k for k in known if not k.endswith("_") or k == "from_")
                     public = [k.rstrip("_") for k in public]
-                    hint = did_you_mean(key, public)
+                    hint = did_you_mean(key[:100], public)
                     raise PydanticCustomError(
                         "unknown_key",
-                        "unknown key '{key}'{hint}; known keys: {known}",
-                        {"key": key, "hint": hint, "known": ", ".join(public)},
+                        "unknown key '{shown}'{hint}; known keys: {known}",
+                        {"key": clip(key), "shown": clip(key), "hint": hint,
+                         "known": ", ".join(public)},
                     )
         return data
 
@@ -86,26 +111,102 @@ def _empty_entries(value: Any) -> Any:
 
 
 def parse_ttl(value: str) -> timedelta:
-    """Parse a ttl such as ``8h``, ``30m``, ``2d``, ``1w`` or ``1d12h`` into a timedelta."""
+    """Parse a ttl such as ``8h``, ``30m``, ``2d``, ``1w`` or ``1d12h`` into a timedelta,
+    at most :data:`~envkit.limits.MAX_TTL_DAYS` (365 days)."""
     text = value.strip().lower()
-    if not text or _TTL_PART.sub("", text):
+    if not text or len(text) > 64 or _TTL_PART.sub("", text):
         raise ValueError(
-            f"cannot parse ttl '{value}': use a number and a unit, e.g. 8h, 30m, 2d, 1w")
-    total = timedelta()
-    for amount, unit in _TTL_PART.findall(text):
-        total += timedelta(**{_TTL_UNITS[unit]: int(amount)})
-    if total <= timedelta(0):
+            f"cannot parse ttl '{clip(value)}': use a number and a unit, e.g. 8h, 30m, 2d, 1w")
+    minutes = sum(int(amount) * _TTL_MINUTES[unit] for amount, unit in _TTL_PART.findall(text))
+    if minutes > MAX_TTL_DAYS * _TTL_MINUTES["d"]:
+        raise ValueError(f"ttl '{clip(value)}' is longer than the most envkit allows, "
+                         f"{MAX_TTL_DAYS} days")
+    if minutes <= 0:
         raise ValueError("ttl must be longer than zero")
-    return total
+    return timedelta(minutes=minutes)
 
 
 def _network(value: Any, what: str) -> str:
     if not isinstance(value, str):
         raise ValueError(f"{what} must be a CIDR string such as 10.0.0.0/16")
+    if len(value) > 64:  # longer than any CIDR: not worth parsing or quoting in full
+        raise ValueError(f"invalid CIDR '{clip(value)}'")
     try:
         return str(ipaddress.ip_network(value, strict=True))
     except ValueError as exc:
-        raise ValueError(f"invalid CIDR '{value}': {exc}") from None
+        raise ValueError(f"invalid CIDR '{clip(value)}': {clip(str(exc), 120)}") from None
+
+
+def _description(value: str | None) -> str | None:
+    """EC2's rule for security group and rule descriptions: ASCII from a fixed set."""
+    if value is not None:
+        bad = sorted({ch for ch in value if ch not in SG_DESCRIPTION_CHARS})
+        if bad:
+            raise ValueError(
+                "EC2 accepts only letters, digits, spaces and ._-:/()#,@[]+=&;{}!$* in a "
+                f"description, not {', '.join(repr(clip(c)) for c in bad[:5])}")
+    return value
+
+
+def _iam_tag_text(value: str) -> str | None:
+    """What is wrong with ``value`` as an IAM tag key or value (None when it is fine):
+    IAM allows Unicode letters, digits and spaces, and _ . : / = + - @."""
+    for ch in value:
+        category = unicodedata.category(ch)
+        if (category[0] not in "LNZ" and ch not in "_.:/=+-@") or category in ("Zl", "Zp"):
+            return (f"the character {clip(ch)!r} is not allowed in tags (IAM allows letters, "
+                    "digits, spaces and _ . : / = + - @)")
+    return None
+
+
+def check_tags(value: dict[str, str], iam: bool) -> dict[str, str]:
+    """AWS's rules for tags: key 1-128 characters without a reserved prefix, value up to 256;
+    with ``iam`` (tags that land on IAM resources too) IAM's character set as well."""
+    for key, val in value.items():
+        if not 1 <= len(key) <= 128:
+            raise ValueError(f"tag key '{clip(key)}' must be 1-128 characters")
+        if key.lower().startswith(RESERVED_TAG_PREFIXES):
+            raise ValueError(f"tag key '{clip(key)}' uses a reserved prefix (aws:, envkit:)")
+        if len(val) > 256:
+            raise ValueError(f"tag '{clip(key)}' has a value longer than 256 characters")
+        problem = (_iam_tag_text(key) or _iam_tag_text(val)) if iam else None
+        if problem:
+            raise ValueError(f"tag '{clip(key)}': {problem}")
+    return value
+
+
+# IAM compares condition values as text: 3600 and "3600", true and "true" mean the same.
+# Numbers and booleans are therefore accepted as AWS accepts them and kept as that text, so
+# every reader of the document (parliament, the policy pack, AWS) sees one form.
+_INT64 = 2 ** 63
+
+
+def _condition_scalar(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        if not -_INT64 <= value < _INT64:
+            raise ValueError(f"{clip(value)} is out of range for an IAM condition (64-bit)")
+        return str(value)
+    if isinstance(value, float):
+        text = repr(value)
+        if not math.isfinite(value) or "e" in text:
+            raise ValueError(f"{clip(value)} is not a number an IAM condition takes: write "
+                             "a finite decimal such as 3600 or 0.5")
+        return text
+    if isinstance(value, str):
+        return value
+    raise ValueError(f"a condition value is text, a number or true/false, not "
+                     f"{type(value).__name__} {clip(value)}")
+
+
+def _condition_values(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_condition_scalar(v) for v in value]
+    return _condition_scalar(value)
+
+
+ConditionValues = Annotated[str | list[str], BeforeValidator(_condition_values)]
 
 
 # --- IAM -----------------------------------------------------------------------------------
@@ -114,7 +215,7 @@ def _network(value: Any, what: str) -> str:
 class PolicyStatement(StrictModel):
     """One IAM policy statement, with AWS's own key names."""
 
-    Sid: str | None = None
+    Sid: str | None = Field(None, max_length=128)
     Effect: Literal["Allow", "Deny"]
     Principal: Any = None
     NotPrincipal: Any = None
@@ -122,14 +223,31 @@ class PolicyStatement(StrictModel):
     NotAction: str | list[str] | None = None
     Resource: str | list[str] | None = None
     NotResource: str | list[str] | None = None
-    Condition: dict[str, dict[str, Any]] | None = None
+    Condition: dict[str, dict[str, ConditionValues]] | None = None
+
+    @field_validator("Sid")
+    @classmethod
+    def _sid(cls, value: str | None) -> str | None:
+        if value is not None and not SID_RE.fullmatch(value):
+            raise ValueError(f"'{clip(value)}' is not a valid Sid: IAM takes ASCII letters "
+                             "and digits only")
+        return value
+
+    @field_validator("Principal", "NotPrincipal")
+    @classmethod
+    def _no_principal(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is not None:
+            raise ValueError(f"inline policies are identity policies and AWS refuses a "
+                             f"{info.field_name} in them; who may assume a role is its "
+                             "trusted_service or trusted_account")
+        return value
 
     @field_validator("Action", "NotAction")
     @classmethod
     def _actions(cls, value: str | list[str] | None) -> str | list[str] | None:
         for action in [value] if isinstance(value, str) else value or []:
-            if not ACTION_RE.match(action):
-                raise ValueError(f"'{action}' is not an IAM action (service:Action or *)")
+            if not ACTION_RE.fullmatch(action):
+                raise ValueError(f"'{clip(action)}' is not an IAM action (service:Action or *)")
         if isinstance(value, list) and not value:
             raise ValueError("must name at least one action")
         return value
@@ -138,8 +256,7 @@ class PolicyStatement(StrictModel):
     def _complete(self) -> PolicyStatement:
         if (self.Action is None) == (self.NotAction is None):
             raise ValueError("a statement needs exactly one of Action or NotAction")
-        identity = self.Principal is None and self.NotPrincipal is None
-        if identity and (self.Resource is None) == (self.NotResource is None):
+        if (self.Resource is None) == (self.NotResource is None):
             raise ValueError("a statement needs exactly one of Resource or NotResource")
         return self
 
@@ -195,7 +312,7 @@ class RoleSpec(StrictModel):
     """An IAM role trusted by one AWS service (``ec2``) or one account id."""
 
     trusted_service: str | None = None
-    trusted_account: str | None = Field(None, pattern=r"^\d{12}$")
+    trusted_account: str | None = Field(None, pattern=ACCOUNT_ID_RE)
     managed_policies: list[str] = Field(default_factory=list, max_length=10)
     inline_policies: dict[PolicyName, PolicyDocument] = Field(default_factory=dict)
     instance_profile: bool | None = None
@@ -206,8 +323,8 @@ class RoleSpec(StrictModel):
     def _service(cls, value: str | None) -> str | None:
         if value is None:
             return None
-        if not re.match(r"^[a-z0-9-]+(\.[a-z0-9-]+)*$", value) or "*" in value:
-            raise ValueError(f"'{value}' is not a service name such as ec2 or lambda")
+        if not SERVICE_RE.fullmatch(value) or len(value) > 128:
+            raise ValueError(f"'{clip(value)}' is not a service name such as ec2 or lambda")
         return value if value.endswith(".amazonaws.com") else f"{value}.amazonaws.com"
 
     @model_validator(mode="after")
@@ -233,10 +350,10 @@ class IamSpec(StrictModel):
     @field_validator("account_alias")
     @classmethod
     def _alias(cls, value: str | None) -> str | None:
-        if value is not None and not ALIAS_RE.match(value):
+        if value is not None and not ALIAS_RE.fullmatch(value):
             raise ValueError(
-                f"'{value}' is not a valid account alias: lowercase letters, digits and single "
-                "hyphens, starting and ending with a letter or digit"
+                f"'{clip(value)}' is not a valid account alias: lowercase letters, digits and "
+                "single hyphens, starting and ending with a letter or digit"
             )
         return value
 
@@ -268,11 +385,13 @@ class RuleSpec(StrictModel):
     to: str | list[str] | None = None
     description: str | None = Field(None, max_length=255)
 
+    _described = field_validator("description")(classmethod(lambda cls, v: _description(v)))
+
     @field_validator("service")
     @classmethod
     def _known_service(cls, value: str | None) -> str | None:
         if value is not None and value not in SERVICES:
-            raise ValueError(f"unknown service '{value}'{did_you_mean(value, SERVICES)}; "
+            raise ValueError(f"unknown service '{clip(value)}'{did_you_mean(value, SERVICES)}; "
                              f"known: {', '.join(SERVICES)}")
         return value
 
@@ -280,7 +399,7 @@ class RuleSpec(StrictModel):
     @classmethod
     def _known_protocol(cls, value: str | None) -> str | None:
         if value is not None and str(value).lower() not in PROTOCOLS:
-            raise ValueError(f"unknown protocol '{value}'; known: tcp, udp, icmp, all")
+            raise ValueError(f"unknown protocol '{clip(value)}'; known: tcp, udp, icmp, all")
         return None if value is None else str(value).lower()
 
     @field_validator("ports")
@@ -341,10 +460,10 @@ class RuleSpec(StrictModel):
 def _parse_ports(value: int | str) -> tuple[int, int]:
     if isinstance(value, bool):
         raise ValueError("ports must be a number or a range such as 8080-8081")
-    text = str(value).strip()
-    match = re.fullmatch(r"(-?\d+)(?:\s*-\s*(\d+))?", text)
+    text = str(value).strip() if not isinstance(value, int) or abs(value) < 10 ** 9 else "?"
+    match = re.fullmatch(r"(-?[0-9]{1,9}) *(?:- *([0-9]{1,9}))?", text)
     if not match:
-        raise ValueError(f"'{value}' is not a port or a port range such as 8080-8081")
+        raise ValueError(f"'{clip(value)}' is not a port or a port range such as 8080-8081")
     low = int(match.group(1))
     high = int(match.group(2)) if match.group(2) else low
     for port in (low, high):
@@ -374,6 +493,8 @@ class SecurityGroupSpec(StrictModel):
         max_length=60,
     )
 
+    _described = field_validator("description")(classmethod(lambda cls, v: _description(v)))
+
     @model_validator(mode="after")
     def _directions(self) -> SecurityGroupSpec:
         for rule in self.ingress:
@@ -389,7 +510,7 @@ class KeyPairSpec(StrictModel):
     """A key pair: generated per environment (default), or an existing public key."""
 
     type: Literal["ed25519", "rsa"] = "ed25519"
-    public_key: str | None = None
+    public_key: str | None = Field(None, max_length=MAX_PUBLIC_KEY_BYTES)
     public_key_file: Path | None = None
 
     @field_validator("public_key")
@@ -405,9 +526,8 @@ class KeyPairSpec(StrictModel):
         if value is None:
             return None
         path = _resolve(value, info)
-        if not path.is_file():
-            raise ValueError(f"public key file '{value}' does not exist")
-        _check_public_key(path.read_bytes())
+        _check_public_key(_read_user_file(path, value, "public key",
+                                          MAX_PUBLIC_KEY_BYTES).encode())
         return path
 
     @model_validator(mode="after")
@@ -424,25 +544,45 @@ class KeyPairSpec(StrictModel):
     def public_key_text(self) -> str | None:
         """The given public key, read from the file if needed."""
         if self.public_key_file is not None:
-            return self.public_key_file.read_text().strip()
+            return read_text(self.public_key_file, "public key", MAX_PUBLIC_KEY_BYTES).strip()
         return self.public_key
 
 
 def _check_public_key(data: bytes) -> None:
+    from cryptography.exceptions import UnsupportedAlgorithm
     from cryptography.hazmat.primitives.serialization import load_ssh_public_key
 
     try:
         load_ssh_public_key(data.strip())
-    except (ValueError, TypeError) as exc:
-        raise ValueError(f"not an OpenSSH public key: {exc}") from None
+    except (ValueError, TypeError, UnsupportedAlgorithm) as exc:
+        raise ValueError(f"not an OpenSSH public key: {clip(str(exc), 120)}") from None
 
 
 def _resolve(path: Path, info: ValidationInfo) -> Path:
-    base = (info.context or {}).get("base_dir")
+    """A spec's path, relative to the spec's folder (the working folder for text or a
+    mapping), made absolute so every later use and message names the same file."""
+    base = (info.context or {}).get("base_dir") or Path.cwd()
     path = Path(path).expanduser()
-    if not path.is_absolute() and base is not None:
+    if not path.is_absolute():
         path = Path(base) / path
-    return path
+    return Path(os.path.normpath(path))
+
+
+def _read_user_file(path: Path, written: Any, what: str, limit: int) -> str:
+    """A file the spec names, read through the bounded reader; problems as ValueError."""
+    from ..errors import SpecError
+
+    if len(str(written)) > 1024:
+        raise ValueError(f"{what} file '{clip(written)}' is not a usable path")
+    if not os.path.lexists(path):
+        raise ValueError(f"{what} file '{clip(written)}' does not exist (looked for "
+                         f"{clip(str(path), 120)})")
+    try:
+        return read_text(path, what, limit)
+    except SpecError as exc:
+        reason = exc.issues[0].message if exc.issues else str(exc)
+        raise ValueError(f"{what} file '{clip(written)}' ({clip(str(path), 120)}) {reason}"
+                         ) from None
 
 
 class RootVolumeSpec(StrictModel):
@@ -455,7 +595,15 @@ class RootVolumeSpec(StrictModel):
 
 
 WEB_SERVER = "web-server"
-USER_DATA_LIMIT = 16 * 1024
+USER_DATA_LIMIT = MAX_USER_DATA_BYTES
+
+
+@cache
+def web_server_template() -> str:
+    """The built-in ``web-server`` user-data script (``__INDEX_HTML__`` marks the page)."""
+    from importlib import resources
+
+    return resources.files("envkit").joinpath("templates", "web-server.sh").read_text()
 
 
 class UserDataSpec(StrictModel):
@@ -471,10 +619,7 @@ class UserDataSpec(StrictModel):
         if value is None:
             return None
         path = _resolve(value, info)
-        if not path.is_file():
-            raise ValueError(f"user-data file '{value}' does not exist")
-        if path.stat().st_size > USER_DATA_LIMIT:
-            raise ValueError(f"user-data file '{value}' is larger than EC2's 16 KB limit")
+        _read_user_file(path, value, "user-data", USER_DATA_LIMIT)  # UTF-8, EC2's 16 KiB
         return path
 
     @model_validator(mode="after")
@@ -483,7 +628,19 @@ class UserDataSpec(StrictModel):
             raise ValueError("user_data needs exactly one of template or file")
         if self.index_html is not None and self.template != WEB_SERVER:
             raise ValueError("index_html only applies to the web-server template")
+        if self.index_html is not None:
+            size = len(web_server_template().replace("__INDEX_HTML__", self.index_html)
+                       .encode("utf-8", "surrogatepass"))
+            if size > USER_DATA_LIMIT:
+                raise ValueError(f"index_html makes the user data {size:,} bytes; EC2 takes "
+                                 f"at most {USER_DATA_LIMIT // 1024} KiB")
         return self
+
+    def text(self) -> str:
+        """The user-data file's text (a file given in the spec; read within the limits)."""
+        if self.file is None:
+            raise ValueError("this user data is a template, not a file")
+        return read_text(self.file, "user-data", USER_DATA_LIMIT)
 
 
 class InstanceSpec(StrictModel):
@@ -497,13 +654,15 @@ class InstanceSpec(StrictModel):
     user_data: UserDataSpec | None = None
     elastic_ip: bool = False
     public_ip: bool = True
-    extra_network_interfaces: int = Field(0, ge=0)
+    extra_network_interfaces: int = Field(0, ge=0, le=100)
     root_volume: RootVolumeSpec = Field(default_factory=RootVolumeSpec)
     purchase: Literal["on-demand", "spot"] = "on-demand"
     tenancy: Literal["default", "dedicated"] = "default"
     imdsv2: bool = True
     monitoring: bool = False
-    tags: dict[str, str] = Field(default_factory=dict)
+    tags: dict[str, str] = Field(default_factory=dict, max_length=40)
+
+    _checked_tags = field_validator("tags")(classmethod(lambda cls, v: check_tags(v, iam=False)))
 
     @field_validator("ami")
     @classmethod
@@ -511,7 +670,7 @@ class InstanceSpec(StrictModel):
         if value in AMI_ALIASES or AMI_ID_RE.match(value):
             return value
         raise ValueError(
-            f"unknown AMI alias '{value}'{did_you_mean(value, AMI_ALIASES)}; "
+            f"unknown AMI alias '{clip(value)}'{did_you_mean(value[:100], AMI_ALIASES)}; "
             "use an ami-... id or one of: "
             + ", ".join(AMI_ALIASES)
         )
@@ -522,7 +681,7 @@ class InstanceSpec(StrictModel):
         if isinstance(value, str):
             if value != WEB_SERVER:
                 raise ValueError(
-                    f"unknown user_data template '{value}'; known: {WEB_SERVER}; "
+                    f"unknown user_data template '{clip(value)}'; known: {WEB_SERVER}; "
                     "for a script write user_data: {file: PATH}"
                 )
             return {"template": value}
@@ -535,7 +694,8 @@ class InstanceSpec(StrictModel):
 
         known = instance_types()
         if value not in known:
-            raise ValueError(f"unknown instance type '{value}'{did_you_mean(value, known, 3)}")
+            raise ValueError(f"unknown instance type '{clip(value)}'"
+                             f"{did_you_mean(value[:100], known, 3)}")
         return value
 
 
@@ -544,7 +704,7 @@ class NetworkSpec(StrictModel):
 
     vpc_cidr: str = "default"
     subnet_cidr: str | None = None
-    availability_zone: str | None = None
+    availability_zone: str | None = Field(None, max_length=32)
 
     @field_validator("vpc_cidr")
     @classmethod
@@ -614,7 +774,7 @@ class EnvironmentSpec(StrictModel):
 
     name: EnvName
     region: str = "us-east-1"
-    owner: str = Field(min_length=1, max_length=256)
+    owner: str = Field(min_length=1, max_length=256)  # the envkit:owner tag's value
     ttl: str | None = None
     tags: dict[str, str] = Field(default_factory=dict, max_length=40)
     iam: IamSpec = Field(default_factory=IamSpec)
@@ -624,7 +784,9 @@ class EnvironmentSpec(StrictModel):
     @classmethod
     def _ttl(cls, value: Any) -> Any:
         if value is not None:
-            parse_ttl(str(value))
+            if not isinstance(value, str):
+                raise ValueError(f"ttl must be text such as 8h or 2d, not {clip(value)}")
+            parse_ttl(value)
         return value
 
     @field_validator("region")
@@ -634,19 +796,18 @@ class EnvironmentSpec(StrictModel):
 
         known = regions()
         if value not in known:
-            raise ValueError(f"unknown region '{value}'{did_you_mean(value, known)}")
+            raise ValueError(f"unknown region '{clip(value)}'{did_you_mean(value[:100], known)}")
         return value
 
-    @field_validator("tags")
+    # Spec tags and the owner land on IAM users and roles too: IAM's character rules apply.
+    _checked_tags = field_validator("tags")(classmethod(lambda cls, v: check_tags(v, iam=True)))
+
+    @field_validator("owner")
     @classmethod
-    def _tags(cls, value: dict[str, str]) -> dict[str, str]:
-        for key, val in value.items():
-            if not 1 <= len(key) <= 128:
-                raise ValueError(f"tag key '{key}' must be 1-128 characters")
-            if key.lower().startswith(RESERVED_TAG_PREFIXES):
-                raise ValueError(f"tag key '{key}' uses a reserved prefix (aws:, envkit:)")
-            if len(val) > 256:
-                raise ValueError(f"tag '{key}' has a value longer than 256 characters")
+    def _owner(cls, value: str) -> str:
+        problem = _iam_tag_text(value)
+        if problem:
+            raise ValueError(f"the owner becomes the envkit:owner tag: {problem}")
         return value
 
     @model_validator(mode="after")
@@ -657,7 +818,8 @@ class EnvironmentSpec(StrictModel):
 
             problems = check_spec(self)
             if problems:
-                raise ValueError("; ".join(f"{'.'.join(map(str, p))}: {m}" for p, m in problems))
+                raise ValueError("; ".join(f"{'.'.join(map(clip, p))}: {m}"
+                                           for p, m in problems[:20]))
         return self
 
     @property

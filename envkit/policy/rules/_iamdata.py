@@ -71,6 +71,41 @@ def import_parliament() -> Any:
     return parliament
 
 
+def _condition_text(raw: str) -> str:
+    """The document with numbers and booleans in Condition values written as text.
+
+    IAM compares condition values as text, so ``3600`` and ``"3600"`` mean the same to AWS;
+    parliament's format checks expect text and fail on anything else (a program handed to
+    the gate may write either)."""
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        return raw
+    statements = doc.get("Statement") if isinstance(doc, dict) else None
+    if isinstance(statements, dict):
+        statements = [statements]
+    if not isinstance(statements, list):
+        return raw
+    changed = False
+
+    def text(value: Any) -> Any:
+        nonlocal changed
+        if isinstance(value, list):
+            return [text(v) for v in value]
+        if isinstance(value, (bool, int, float)):
+            changed = True
+            return json.dumps(value)
+        return value
+
+    for statement in statements:
+        condition = statement.get("Condition") if isinstance(statement, dict) else None
+        if isinstance(condition, dict):
+            statement["Condition"] = {
+                op: ({k: text(v) for k, v in block.items()} if isinstance(block, dict)
+                     else block) for op, block in condition.items()}
+    return json.dumps(doc) if changed else raw
+
+
 @per_document
 def parliament_findings(raw: str) -> tuple[tuple[str, str], ...]:
     """parliament's core findings (issue, detail) for one document text.
@@ -80,7 +115,7 @@ def parliament_findings(raw: str) -> tuple[tuple[str, str], ...]:
     :func:`credential_actions`."""
     analyze_policy_string = import_parliament().analyze_policy_string
 
-    policy = analyze_policy_string(raw)
+    policy = analyze_policy_string(_condition_text(raw))
     return tuple((f.issue, json.dumps(f.detail, default=str) if not isinstance(f.detail, str)
                   else f.detail) for f in policy.findings)
 

@@ -1,0 +1,205 @@
+"""Every bound on what envkit reads from a user, in one place (README: "Security model").
+
+A spec, a ``%%envkit`` cell and a policy config are untrusted text: they are read only from
+a regular file (or given as text on purpose), up to a size; the YAML inside may nest, alias
+and repeat only so far; and a value shown back in a message is cut first, then formatted,
+with terminal control characters escaped.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import unicodedata
+from pathlib import Path
+from typing import Any
+
+from .errors import SpecError, SpecIssue
+
+#: Largest spec, ``%%envkit`` cell or policy config, in bytes (UTF-8).
+MAX_SPEC_BYTES = 1024 * 1024
+#: Deepest nesting of YAML collections (a spec needs about 10 levels).
+MAX_DEPTH = 32
+#: Most entries in one YAML mapping or list.
+MAX_COLLECTION = 10_000
+#: Most values a document may hold once its aliases are expanded: about what a spec of the
+#: largest size can hold written out, so aliases cannot make a document bigger than that.
+MAX_NODES = 250_000
+#: Most characters of text a document may hold once its aliases are expanded.
+MAX_EXPANDED_CHARS = 4 * MAX_SPEC_BYTES
+#: Longest ttl, in days.
+MAX_TTL_DAYS = 365
+#: EC2's limit on user data (the raw text, before base64).
+MAX_USER_DATA_BYTES = 16 * 1024
+#: Largest public key file (an RSA-16384 OpenSSH public key is about 2.8 KB).
+MAX_PUBLIC_KEY_BYTES = 16 * 1024
+#: How much of a user's value a message shows.
+MAX_SHOWN = 60
+
+
+def clip(value: Any, limit: int = MAX_SHOWN) -> str:
+    """``value`` as text fit for a message: at most ``limit`` characters (the rest is
+    ``...``), control characters escaped. It is cut before it is formatted: a container is
+    rendered only as far as the limit needs (it may be an alias bomb), a huge number is
+    described rather than converted."""
+    if isinstance(value, str):
+        text = value[: limit + 1]
+    elif isinstance(value, bool) or value is None or isinstance(value, float):
+        text = repr(value)
+    elif isinstance(value, int):
+        text = str(value) if abs(value) < 10 ** 30 else f"a {value.bit_length()}-bit number"
+    elif isinstance(value, (dict, list, tuple, set, frozenset)):
+        text = _preview(value, limit + 1)
+    else:
+        text = str(value)[: limit + 1]
+    text = printable(text[: limit + 1], newlines=False)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _preview(value: Any, budget: int) -> str:
+    """The start of a container's text, stopping once ``budget`` characters are written."""
+    out: list[str] = []
+    used = 0
+
+    def emit(text: str) -> None:
+        nonlocal used
+        out.append(text)
+        used += len(text)
+
+    def walk(v: Any) -> None:
+        if isinstance(v, dict):
+            items: Any = v.items()
+            emit("{")
+        elif isinstance(v, (list, tuple, set, frozenset)):
+            items = v
+            emit("[")
+        else:
+            emit(clip(v, budget))
+            return
+        for i, item in enumerate(items):
+            if used > budget:
+                break
+            if i:
+                emit(", ")
+            if isinstance(v, dict):
+                emit(clip(item[0], budget) + ": ")
+                item = item[1]
+            walk(item)
+        emit("}" if isinstance(v, dict) else "]")
+
+    walk(value)
+    return "".join(out)
+
+
+def printable(text: str, newlines: bool = True) -> str:
+    """``text`` with terminal control characters (C0, DEL, C1, bidi and other format
+    characters) written as escapes such as ``\\x1b``, so printing it cannot move the cursor,
+    recolour the terminal or reorder what is shown. ``newlines`` keeps line breaks and tabs."""
+    if text.isprintable() and (newlines or "\n" not in text):
+        return text
+    keep = "\n\t" if newlines else ""
+    return "".join(ch if ch in keep or _shown(ch) else ch.encode("unicode_escape").decode()
+                   for ch in text)
+
+
+def _shown(ch: str) -> bool:
+    category = unicodedata.category(ch)
+    return category[0] != "C" and category not in ("Zl", "Zp")
+
+
+def parse_port(value: Any, source: str) -> int:
+    """A TCP port from user input (an option, an environment variable): 1-65535, else an
+    :class:`~envkit.errors.InputError` (exit 2) naming ``source``."""
+    from .errors import InputError
+
+    text = str(value).strip()
+    if not (text.isascii() and text.isdigit() and len(text) <= 5 and 1 <= int(text) <= 65535):
+        raise InputError(f"{source} must be a port number from 1 to 65535, not '{clip(text)}'")
+    return int(text)
+
+
+def read_text(path: str | os.PathLike[str], what: str = "spec", limit: int = MAX_SPEC_BYTES,
+              encoding: str = "utf-8") -> str:
+    """Read a user's file as text: a regular file only, at most ``limit`` bytes, strict
+    UTF-8. Anything else is a :class:`SpecError` (exit 2) naming the file and the reason.
+
+    The file is opened non-blocking and checked with ``fstat`` before a byte is read, so a
+    FIFO, a device or a directory is refused at once instead of hanging or streaming.
+    """
+    name = os.fspath(path)
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(name, flags)
+    except FileNotFoundError:
+        raise _issue(name, f"no such {what} file") from None
+    except IsADirectoryError:
+        raise _issue(name, f"is a directory, not a {what} file") from None
+    except (OSError, ValueError) as exc:
+        raise _issue(name, f"cannot read the {what}: {_reason(exc)}") from None
+    try:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise _issue(name, f"is {_kind(info.st_mode)}, not a regular file: a {what} is "
+                               "read only from a file")
+        if info.st_size > limit:
+            raise _issue(name, f"is {info.st_size:,} bytes; a {what} may be at most "
+                               f"{_size(limit)}")
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "rb", closefd=True) as fh:
+            fd = -1
+            data = fh.read(limit + 1)  # a file that grew since fstat is still cut here
+    except OSError as exc:
+        raise _issue(name, f"cannot read the {what}: {_reason(exc)}") from None
+    finally:
+        if fd >= 0:
+            os.close(fd)
+    if len(data) > limit:
+        raise _issue(name, f"is larger than {_size(limit)}, the most a {what} may be")
+    try:
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise SpecError(SpecIssue("", f"is not UTF-8 text (byte {exc.start + 1} on line "
+                                      f"{line} cannot be read)", file=clip(name, 200),
+                                  line=line)) from None
+
+
+def check_text_size(text: str, what: str = "spec", filename: str | None = None,
+                    limit: int = MAX_SPEC_BYTES) -> None:
+    """Refuse text (a cell, a string handed to the API) larger than ``limit`` bytes."""
+    if len(text) > limit or len(text.encode("utf-8", "surrogatepass")) > limit:
+        raise SpecError(SpecIssue("", f"the {what} is larger than {_size(limit)}, the most a "
+                                      f"{what} may be", file=filename))
+
+
+def _issue(name: str, message: str) -> SpecError:
+    return SpecError(SpecIssue("", message, file=clip(name, 200)))
+
+
+def _reason(exc: BaseException) -> str:
+    return getattr(exc, "strerror", None) or str(exc)
+
+
+def _size(limit: int) -> str:
+    return f"{limit // (1024 * 1024)} MiB" if limit % (1024 * 1024) == 0 else \
+        f"{limit // 1024} KiB" if limit % 1024 == 0 else f"{limit} bytes"
+
+
+def _kind(mode: int) -> str:
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISFIFO(mode):
+        return "a FIFO (named pipe)"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    if stat.S_ISSOCK(mode):
+        return "a socket"
+    return "not a regular file"
+
+
+def is_regular_file(path: Path) -> bool:
+    """Whether ``path`` is a regular file, without opening it (so a FIFO cannot block)."""
+    try:
+        return stat.S_ISREG(os.stat(path).st_mode)
+    except (OSError, ValueError):
+        return False
