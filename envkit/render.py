@@ -145,6 +145,10 @@ def render_policy(report: Any, console: Console, minimum: str = "advisory",
         console.print(f"    {escape(f.message)}")
         if f.kind == "violation" and f.remediation:
             console.print(f"    [dim]fix: {escape(f.remediation)}[/dim]")
+    for note in getattr(report, "notes", []):
+        where = f"  ({_relative(note['file'])}:{note['line']})" if note.get("file") and \
+            note.get("line") else ""
+        console.print(f"[dim]note[/dim]  {escape(note['message'])}{escape(where)}")
 
 
 def _relative(path: str) -> str:
