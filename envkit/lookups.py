@@ -64,9 +64,10 @@ def gather_facts() -> dict[str, Any]:
 
     regions = {name: region_facts(name) for partition in endpoints()["partitions"]
                for name in partition["regions"]}
-    amis = moto_data("latest_amis")
+    # moto serves both tables from DescribeImages (moto/ec2/models/amis.py _load_amis).
+    folders = [moto_data("latest_amis"), moto_data("ecs", "optimized_amis")]
     return {"account_id": ACCOUNT_ID, "regions": regions,
-            "amis_dir": str(amis) if amis.is_dir() else None}
+            "amis_dirs": [str(f) for f in folders if f.is_dir()]}
 
 
 @cache
@@ -218,7 +219,8 @@ class OfflineAws:
     def _ami_table(self, region: str) -> list[dict[str, Any]]:
         if self._amis is not None:
             return self._amis(region)
-        return _amis_from(self._facts.get("amis_dir"), region)
+        return [image for folder in self._facts.get("amis_dirs") or []
+                for image in _read_amis(str(Path(folder) / f"{region}.json.gz"))]
 
     def _vpc(self, args: dict[str, Any], region: str) -> dict[str, Any]:
         return {**args, "id": DEFAULT_VPC_ID, "cidrBlock": DEFAULT_VPC_CIDR, "default": True,
@@ -260,12 +262,6 @@ class OfflineAws:
                 "ids": [s["id"] for s in self._default_subnets(region)]}
 
 
-def _amis_from(folder: str | None, region: str) -> list[dict[str, Any]]:
-    if not folder:
-        return []
-    return _read_amis(str(Path(folder) / f"{region}.json.gz"))
-
-
 @cache
 def _read_amis(path: str) -> list[dict[str, Any]]:
     file = Path(path)
@@ -282,8 +278,10 @@ def lookup_ami(table: list[dict[str, Any]], region: str, pattern: str,
 
     With no published image in moto's table for the region, a stable stand-in id, marked
     as such in its name, keeps a plan readable and deterministic."""
+    # moto loads its AMI tables with owner alias "amazon" (moto/ec2/models/amis.py
+    # _load_amis), so owners=["amazon"] matches them, as it matches Amazon's images on AWS.
     matches = [a for a in table
-               if (not owners or a["owner_id"] in owners)
+               if (not owners or a["owner_id"] in owners or "amazon" in owners)
                and fnmatch.fnmatchcase(a["name"], pattern)
                and (arch is None or a["architecture"] == arch)
                and (not name_regex or re.search(name_regex, a["name"]))]

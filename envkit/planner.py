@@ -106,6 +106,8 @@ class Plan:
 
 @cache
 def _latest_amis(region: str) -> list[dict[str, Any]]:
+    # moto's latest_amis table only: every envkit AMI alias names an image there (the gate
+    # on foreign programs also reads moto's ECS-optimized table).
     from .spec.catalog import moto_data
 
     path = moto_data("latest_amis", f"{region}.json.gz")

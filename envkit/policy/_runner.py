@@ -263,7 +263,8 @@ def _make_monitor(job: Job, places: Places, unknowns: Unknowns, lookups: Any) ->
                 return unknowns.shaped(self.types.get(token), marker, request), []
             if offline.can_answer(token, request):
                 try:
-                    return offline.answer(token, request, region), []
+                    answer = offline.answer(token, request, region)
+                    return _conform(answer, self.types.get(token)), []
                 except lookups.LookupFailure as exc:
                     return {}, [("", str(exc))]
                 except Exception as exc:  # noqa: BLE001 - envkit's bug must not end the run
@@ -345,6 +346,32 @@ def _make_monitor(job: Job, places: Places, unknowns: Unknowns, lookups: Any) ->
                                                          object=props)
 
     return Recorder(Answers())
+
+
+def _conform(answer: dict[str, Any], typ: Any) -> dict[str, Any]:
+    """An answer with the scalar types its result type declares, as the provider bridge
+    returns them: arguments echoed back keep the program's spelling otherwise
+    (``most_recent="true"``), and the SDK's generated result classes check types."""
+    from pulumi import _types
+
+    try:
+        fields = _types.output_type_types(typ)
+    except Exception:  # noqa: BLE001 - no type information: as it is
+        return answer
+    out = dict(answer)
+    for name, field_type in fields.items():
+        value = out.get(name)
+        with contextlib.suppress(Exception):
+            field_type = _types.unwrap_optional_type(field_type)
+        if isinstance(value, str):
+            if field_type is bool and value.lower() in ("true", "false"):
+                out[name] = value.lower() == "true"
+            elif field_type in (int, float):
+                with contextlib.suppress(ValueError):
+                    out[name] = field_type(value)
+        elif field_type is str and isinstance(value, (bool, int, float)):
+            out[name] = str(value).lower() if isinstance(value, bool) else str(value)
+    return out
 
 
 def _is_stack(urn: str) -> bool:

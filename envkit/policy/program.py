@@ -149,8 +149,9 @@ def load_project(directory: str | os.PathLike[str], stack: str | None = None,
     if not isinstance(data, dict):
         raise bad("", "a Pulumi.yaml is a mapping (name, runtime, ...)")
     name = data.get("name")
-    if not isinstance(name, str) or not name.strip():
-        raise bad("name", "the project needs a name")
+    if not isinstance(name, str) or not _STACK.match(name):
+        raise bad("name", "the project needs a name of letters, digits, '-', '_' and '.' "
+                          "(at most 100)")
     runtime = data.get("runtime")
     runtime_name = runtime.get("name") if isinstance(runtime, dict) else runtime
     if runtime_name != "python":
@@ -185,10 +186,15 @@ def load_project(directory: str | os.PathLike[str], stack: str | None = None,
         raise bad("main", f"no program at {target}")
     if not main_file.is_file():
         raise bad("main", f"no program at {main_file}")
+    if not _inside(main_file, root):
+        raise bad("main", f"{main_file} is a link to a program outside the project folder "
+                          f"{root}; only the project's own program is run")
 
-    python, interpreter = _interpreter(root, options, bad)
+    python, interpreter, venv_note = _interpreter(root, options, bad)
     config, secret_keys, notes = _stack_config(root, data, locs, name, stack, overrides or [],
                                                where)
+    if venv_note:
+        notes.insert(0, venv_note)
     region = (config.get("aws:region") or os.environ.get("AWS_REGION")
               or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1")
     from ..lookups import region_facts
@@ -202,27 +208,35 @@ def load_project(directory: str | os.PathLike[str], stack: str | None = None,
                    requirements=_requirements(root, options), notes=notes)
 
 
-def _interpreter(root: Path, options: dict[str, Any], bad: Any) -> tuple[str, str]:
-    """The project's virtualenv's Python, else envkit's own."""
+def _interpreter(root: Path, options: dict[str, Any], bad: Any
+                 ) -> tuple[str, str, str | None]:
+    """The project's virtualenv's Python, else envkit's own: (python, how to name it in
+    messages, a note when the virtualenv Pulumi.yaml names is missing).
+
+    A pipeline often installs envkit and the project's requirements without running
+    ``pulumi install``, so a named virtualenv that does not exist falls back to envkit's
+    Python, and the report says so."""
     bindir = "Scripts" if os.name == "nt" else "bin"
     exe = "python.exe" if os.name == "nt" else "python"
     named = options.get("virtualenv")
+    note = None
     if named is not None:
         if not isinstance(named, str) or not named:
             raise bad("runtime", "runtime.options.virtualenv is a folder name")
         venv = Path(named) if Path(named).is_absolute() else root / named
         python = venv / bindir / exe
-        if not python.exists():
-            raise bad("runtime", f"runtime.options.virtualenv: no virtualenv at {venv} "
-                                 f"(create it: python -m venv {named} && {named}/{bindir}/pip "
-                                 "install -r requirements.txt, or run `pulumi install`)")
-        return str(python), f"the project's virtualenv ({venv})"
-    for candidate in ("venv", ".venv"):
-        python = root / candidate / bindir / exe
         if python.exists():
-            return str(python), f"the project's virtualenv ({root / candidate})"
-    return sys.executable, f"envkit's Python ({sys.executable}; the project has no venv/ " \
-                           "or .venv/)"
+            return str(python), f"the project's virtualenv ({venv})", None
+        note = (f"Pulumi.yaml names the virtualenv {named}, which does not exist; the program "
+                f"ran with envkit's Python ({sys.executable})")
+    else:
+        for candidate in ("venv", ".venv"):
+            python = root / candidate / bindir / exe
+            if python.exists():
+                return str(python), f"the project's virtualenv ({root / candidate})", None
+    where = f"virtualenv {named} does not exist" if named else "no venv/ or .venv/"
+    return sys.executable, f"envkit's Python ({sys.executable}; the project has {where})", \
+        note
 
 
 def _requirements(root: Path, options: dict[str, Any]) -> Path | None:
@@ -637,7 +651,7 @@ def _missing_module(project: Project, module: str, where: dict[str, Any] | None)
                    f"{dist} to requirements.txt")
     else:
         text = ""
-        with contextlib.suppress(OSError, SpecError):
+        with contextlib.suppress(SpecError):
             text = _read_small(req, req.name).lower().replace("_", "-")
         listed = re.search(rf"(^|[\s\"'\[,]){re.escape(dist)}([\s<>=!~;\[\]\"',]|$)", text,
                            re.M)
