@@ -389,6 +389,19 @@ def test_a_provider_refusal_fails_the_program_at_its_line(tmp_path):
     assert issue.line == 3 and "duplicate Sid (A)" in issue.message
 
 
+def test_an_input_the_sdk_cannot_send_names_the_resource_and_its_line(tmp_path):
+    # The SDK fails it later, on the event loop: no frame of the program's is on that stack.
+    (tmp_path / "Pulumi.yaml").write_text("name: bad-input\nruntime: python\n")
+    (tmp_path / "__main__.py").write_text(
+        "import pulumi_aws as aws\n\n"
+        "aws.ec2.SecurityGroup('fine', description='x')\n"
+        "aws.s3.Bucket('broken', tags={'team': object()})\n")
+    with pytest.raises(SpecError) as info:
+        check(tmp_path, timeout=120)
+    issue = info.value.issues[0]
+    assert issue.line == 4 and "While processing resource: 'broken'" in issue.message
+
+
 # --- findings point at the code ---------------------------------------------------------------
 
 

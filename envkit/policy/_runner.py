@@ -437,13 +437,40 @@ def _observe_invokes(answers: Any, places: Places) -> None:
             setattr(pulumi.runtime, name, wrap(getattr(pulumi.runtime, name)))
 
 
-def _failure(kind: str, exc: BaseException, job: Job, places: Places) -> dict[str, Any]:
+def _observe_declarations(places: Places) -> dict[tuple[str, str], dict[str, Any]]:
+    """Where each resource is declared, noted as its constructor runs: an input the SDK
+    cannot serialize fails later, on the event loop, with a traceback that has no frame of
+    the program's (the SDK's message names the resource: "While processing resource")."""
+    import pulumi.resource
+
+    declared: dict[tuple[str, str], dict[str, Any]] = {}
+    original = pulumi.resource.register_resource
+
+    def register_resource(res: Any, t: str, name: str, *args: Any, **kwargs: Any) -> Any:
+        site = places.innermost(traceback.extract_stack()[:-1])
+        if site is not None:
+            declared.setdefault((t, name), site)
+        return original(res, t, name, *args, **kwargs)
+
+    pulumi.resource.register_resource = register_resource
+    return declared
+
+
+_PROCESSING = re.compile(r"While processing resource: '([^']*)', type:? '([^']*)'")
+
+
+def _failure(kind: str, exc: BaseException, job: Job, places: Places,
+             declared: dict[tuple[str, str], dict[str, Any]]) -> dict[str, Any]:
     frames = traceback.extract_tb(exc.__traceback__)
     text = str(exc)
     if len(text) > job.message_limit:
         text = text[:job.message_limit] + "..."
+    where = places.innermost(frames)
+    processing = _PROCESSING.search(str(exc))
+    if where is None and processing:
+        where = declared.get((processing.group(2), processing.group(1)))
     return {"status": "failed", "kind": kind, "exception": type(exc).__name__,
-            "message": text, "where": places.innermost(frames),
+            "message": text, "where": where,
             "traceback": "".join(traceback.format_exception(type(exc), exc,
                                                             exc.__traceback__))
             [-job.traceback_limit:]}
@@ -506,6 +533,7 @@ def main() -> int:
         root_directory=job.root, parallel=os.cpu_count() or 1, callbacks=None,
     ))
     _observe_invokes(monitor.answers, places)
+    declared = _observe_declarations(places)
 
     sys.argv = [job.entry]
     os.chdir(job.pwd)
@@ -522,7 +550,7 @@ def main() -> int:
         loop.run_until_complete(pulumi.runtime.run_in_stack(run))
     except BaseException as exc:  # noqa: BLE001 - every early ending is reported, none passes
         kind, message = _describe(exc)
-        failure = _failure(kind, exc, job, places)
+        failure = _failure(kind, exc, job, places, declared)
         if message:
             failure["message"] = message
         if kind == "missing-module":
