@@ -163,7 +163,7 @@ def test_main_outside_the_project_is_refused(tmp_path):
 @pytest.fixture(scope="module")
 def project_venv(tmp_path_factory):
     """A project with its own virtualenv that has pulumi (through a .pth file pointing at
-    envkit's site-packages) but not pulumi_random, which its requirements.txt lists."""
+    envkit's site-packages) but not pulumi_tls, which its requirements.txt lists."""
     project = tmp_path_factory.mktemp("venv-project") / "app"
     shutil.copytree(PROGRAMS / "missing-module", project)
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(project / "venv")],
@@ -179,9 +179,9 @@ def project_venv(tmp_path_factory):
 def test_missing_module_names_the_module_and_the_requirements_file(project_venv):
     done = envkit("policy", "check", str(project_venv))
     assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert "__main__.py:3: the program needs the module 'pulumi_random'" in done.stderr
+    assert "__main__.py:3: the program needs the module 'pulumi_tls'" in done.stderr
     assert f"not installed in the project's virtualenv ({project_venv / 'venv'})" in done.stderr
-    assert "requirements.txt lists pulumi-random" in done.stderr
+    assert "requirements.txt lists pulumi-tls" in done.stderr
 
 
 def test_the_program_runs_with_the_project_virtualenv(project_venv, tmp_path):
