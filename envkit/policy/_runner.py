@@ -68,9 +68,12 @@ class Reporter:
         self.fd = fd
         self.limit = limit
         self.sent = False
+        self.pid = os.getpid()
 
     def send(self, document: dict[str, Any]) -> bool:
-        if self.sent:
+        # A process the program forked also comes back here; only the runner itself
+        # reports (its parent ends the rest of the process group).
+        if self.sent or os.getpid() != self.pid:
             return False
         self.sent = True
         data = json.dumps(document, separators=(",", ":"), default=str).encode()

@@ -517,8 +517,10 @@ def check_project(directory: str | os.PathLike[str],
 def _lookup_note(item: dict[str, Any], by_urn: dict[str, DeclaredResource], root: Path
                  ) -> dict[str, Any]:
     """One notice per lookup the gate could not answer, naming who depends on it."""
-    token = str(item.get("token"))
-    names = [by_urn[u].name for u in item.get("dependents") or [] if u in by_urn]
+    from .program import inert
+
+    token = inert(str(item.get("token"))[:200])
+    names = [inert(by_urn[u].name[:200]) for u in item.get("dependents") or [] if u in by_urn]
     count = len(names)
     if count == 1:
         depend = f"1 resource depends on it ({names[0]}); it is checked with the lookup's " \
@@ -529,7 +531,8 @@ def _lookup_note(item: dict[str, Any], by_urn: dict[str, DeclaredResource], root
                   "unknown")
     else:
         depend = "no resource depends on it"
-    why = f" (envkit failed to answer it: {item['error']})" if item.get("error") else ""
+    why = f" (envkit failed to answer it: {inert(str(item['error']))})" if item.get("error") \
+        else ""
     site = (item.get("sites") or [None])[0]
     return {"kind": "lookup", "token": token,
             "message": f"`{token}` cannot be answered offline{why}; {depend}",

@@ -516,11 +516,14 @@ def _where_is_it(proc: subprocess.Popen, selector: Any, outcome: _Outcome) -> No
     # The child is not reaped (checked just above), so this pid is still the child's.
     with contextlib.suppress(ProcessLookupError, PermissionError):
         os.kill(proc.pid, signal.SIGUSR1)
-    until = time.monotonic() + 1.0
-    while time.monotonic() < until and b"most recent call first" not in outcome.stderr[-8192:]:
-        for key, _ in selector.select(timeout=0.1):
-            if key.data == "stderr":
-                _drain(key, selector, outcome)
+    # faulthandler writes the dump in pieces: read until it has started and gone quiet.
+    until = time.monotonic() + 2.0
+    while time.monotonic() < until:
+        ready = [k for k, _ in selector.select(timeout=0.1) if k.data == "stderr"]
+        for key in ready:
+            _drain(key, selector, outcome)
+        if not ready and b"most recent call first" in outcome.stderr[-65536:]:
+            break
 
 
 _FRAME = re.compile(r'^\s*File "(.+)", line (\d+) in ', re.M)
@@ -577,13 +580,21 @@ def _end_group(proc: subprocess.Popen) -> None:
 
     Safe because the child (the group's leader) is not reaped yet: an exited child is a
     zombie holding its pid, so the group id is still the one this process created."""
-    if proc.returncode is None:
+    if proc.returncode is None and hasattr(os, "killpg"):
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
 
 
 # --- what happened ----------------------------------------------------------------------------
+
+
+def inert(text: str) -> str:
+    """Program-controlled text made safe to print: control characters (terminal escapes)
+    shown as escapes, line breaks kept."""
+    return "".join(ch if ch.isprintable() or ch == "\n" else ch.encode("unicode_escape").decode()
+                   for ch in text)
+
 
 
 def _interpret(project: Project, outcome: _Outcome, timeout: float, debug: bool
@@ -594,13 +605,13 @@ def _interpret(project: Project, outcome: _Outcome, timeout: float, debug: bool
         file, line = str(main), None
         if where:
             file, line = str(project.root / where["file"]), where.get("line")
-        text = f"the program did not finish: {message}"
+        text = f"the program did not finish: {inert(message)}"
         if debug:
-            extra = [details.rstrip()] if details else []
+            extra = [inert(details.rstrip())] if details else []
             for name in ("stdout", "stderr"):
                 tail = getattr(outcome, name).decode("utf-8", "replace").rstrip()
                 if tail:
-                    extra.append(f"program {name} (last lines):\n{tail[-4000:]}")
+                    extra.append(f"program {name} (last lines):\n{inert(tail[-4000:])}")
             if extra:
                 text += "\n" + "\n".join(extra)
         return SpecError(SpecIssue("", text, file=file, line=line))
@@ -663,6 +674,7 @@ def _missing_module(project: Project, module: str, where: dict[str, Any] | None)
             provide = f"{req.name} does not list {dist}: add it there and install ({how})"
     file = str(project.root / where["file"]) if where else str(project.main_file)
     line = where.get("line") if where else None
-    return SpecError(SpecIssue("", f"the program needs the module '{module[:MESSAGE_LIMIT]}', "
+    return SpecError(SpecIssue("", f"the program needs the module "
+                                   f"'{inert(module[:MESSAGE_LIMIT])}', "
                                    f"which is not installed in {project.interpreter}; "
                                    f"{provide}", file=file, line=line))
