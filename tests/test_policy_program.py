@@ -475,3 +475,31 @@ def test_cli_timeout_default_is_the_documented_one():
 
     assert inspect.signature(policy_check).parameters["timeout"].default == DEFAULT_TIMEOUT
     assert f"`--timeout` (default {DEFAULT_TIMEOUT:g} s)" in (ROOT / "README.md").read_text()
+
+
+def test_envkits_own_program_checks_like_its_spec(unsafe_spec_copy):
+    # The repository root is a Pulumi project whose program deploys the spec named by
+    # `envkit:spec`: run as a foreign program, it must get the spec's verdicts.
+    as_program = check(ROOT, config=[f"spec={unsafe_spec_copy}"], timeout=120)
+    as_spec = check(unsafe_spec_copy)
+    def key(report):
+        return {(f.policy, f.resource_name, f.level) for f in report.findings
+                if f.kind == "violation"}
+    assert key(as_program) == key(as_spec)
+    [ssh] = as_program.mandatory
+    assert ssh.policy == "ec2-no-public-admin-ingress"
+    # Declared inside envkit's component: the line that constructs the security group.
+    source = Path(ssh.file).resolve()
+    assert source == ROOT / "envkit" / "components" / "ec2.py"
+    lines = source.read_text().splitlines()
+    assert "aws.ec2.SecurityGroup(" in lines[ssh.line - 1]
+
+
+@pytest.fixture
+def unsafe_spec_copy(tmp_path):
+    from .conftest import BASICS
+
+    path = tmp_path / "unsafe.yaml"
+    path.write_text(BASICS.read_text().replace("{service: ssh, from: 203.0.113.0/24}",
+                                               "{service: ssh, from: 0.0.0.0/0}"))
+    return path
