@@ -99,14 +99,40 @@ def test_timeout_stops_the_program_and_what_it_started(tmp_path):
         in done.stderr
     assert time.monotonic() - started < 60
     # The `sleep` the program started shared its process group: it was ended too.
-    pid = int(pid_file.read_text())
-    for _ in range(50):
-        if not Path(f"/proc/{pid}").exists() or \
-                Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":
-            break
+    assert _gone(int(pid_file.read_text()), seconds=5)
+
+
+def _gone(pid: int, seconds: float = 10) -> bool:
+    for _ in range(int(seconds * 10)):
+        try:
+            if Path(f"/proc/{pid}/stat").read_text().split()[2] == "Z":
+                return True
+        except FileNotFoundError:
+            return True
         time.sleep(0.1)
-    else:
-        pytest.fail(f"process {pid} the program started is still running")
+    return False
+
+
+def test_killing_the_gate_ends_the_program_too(tmp_path):
+    # A cancelled CI job kills envkit; the program it runs must not live on.
+    pid_file = tmp_path / "child.pid"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(PATH=os.path.dirname(sys.executable) + ":/usr/bin:/bin", ENDING="hang",
+               CHILD_PID_FILE=str(pid_file))
+    gate = subprocess.Popen([sys.executable, "-m", "envkit.cli", "policy", "check",
+                             str(PROGRAMS / "ends-early")], env=env, cwd=ROOT,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(600):
+            if pid_file.exists() and pid_file.read_text():
+                break
+            time.sleep(0.1)
+        else:
+            pytest.fail("the program never started")
+    finally:
+        gate.kill()
+        gate.wait()
+    assert _gone(int(pid_file.read_text())), "what the program started outlived the gate"
 
 
 def test_bad_timeout_is_exit_2():

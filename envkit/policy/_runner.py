@@ -10,8 +10,9 @@ on the main thread with a thread pool as its default executor, ``runpy.run_path`
 entry point inside ``run_in_stack``. Only the resource monitor differs: Pulumi's own
 ``MockMonitor``, recording each registration, with lookups answered offline.
 
-Protocol: the job arrives as JSON on stdin; exactly one JSON document leaves on the result
-file descriptor named in the job. ``{"status": "ok", ...}`` is written only after the
+Protocol: the job arrives as one line of JSON on stdin, whose write end the parent then
+holds open as a lifeline; exactly one JSON document leaves on the result file descriptor
+named in the job. ``{"status": "ok", ...}`` is written only after the
 program has returned normally; any other ending writes ``{"status": "failed", ...}`` or
 nothing at all, and the parent reports that the program did not finish.
 """
@@ -490,6 +491,32 @@ def _describe(exc: BaseException) -> tuple[str, str]:
     return "exception", ""
 
 
+def _hold_lifeline(fd: int) -> None:
+    """End this process group when envkit goes away.
+
+    The parent keeps the other end of stdin open for as long as it waits; the kernel
+    closes it however the parent ends (even SIGKILL, or a CI job cancelled). At that EOF
+    the runner kills its own process group, which it leads (the parent started it in a
+    session of its own), so neither the program nor anything it started outlives the
+    check."""
+    os.set_inheritable(fd, False)
+
+    def watch() -> None:
+        while True:
+            try:
+                if not os.read(fd, 4096):
+                    break
+            except InterruptedError:
+                continue
+            except OSError:
+                break
+        if os.getpgid(0) == os.getpid():
+            os.killpg(os.getpid(), signal.SIGKILL)
+        os._exit(3)
+
+    threading.Thread(target=watch, name="envkit-lifeline", daemon=True).start()
+
+
 def main() -> int:
     """Run the job on stdin; the exit status is 0 only after a normal return."""
     here = os.path.dirname(os.path.realpath(__file__))
@@ -497,7 +524,8 @@ def main() -> int:
     # envkit's modules by accident.
     if sys.path and os.path.realpath(sys.path[0] or os.curdir) == here:
         sys.path.pop(0)
-    job = Job(json.loads(sys.stdin.buffer.read(JOB_LIMIT)))
+    job = Job(json.loads(sys.stdin.buffer.readline(JOB_LIMIT)))
+    _hold_lifeline(os.dup(0))
     if hasattr(faulthandler, "register"):
         # On the timeout the parent asks where the program is before stopping it.
         faulthandler.register(signal.SIGUSR1, all_threads=False)

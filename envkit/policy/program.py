@@ -423,7 +423,8 @@ def run_program(project: Project, timeout: float = DEFAULT_TIMEOUT, debug: bool 
                "result_fd": write_end, "result_limit": RESULT_LIMIT,
                "message_limit": MESSAGE_LIMIT}
         outcome = _spawn([project.python, str(runner)], _environment(project),
-                         json.dumps(job).encode(), project.pwd, write_end, read_end, timeout)
+                         json.dumps(job).encode() + b"\n", project.pwd, write_end, read_end,
+                         timeout)
     return _interpret(project, outcome, timeout, debug)
 
 
@@ -482,8 +483,8 @@ def _spawn(argv: list[str], env: dict[str, str], job: bytes, cwd: Path, write_en
                     except (BrokenPipeError, OSError):
                         pending = pending[:0]
                     if not pending:
+                        # Written; stdin stays open as the child's lifeline (_runner.py).
                         selector.unregister(key.fileobj)
-                        proc.stdin.close()
                     continue
                 if not _drain(key, selector, outcome):
                     break
