@@ -601,17 +601,31 @@ def policy_check(
     target: Annotated[Path, typer.Argument(help="An envkit spec, or a Pulumi Python project "
                                                 "directory.", parser=cli_types.spec_path)
                       ] = Path("envkit.yaml"),
-    config: Annotated[Path | None, typer.Option(
-        "--config", parser=cli_types.input_file,
-        help="Policy config (the `pulumi preview --policy-pack-config` format).")
+    policy_config: Annotated[Path | None, typer.Option(
+        "--policy-config", "--policy-pack-config", parser=cli_types.input_file,
+        help="Policy pack config file (the `pulumi preview --policy-pack-config` format).")
     ] = None,
+    stack: Annotated[str | None, typer.Option(
+        "--stack", help="Project only: the stack whose name and Pulumi.<stack>.yaml config "
+                        "the program sees (default: dev).")] = None,
+    config: Annotated[list[str] | None, typer.Option(
+        "--config", help="Project only: a stack config value KEY=VALUE (repeatable; a bare "
+                         "key gets the project's namespace, as `pulumi config set`).")] = None,
+    timeout: Annotated[float, typer.Option(
+        "--timeout", help="Project only: seconds the program may run before it is stopped "
+                          "(exit 2).")] = 180.0,
     fmt: Annotated[str, typer.Option("--format", help="text, json or sarif.")] = "text",
     level: Annotated[str, typer.Option(
         "--level", help="Report advisory and up (default) or mandatory only.")] = "advisory",
     output: Annotated[Path | None, typer.Option("--output", "-o", parser=cli_types.output_file,
                                                 help="Write to a file.")] = None,
 ) -> None:
-    """Evaluate the policy pack offline; exit 4 on any mandatory violation."""
+    """Evaluate the policy pack offline; exit 4 on any mandatory violation.
+
+    A Pulumi project's program is run (in a child process, under Pulumi's mocks, without
+    AWS credentials): it is your code, so check only projects you would run. A program
+    that does not finish normally (an exception, sys.exit, a signal, the timeout) is
+    exit 2, never a pass."""
     from .errors import EXIT_POLICY, SpecError
     from .policy.gate import check, load_config
 
@@ -619,7 +633,8 @@ def policy_check(
         raise SpecError(f"unknown format '{fmt}': use text, json or sarif")
     if level not in ("advisory", "mandatory"):
         raise SpecError(f"unknown level '{level}': use advisory or mandatory")
-    report = check(target, load_config(config))
+    report = check(target, load_config(policy_config), stack=stack, config=config or [],
+                   timeout=timeout, debug=_STATE["debug"])
     if fmt == "text":
         from .render import render_policy
 

@@ -10,9 +10,7 @@ the plan shows them as ``[secret]`` and never holds their values.
 from __future__ import annotations
 
 import asyncio
-import fnmatch
 import gzip
-import hashlib
 import json
 import os
 import threading
@@ -108,6 +106,8 @@ class Plan:
 
 @cache
 def _latest_amis(region: str) -> list[dict[str, Any]]:
+    # moto's latest_amis table only: every envkit AMI alias names an image there (the gate
+    # on foreign programs also reads moto's ECS-optimized table).
     from .spec.catalog import moto_data
 
     path = moto_data("latest_amis", f"{region}.json.gz")
@@ -117,60 +117,30 @@ def _latest_amis(region: str) -> list[dict[str, Any]]:
         return json.loads(gzip.decompress(fh.read()))
 
 
-def _filters(args: dict[str, Any]) -> dict[str, list[str]]:
-    return {f["name"]: list(f["values"]) for f in args.get("filters") or []}
-
-
 class _LabMocks:
-    """Answers for lookups; resources echo their inputs so computed values stay unknown."""
+    """Answers for lookups (envkit.lookups, as for any checked program); resources echo
+    their inputs so computed values stay unknown."""
 
     def __init__(self, region: str, availability_zone: str) -> None:
+        from .lookups import OfflineAws, region_facts
+
         self.region = region
         self.zone = availability_zone
+        self.aws = OfflineAws(region, region_info=region_facts, amis=_latest_amis)
 
     def call(self, args: Any) -> tuple[dict[str, Any], list]:
-        token = args.token
-        if token == "aws:ec2/getAmi:getAmi":
-            return self._ami(args.args), []
-        if token == "aws:ec2/getVpc:getVpc":
-            return {"id": "vpc-0default0000000000", "cidrBlock": "172.31.0.0/16",
-                    "default": True, "region": self.region}, []
-        if token == "aws:ec2/getSubnet:getSubnet":
-            return {"id": "subnet-0default000000000", "cidrBlock": "172.31.0.0/20",
-                    "availabilityZone": args.args.get("availabilityZone", self.zone),
-                    "vpcId": args.args.get("vpcId"), "defaultForAz": True}, []
-        return {}, []
+        from .lookups import TOKENS
 
-    def _ami(self, args: dict[str, Any]) -> dict[str, Any]:
-        wanted = _filters(args)
-        return dict(_lookup_ami(self.region, (wanted.get("name") or ["*"])[0],
-                                tuple(sorted(args.get("owners") or [])),
-                                (wanted.get("architecture") or [None])[0]))
+        request = dict(args.args)
+        if args.token == TOKENS["subnet"]:
+            request.setdefault("availabilityZone", self.zone)
+        if self.aws.can_answer(args.token, request):
+            return self.aws.answer(args.token, request), []
+        return {}, []
 
     def new_resource(self, args: Any) -> tuple[str, dict[str, Any]]:
         # An empty id in a preview means "assigned by the provider": unknown, as in a preview.
         return "", dict(args.inputs)
-
-
-@cache
-def _lookup_ami(region: str, pattern: str, owners: tuple[str, ...], arch: str | None
-                ) -> dict[str, Any]:
-    """The newest image in moto's table matching an AMI lookup (cached: plans repeat it)."""
-    matches = [a for a in _latest_amis(region)
-               if (not owners or a["owner_id"] in owners)
-               and fnmatch.fnmatchcase(a["name"], pattern)
-               and (arch is None or a["architecture"] == arch)]
-    if matches:
-        best = max(matches, key=lambda a: a["name"])
-        return {"id": best["ami_id"], "imageId": best["ami_id"], "name": best["name"],
-                "architecture": best["architecture"], "ownerId": best["owner_id"],
-                "rootDeviceName": best["root_device_name"]}
-    # No published image in moto's table for this region: a stable stand-in id, marked
-    # as such in the name, so the plan stays readable and deterministic.
-    digest = hashlib.sha256(f"{region}:{pattern}".encode()).hexdigest()[:17]
-    return {"id": f"ami-{digest}", "imageId": f"ami-{digest}",
-            "name": pattern.replace("*", "<latest>"), "architecture": arch or "x86_64",
-            "ownerId": next(iter(owners), "self"), "rootDeviceName": "/dev/xvda"}
 
 
 def _monitor_class():

@@ -179,6 +179,10 @@ def render_policy(report: Any, console: Console, minimum: str = "advisory",
         console.print(f"    {inert(f.message)}")
         if f.kind == "violation" and f.remediation:
             console.print(f"    [dim]fix: {inert(f.remediation)}[/dim]")
+    for note in getattr(report, "notes", []):
+        where = f"  ({_relative(note['file'])}:{note['line']})" if note.get("file") and \
+            note.get("line") else ""
+        console.print(f"[dim]note[/dim]  {inert(note['message'])}{inert(where)}")
 
 
 def _relative(path: str) -> str:

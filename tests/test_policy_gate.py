@@ -106,7 +106,7 @@ def test_config_file_in_pulumi_format(tmp_path, unsafe_spec):
                                   "ec2-root-volume-encrypted": {"enforcementLevel": "disabled"},
                                   "ec2-allowed-instance-types": {
                                       "allowedInstanceTypes": ["m5.large"]}}))
-    done = envkit("policy", "check", str(unsafe_spec), "--config", str(config),
+    done = envkit("policy", "check", str(unsafe_spec), "--policy-config", str(config),
                   "--format", "json")
     assert done.returncode == 0, done.stdout
     doc = json.loads(done.stdout)
@@ -129,7 +129,7 @@ def test_bad_config_is_exit_2_with_the_field(tmp_path, content, fragment):
     with pytest.raises(Exception) as info:
         load_config(config)
     assert fragment in str(info.value) and str(config) in str(info.value)
-    done = envkit("policy", "check", str(BASICS), "--config", str(config))
+    done = envkit("policy", "check", str(BASICS), "--policy-pack-config", str(config))
     assert done.returncode == 2 and fragment in done.stderr
 
 

@@ -1,8 +1,9 @@
 """The offline policy gate: the pack's rules, evaluated through pulumi-policy's own analyzer.
 
-A target (an envkit spec, or a Pulumi Python project directory) is run under Pulumi's
-mocks exactly like ``envkit plan``; every resource is then sent through
-``_PolicyAnalyzerServicer`` the way the engine does it: ``Configure`` (the merged
+A target is run under Pulumi's mocks: an envkit spec in-process, exactly like
+``envkit plan``; a Pulumi Python project directory in a child process, the way Pulumi's
+language host runs it (see :mod:`envkit.policy.program`). Every resource is then sent
+through ``_PolicyAnalyzerServicer`` the way the engine does it: ``Configure`` (the merged
 config), ``Remediate`` (for policies at level remediate), ``Analyze`` (inputs, per
 resource) and ``AnalyzeStack`` (the whole graph). Verdicts, enforcement levels and config
 merging are therefore the analyzer's, not a re-implementation.
@@ -15,8 +16,6 @@ import difflib
 import functools
 import json
 import os
-import runpy
-import sys
 import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,6 +26,8 @@ from ..errors import EnvkitError, SpecError, SpecIssue
 LEVELS = ("advisory", "mandatory", "remediate", "disabled")
 _LOCK = threading.Lock()
 PREVIEW_NOTICE = "during preview"
+#: Version of the `envkit policy check --format json` document (README, "Policy JSON").
+POLICY_SCHEMA_VERSION = 1
 
 
 @dataclass
@@ -53,12 +54,18 @@ class Finding:
 
 @dataclass
 class PolicyReport:
-    """Everything the gate found for one target."""
+    """Everything the gate found for one target.
+
+    ``kind`` is ``spec`` or ``program``; ``notes`` are what the gate could not do offline
+    (a lookup it cannot answer, and the resources depending on it), each a dict with
+    ``kind``, ``message`` and, where known, ``file`` and ``line``."""
 
     target: str
     pack: str
     resources: int
     findings: list[Finding]
+    kind: str = "spec"
+    notes: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def mandatory(self) -> list[Finding]:
@@ -79,11 +86,13 @@ class PolicyReport:
     def to_dict(self, minimum: str = "advisory") -> dict[str, Any]:
         """The report as JSON (`envkit policy check --format json`)."""
         return {
+            "schema_version": POLICY_SCHEMA_VERSION, "kind": self.kind,
             "target": self.target, "pack": self.pack, "resources": self.resources,
             "summary": {"mandatory": len(self.mandatory), "advisory": len(self.advisory),
                         "remediations": sum(f.kind == "remediation" for f in self.findings),
                         "notices": sum(f.kind == "notice" for f in self.findings)},
             "findings": [f.to_dict() for f in self.filtered(minimum)],
+            "notes": list(self.notes),
         }
 
 
@@ -465,67 +474,109 @@ def _pack_name() -> str:
     return PACK_NAME
 
 
+@dataclass
+class DeclaredResource:
+    """A resource a Pulumi program registered, as the child runner reported it."""
+
+    type: str
+    name: str
+    urn: str
+    parent: str | None
+    custom: bool
+    dependencies: list[str]
+    wire_inputs: dict[str, Any]
+    file: str | None = None
+    line: int | None = None
+
+
+def _display_path(path: Path) -> str:
+    """A path as findings show it: relative to the working directory when inside it (what
+    GitHub code scanning resolves against the checkout), else absolute."""
+    cwd = Path.cwd().resolve()
+    return path.relative_to(cwd).as_posix() if path.is_relative_to(cwd) else str(path)
+
+
 def check_project(directory: str | os.PathLike[str],
-                  user_config: dict[str, Any] | None = None, region: str = "us-east-1"
-                  ) -> PolicyReport:
-    """Check a Pulumi Python project directory offline: its program runs under the mocks."""
-    from ..planner import _LOCK, run_mocked
+                  user_config: dict[str, Any] | None = None, *, stack: str | None = None,
+                  config: list[str] | None = None, timeout: float | None = None,
+                  debug: bool = False) -> PolicyReport:
+    """Check a Pulumi Python project offline: its program runs, in a child process, under
+    Pulumi's mocks as ``pulumi preview --stack STACK`` would run it (see
+    :mod:`envkit.policy.program`); each finding names the file and line that declared the
+    resource. The program is the user's code: check only projects you would run."""
+    from .program import DEFAULT_TIMEOUT, load_project, run_program
+    from .program_fixes import program_remediation
+    from .rules import RULES
 
-    root = Path(directory).resolve()
-    settings_file = root / "Pulumi.yaml"
-    if not settings_file.is_file():
-        raise SpecError(SpecIssue("", "not a Pulumi project (no Pulumi.yaml)", file=str(root)))
-    import yaml
-
-    try:
-        project = yaml.safe_load(settings_file.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise SpecError(SpecIssue("", f"malformed Pulumi.yaml: {exc}", file=str(settings_file))
-                        ) from None
-    runtime = project.get("runtime")
-    runtime_name = runtime.get("name") if isinstance(runtime, dict) else runtime
-    if runtime_name != "python":
-        raise SpecError(SpecIssue("runtime", f"only Python programs can be checked offline, "
-                                             f"this one is '{runtime_name}'",
-                                  file=str(settings_file)))
-    main = root / str(project.get("main") or "")
-    if main.is_dir() or not str(project.get("main") or ""):
-        main = (main if main.is_dir() else root) / "__main__.py"
-    if not main.is_file():
-        raise SpecError(SpecIssue("main", f"no program at {main}", file=str(settings_file)))
-    name = str(project.get("name") or root.name)
-
-    def body() -> None:
-        runpy.run_path(str(main), run_name="__main__")
-
-    cwd = os.getcwd()
-    sys.path.insert(0, str(main.parent))
-    try:
-        os.chdir(main.parent)
-        with _LOCK:
-            records, _ = run_mocked(name, region, f"{region}a", body)
-    except EnvkitError:
-        raise
-    except Exception as exc:  # noqa: BLE001 - the user's program failed under the mocks
-        from ..errors import OperationError
-
-        raise OperationError(f"{main}: the program failed under Pulumi's mocks: {exc!r}"
-                             ) from None
-    finally:
-        os.chdir(cwd)
-        sys.path.remove(str(main.parent))
+    project = load_project(directory, stack, config)
+    run = run_program(project, DEFAULT_TIMEOUT if timeout is None else timeout, debug)
+    records = []
+    for r in run.resources:
+        source = r.get("source") or {}
+        file = project.root / source["file"] if source.get("file") else None
+        records.append(DeclaredResource(
+            type=str(r["type"]), name=str(r["name"]), urn=str(r["urn"]), parent=r.get("parent"),
+            custom=bool(r.get("custom")), dependencies=list(r.get("dependencies") or []),
+            wire_inputs=r.get("inputs") or {},
+            file=_display_path(file) if file else None, line=source.get("line")))
     findings = evaluate(records, user_config)
+    by_urn = {r.urn: r for r in records}
+    meta = {r.name: r for r in RULES}
+    main = _display_path(project.main_file)
     for f in findings:
-        f.file = str(main.relative_to(Path.cwd())) if main.is_relative_to(Path.cwd()) \
-            else str(main)
-    return PolicyReport(target=str(root), pack=_pack_name(),
-                        resources=sum(r.custom for r in records), findings=findings)
+        declared = by_urn.get(f.urn or "")
+        f.file, f.line = (declared.file, declared.line) if declared and declared.file \
+            else (main, None)
+        if f.policy in meta:
+            f.remediation = program_remediation(meta[f.policy])
+    notes = [{"kind": "project", "message": n, "file": _display_path(project.settings_file),
+              "line": None} for n in project.notes]
+    for item in run.unanswered:
+        notes.append(_lookup_note(item, by_urn, project.root))
+    return PolicyReport(target=str(project.root), pack=_pack_name(),
+                        resources=sum(r.custom for r in records), findings=findings,
+                        kind="program", notes=notes)
 
 
-def check(target: str | os.PathLike[str], user_config: dict[str, Any] | None = None
-          ) -> PolicyReport:
-    """Check a spec file or a Pulumi Python project directory."""
+def _lookup_note(item: dict[str, Any], by_urn: dict[str, DeclaredResource], root: Path
+                 ) -> dict[str, Any]:
+    """One notice per lookup the gate could not answer, naming who depends on it."""
+    from .program import inert
+
+    token = inert(str(item.get("token"))[:200])
+    names = [inert(by_urn[u].name[:200]) for u in item.get("dependents") or [] if u in by_urn]
+    count = len(names)
+    if count == 1:
+        depend = f"1 resource depends on it ({names[0]}); it is checked with the lookup's " \
+                 "values unknown"
+    elif count:
+        depend = (f"{count} resources depend on it ({', '.join(names[:5])}"
+                  f"{', ...' if count > 5 else ''}); they are checked with the lookup's values "
+                  "unknown")
+    else:
+        depend = "no resource depends on it"
+    why = f" (envkit failed to answer it: {inert(str(item['error']))})" if item.get("error") \
+        else ""
+    site = (item.get("sites") or [None])[0]
+    return {"kind": "lookup", "token": token,
+            "message": f"`{token}` cannot be answered offline{why}; {depend}",
+            "dependents": names,
+            "file": _display_path(root / site["file"]) if site else None,
+            "line": site.get("line") if site else None}
+
+
+def check(target: str | os.PathLike[str], user_config: dict[str, Any] | None = None, *,
+          stack: str | None = None, config: list[str] | None = None,
+          timeout: float | None = None, debug: bool = False) -> PolicyReport:
+    """Check a spec file or a Pulumi Python project directory (``stack``, ``config`` and
+    ``timeout`` apply to projects)."""
     path = Path(target)
     if path.is_dir():
-        return check_project(path, user_config)
+        return check_project(path, user_config, stack=stack, config=config, timeout=timeout,
+                             debug=debug)
+    if stack is not None or config:
+        raise SpecError(SpecIssue("", "--stack and --config (KEY=VALUE stack config) apply "
+                                      "to Pulumi projects; a spec carries its own settings "
+                                      "(the policy pack's config file is --policy-config)",
+                                  file=str(path)))
     return check_spec(path, user_config)

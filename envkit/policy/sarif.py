@@ -15,16 +15,19 @@ _SECURITY_SEVERITY = {"critical": "9.5", "high": "8.0", "medium": "5.5", "low": 
 def to_sarif(report: PolicyReport, minimum: str = "advisory") -> dict[str, Any]:
     """The report as a SARIF log: one run, every rule's metadata, one result per finding."""
     from .. import __version__
+    from .program_fixes import program_remediation
     from .rules import RULES
 
     rules = []
     for r in RULES:
+        # The fix speaks the target's language: spec keys, or pulumi_aws arguments.
+        fix = program_remediation(r) if report.kind == "program" else r.remediation
         rules.append({
             "id": r.name,
             "name": "".join(part.capitalize() for part in r.name.split("-")),
             "shortDescription": {"text": r.description},
             "fullDescription": {"text": r.description},
-            "help": {"text": r.remediation, "markdown": f"**Fix:** {r.remediation}\n\n"
+            "help": {"text": fix, "markdown": f"**Fix:** {fix}\n\n"
                      f"Controls: {', '.join(r.controls)}"},
             "defaultConfiguration": {"level": _LEVEL[r.level.value]},
             "properties": {"tags": ["security", *r.controls], "severity": r.severity.value,
@@ -54,12 +57,22 @@ def to_sarif(report: PolicyReport, minimum: str = "advisory") -> dict[str, Any]:
         if location:
             result["locations"] = [location]
         results.append(result)
-    return {
-        "$schema": SCHEMA,
-        "version": "2.1.0",
-        "runs": [{
-            "tool": {"driver": {"name": "envkit", "version": __version__,
-                                "rules": rules}},
-            "results": results,
-        }],
+    run: dict[str, Any] = {
+        "tool": {"driver": {"name": "envkit", "version": __version__, "rules": rules}},
+        "results": results,
     }
+    if report.notes:
+        # What the gate could not do offline is about the run, not a rule's result.
+        run["invocations"] = [{"executionSuccessful": True, "toolExecutionNotifications": [
+            _notification(note) for note in report.notes]}]
+    return {"$schema": SCHEMA, "version": "2.1.0", "runs": [run]}
+
+
+def _notification(note: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"level": "note", "message": {"text": note["message"]}}
+    if note.get("file"):
+        physical: dict[str, Any] = {"artifactLocation": {"uri": Path(note["file"]).as_posix()}}
+        if note.get("line"):
+            physical["region"] = {"startLine": note["line"]}
+        out["locations"] = [{"physicalLocation": physical}]
+    return out

@@ -52,12 +52,17 @@ def _load_gz_json(path) -> object:
 
 
 @cache
-def regions() -> frozenset[str]:
-    """Every region botocore knows, across partitions."""
+def endpoints() -> dict:
+    """botocore's endpoint data: partitions, their DNS suffixes and regions."""
     import botocore.loaders
 
-    data = botocore.loaders.Loader().load_data("endpoints")
-    return frozenset(r for p in data["partitions"] for r in p["regions"])
+    return botocore.loaders.Loader().load_data("endpoints")
+
+
+@cache
+def regions() -> frozenset[str]:
+    """Every region botocore knows, across partitions."""
+    return frozenset(r for p in endpoints()["partitions"] for r in p["regions"])
 
 
 @cache

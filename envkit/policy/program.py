@@ -1,0 +1,681 @@
+"""Run a Pulumi Python project's program the way Pulumi runs it, offline, in a child process.
+
+``envkit policy check PROJECT`` is the gate a pipeline puts in front of programs envkit did
+not write, so the program is treated as Pulumi's language host treats it:
+
+- the project is read as the CLI reads it: ``Pulumi.yaml`` (name, ``main``, runtime
+  options, project config), ``Pulumi.<stack>.yaml`` and ``--config KEY=VALUE``, with keys
+  namespaced as ``pulumi config set`` namespaces them (pkg/cmd/pulumi/config/io.go
+  parseConfigKey; pkg/workspace/config.go mergeConfig);
+- the program runs in its own process, on that process's main thread, under Pulumi's
+  runtime settings (project, stack, dry run) and Pulumi's ``MockMonitor``
+  (envkit/policy/_runner.py), with the project's interpreter: its virtualenv when it has
+  one, otherwise envkit's own;
+- config reaches it as the language host passes it, in ``PULUMI_CONFIG`` and
+  ``PULUMI_CONFIG_SECRET_KEYS`` (sdk/python/cmd/pulumi-language-python/main.go);
+- the child is bounded in time (``--timeout``) and in what it may send back; it runs in a
+  process group of its own, and only that group is ever signalled.
+
+The program is the user's code: it runs with the user's rights (without AWS credentials in
+its environment), so check only projects you would run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import re
+import selectors
+import signal
+import stat
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..errors import PrerequisiteError, SpecError, SpecIssue
+
+DEFAULT_TIMEOUT = 180.0
+MAX_TIMEOUT = 24 * 3600.0
+FILE_LIMIT = 1024 * 1024  # Pulumi.yaml, Pulumi.<stack>.yaml
+CONFIG_LIMIT = 96 * 1024  # PULUMI_CONFIG must fit one environment string (Linux: 128 KiB)
+RESULT_LIMIT = 64 * 1024 * 1024
+OUTPUT_TAIL = 64 * 1024
+MESSAGE_LIMIT = 300
+#: What a `secure:` config value reads as: its ciphertext cannot be decrypted offline.
+SECRET_PLACEHOLDER = "envkit-offline-secret"
+
+_STACK = re.compile(r"^[A-Za-z0-9_.-]{1,100}$")
+_CREDENTIALS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+                "AWS_SECURITY_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE",
+                "AWS_WEB_IDENTITY_TOKEN_FILE", "AWS_ROLE_ARN", "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+                "AWS_CONTAINER_CREDENTIALS_RELATIVE_URI", "AWS_CONTAINER_AUTHORIZATION_TOKEN")
+
+
+@dataclass
+class Project:
+    """A Pulumi Python project, read and validated; everything needed to run it."""
+
+    root: Path
+    settings_file: Path
+    name: str
+    stack: str
+    pwd: Path
+    entry: str
+    main_file: Path
+    python: str
+    interpreter: str  # how to name the interpreter in messages
+    config: dict[str, str]
+    secret_keys: list[str]
+    region: str
+    requirements: Path | None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ProgramRun:
+    """What the program declared: resources in wire form, lookups it could not have
+    answered offline."""
+
+    project: Project
+    resources: list[dict[str, Any]]
+    unanswered: list[dict[str, Any]]
+
+
+# --- reading the project ----------------------------------------------------------------------
+
+
+def _read_small(path: Path, what: str) -> str:
+    """A small regular text file (never a FIFO or a device: those are refused at once)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except FileNotFoundError:
+        raise SpecError(SpecIssue("", f"no {what}", file=str(path))) from None
+    except OSError as exc:
+        raise SpecError(SpecIssue("", f"cannot read {what}: {exc.strerror}", file=str(path))
+                        ) from None
+    with os.fdopen(fd, "rb") as fh:
+        info = os.fstat(fh.fileno())
+        if not stat.S_ISREG(info.st_mode):
+            raise SpecError(SpecIssue("", f"{what} is not a regular file", file=str(path)))
+        if info.st_size > FILE_LIMIT:
+            raise SpecError(SpecIssue("", f"{what} is larger than {FILE_LIMIT // 1024} KiB",
+                                      file=str(path)))
+        data = fh.read(FILE_LIMIT + 1)
+    if len(data) > FILE_LIMIT:
+        raise SpecError(SpecIssue("", f"{what} is larger than {FILE_LIMIT // 1024} KiB",
+                                  file=str(path)))
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise SpecError(SpecIssue("", f"{what} is not UTF-8 text", file=str(path))) from None
+
+
+def _yaml(path: Path, what: str) -> tuple[Any, dict]:
+    from ..spec.loader import parse_yaml
+
+    return parse_yaml(_read_small(path, what), str(path))
+
+
+def _inside(path: Path, root: Path) -> bool:
+    real = Path(os.path.realpath(path))
+    return real == root or root in real.parents
+
+
+def _line(locations: dict, *path: Any) -> int | None:
+    from ..spec.loader import _line_for
+
+    return _line_for(tuple(path), locations)
+
+
+def load_project(directory: str | os.PathLike[str], stack: str | None = None,
+                 overrides: list[str] | None = None) -> Project:
+    """Read a project as the Pulumi CLI would for ``pulumi preview --stack STACK``."""
+    root = Path(os.path.realpath(directory))
+    settings_file = root / "Pulumi.yaml"
+    if not settings_file.exists() and (root / "Pulumi.yml").exists():
+        settings_file = root / "Pulumi.yml"
+    if not settings_file.exists():
+        raise SpecError(SpecIssue("", "not a Pulumi project (no Pulumi.yaml)", file=str(root)))
+    data, locs = _yaml(settings_file, "Pulumi.yaml")
+    where = str(settings_file)
+
+    def bad(field_: str, message: str) -> SpecError:
+        return SpecError(SpecIssue(field_, message, file=where, line=_line(locs, field_)))
+
+    if not isinstance(data, dict):
+        raise bad("", "a Pulumi.yaml is a mapping (name, runtime, ...)")
+    name = data.get("name")
+    if not isinstance(name, str) or not _STACK.match(name):
+        raise bad("name", "the project needs a name of letters, digits, '-', '_' and '.' "
+                          "(at most 100)")
+    runtime = data.get("runtime")
+    runtime_name = runtime.get("name") if isinstance(runtime, dict) else runtime
+    if runtime_name != "python":
+        raise bad("runtime", f"only Python programs can be checked offline, this one is "
+                             f"'{str(runtime_name)[:MESSAGE_LIMIT]}'")
+    options = (runtime.get("options") if isinstance(runtime, dict) else None) or {}
+    if not isinstance(options, dict):
+        raise bad("runtime", "runtime.options must be a mapping")
+    stack = stack or "dev"
+    parts = stack.split("/")
+    if len(parts) > 3 or not all(_STACK.match(p) for p in parts):
+        raise SpecError(SpecIssue("--stack", f"'{stack[:MESSAGE_LIMIT]}' is not a stack name "
+                                  "(letters, digits, '-', '_' and '.'; optionally "
+                                  "org/project/stack)", file=where))
+    stack = parts[-1]
+
+    # main: pwd and entry point as the engine computes them (pkg/engine/project.go
+    # getPwdMain): a folder runs its __main__.py from inside it; a file runs from its folder.
+    main = data.get("main")
+    if main is not None and not isinstance(main, str):
+        raise bad("main", "main is a path")
+    target = root / main if main else root
+    if not _inside(target, root):
+        raise bad("main", f"'{main[:MESSAGE_LIMIT]}' points outside the project folder "
+                          f"{root}; only the project's own program is run")
+    target = Path(os.path.realpath(target))
+    if target.is_dir():
+        pwd, entry, main_file = target, ".", target / "__main__.py"
+    elif target.is_file():
+        pwd, entry, main_file = target.parent, target.name, target
+    else:
+        raise bad("main", f"no program at {target}")
+    if not main_file.is_file():
+        raise bad("main", f"no program at {main_file}")
+    if not _inside(main_file, root):
+        raise bad("main", f"{main_file} is a link to a program outside the project folder "
+                          f"{root}; only the project's own program is run")
+
+    python, interpreter, venv_note = _interpreter(root, options, bad)
+    config, secret_keys, notes = _stack_config(root, data, locs, name, stack, overrides or [],
+                                               where)
+    if venv_note:
+        notes.insert(0, venv_note)
+    region = (config.get("aws:region") or os.environ.get("AWS_REGION")
+              or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1")
+    from ..lookups import region_facts
+
+    if region_facts(region) is None:
+        raise SpecError(SpecIssue("aws:region", f"unknown region '{region[:MESSAGE_LIMIT]}'",
+                                  file=where))
+    return Project(root=root, settings_file=settings_file, name=name, stack=stack, pwd=pwd,
+                   entry=entry, main_file=main_file, python=python, interpreter=interpreter,
+                   config=config, secret_keys=secret_keys, region=region,
+                   requirements=_requirements(root, options), notes=notes)
+
+
+def _interpreter(root: Path, options: dict[str, Any], bad: Any
+                 ) -> tuple[str, str, str | None]:
+    """The project's virtualenv's Python, else envkit's own: (python, how to name it in
+    messages, a note when the virtualenv Pulumi.yaml names is missing).
+
+    A pipeline often installs envkit and the project's requirements without running
+    ``pulumi install``, so a named virtualenv that does not exist falls back to envkit's
+    Python, and the report says so."""
+    bindir = "Scripts" if os.name == "nt" else "bin"
+    exe = "python.exe" if os.name == "nt" else "python"
+    named = options.get("virtualenv")
+    note = None
+    if named is not None:
+        if not isinstance(named, str) or not named:
+            raise bad("runtime", "runtime.options.virtualenv is a folder name")
+        venv = Path(named) if Path(named).is_absolute() else root / named
+        python = venv / bindir / exe
+        if python.exists():
+            return str(python), f"the project's virtualenv ({venv})", None
+        note = (f"Pulumi.yaml names the virtualenv {named}, which does not exist; the program "
+                f"ran with envkit's Python ({sys.executable})")
+    else:
+        for candidate in ("venv", ".venv"):
+            python = root / candidate / bindir / exe
+            if python.exists():
+                return str(python), f"the project's virtualenv ({root / candidate})", None
+    where = f"virtualenv {named} does not exist" if named else "no venv/ or .venv/"
+    return sys.executable, f"envkit's Python ({sys.executable}; the project has {where})", \
+        note
+
+
+def _requirements(root: Path, options: dict[str, Any]) -> Path | None:
+    """The file that should provide the program's modules, by the project's toolchain."""
+    toolchain = options.get("toolchain") or "pip"
+    names = ["pyproject.toml", "requirements.txt"] if toolchain in ("poetry", "uv") \
+        else ["requirements.txt", "pyproject.toml", "Pipfile", "setup.py"]
+    return next((root / n for n in names if (root / n).is_file()), None)
+
+
+# --- config -----------------------------------------------------------------------------------
+
+
+def _key(name: str, project: str) -> str | None:
+    """A config key as `pulumi config` parses it (config.ParseKey): a bare key gets the
+    project's namespace; ``ns:config:key`` is the legacy spelling of ``ns:key``."""
+    if ":" not in name:
+        return f"{project}:{name}"
+    parts = name.split(":")
+    if len(parts) == 2 and all(parts):
+        return name
+    if len(parts) == 3 and parts[1] == "config" and parts[0] and parts[2]:
+        return f"{parts[0]}:{parts[2]}"
+    return None
+
+
+def _text(value: Any, secret: list[bool]) -> Any:
+    """A config value as the engine hands it over: strings as they are, anything else as
+    JSON (config.Plaintext.marshalText); `secure:` leaves read as a placeholder."""
+    if isinstance(value, dict):
+        if set(value) == {"secure"} and isinstance(value["secure"], str):
+            secret[0] = True
+            return SECRET_PLACEHOLDER
+        return {str(k): _text(v, secret) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_text(v, secret) for v in value]
+    return value
+
+
+def _marshal(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, separators=(",", ":"))
+
+
+def _small(value: Any, budget: list[int]) -> bool:
+    """Whether ``value`` has at most ``budget`` nodes (YAML aliases may share nodes, so
+    the walk stops as soon as the budget is spent)."""
+    budget[0] -= 1
+    if budget[0] < 0:
+        return False
+    children = value.values() if isinstance(value, dict) else \
+        value if isinstance(value, list) else ()
+    return all(_small(v, budget) for v in children)
+
+
+def _stack_config(root: Path, project: dict[str, Any], locs: dict, name: str, stack: str,
+                  overrides: list[str], where: str
+                  ) -> tuple[dict[str, str], list[str], list[str]]:
+    """The merged config: project defaults, then Pulumi.<stack>.yaml, then --config."""
+    config: dict[str, str] = {}
+    secret_keys: set[str] = set()
+    notes: list[str] = []
+
+    def put(key: str, value: Any) -> None:
+        if not _small(value, [4096]):
+            raise SpecError(SpecIssue(key, "this config value is too large to hand to a "
+                                      "program", file=where))
+        flag = [False]
+        text = _marshal(_text(value, flag))
+        config[key] = text
+        if flag[0]:
+            secret_keys.add(key)
+        else:
+            secret_keys.discard(key)
+
+    folder = root
+    stack_dir = project.get("stackConfigDir")
+    if isinstance(stack_dir, str) and stack_dir:
+        folder = root / stack_dir
+        if not _inside(folder, root):
+            raise SpecError(SpecIssue("stackConfigDir", "points outside the project folder",
+                                      file=where, line=_line(locs, "stackConfigDir")))
+    stack_file = folder / f"Pulumi.{stack}.yaml"
+    stack_values: dict[str, Any] = {}
+    if stack_file.exists():
+        data, slocs = _yaml(stack_file, f"Pulumi.{stack}.yaml")
+        if data is not None and not isinstance(data, dict):
+            raise SpecError(SpecIssue("", "a stack settings file is a mapping",
+                                      file=str(stack_file)))
+        data = data or {}
+        if data.get("environment"):
+            notes.append(f"{stack_file.name} imports Pulumi ESC environments; their values "
+                         "are not available offline")
+        raw = data.get("config") or {}
+        if not isinstance(raw, dict):
+            raise SpecError(SpecIssue("config", "config is a mapping", file=str(stack_file),
+                                      line=_line(slocs, "config")))
+        for k, v in raw.items():
+            key = _key(str(k), name) if ":" in str(k) else None
+            if key is None:
+                raise SpecError(SpecIssue(f"config.{k}", "configuration keys should be of the "
+                                          "form `<namespace>:<name>`", file=str(stack_file),
+                                          line=_line(slocs, "config", k)))
+            stack_values[key] = v
+
+    # Project config (pkg/workspace/config.go mergeConfig): a shorthand value is the default
+    # of a project key or the value of another namespace's key; `default` wins over `value`;
+    # a project key with neither must be set for the stack.
+    missing = []
+    declared = project.get("config") or {}
+    if isinstance(declared, dict):
+        for k in sorted(declared, key=str):
+            spec = declared[k]
+            key = _key(str(k), name)
+            if key is None:
+                raise SpecError(SpecIssue(f"config.{k}", "configuration keys should be of the "
+                                          "form `<namespace>:<name>`", file=where,
+                                          line=_line(locs, "config", k)))
+            if key in stack_values:
+                continue
+            if isinstance(spec, dict) and ("default" in spec or "value" in spec):
+                put(key, spec["default"] if "default" in spec else spec["value"])
+            elif isinstance(spec, (str, int, float, bool, list)):
+                put(key, spec)
+            elif key.startswith(f"{name}:"):
+                missing.append(str(k))
+    for key, value in stack_values.items():
+        put(key, value)
+    for item in overrides:
+        k, sep, v = item.partition("=")
+        key = _key(k, name) if k else None
+        if not sep or key is None:
+            raise SpecError(SpecIssue("--config", "expected KEY=VALUE (a stack config value "
+                                      "such as aws:region=eu-west-1), got "
+                                      f"'{item[:MESSAGE_LIMIT]}'; the policy pack's config "
+                                      "file is --policy-config", file=where))
+        put(key, v)
+    missing = [m for m in missing if _key(m, name) not in config]
+    if missing:
+        raise SpecError(SpecIssue("config", f"stack '{stack}' is missing configuration "
+                                  f"value(s): {', '.join(missing)} (set them in "
+                                  f"{stack_file.name} or with --config KEY=VALUE)",
+                                  file=where))
+    total = len(json.dumps(config))
+    if total > CONFIG_LIMIT:
+        raise SpecError(SpecIssue("config", f"the stack config is too large to hand to a "
+                                  f"program ({total} bytes, more than "
+                                  f"{CONFIG_LIMIT // 1024} KiB)", file=where))
+    return config, sorted(secret_keys), notes
+
+
+# --- running ----------------------------------------------------------------------------------
+
+
+@dataclass
+class _Outcome:
+    returncode: int | None = None
+    result: bytes = b""
+    stdout: bytes = b""
+    stderr: bytes = b""
+    timed_out: bool = False
+    too_large: bool = False
+
+
+def run_program(project: Project, timeout: float = DEFAULT_TIMEOUT, debug: bool = False
+                ) -> ProgramRun:
+    """Run the project's program in a child process and collect what it declared.
+
+    Raises SpecError (exit 2) whenever the program does not return normally."""
+    from importlib import resources
+
+    from ..lookups import gather_facts
+
+    if not 0 < timeout <= MAX_TIMEOUT:
+        raise SpecError(SpecIssue("--timeout", f"expected seconds above 0 and up to "
+                                  f"{MAX_TIMEOUT:g}", file=str(project.root)))
+    lookups_file = resources.files("envkit") / "lookups.py"
+    runner_file = resources.files("envkit.policy") / "_runner.py"
+    facts = gather_facts()
+    with resources.as_file(runner_file) as runner, resources.as_file(lookups_file) as lookups:
+        read_end, write_end = os.pipe()
+        job = {"project": project.name, "stack": project.stack,
+               "root": str(project.root), "pwd": str(project.pwd), "entry": project.entry,
+               "region": project.region, "facts": facts, "lookups_path": str(lookups),
+               "result_fd": write_end, "result_limit": RESULT_LIMIT,
+               "message_limit": MESSAGE_LIMIT}
+        outcome = _spawn([project.python, str(runner)], _environment(project),
+                         json.dumps(job).encode() + b"\n", project.pwd, write_end, read_end,
+                         timeout)
+    return _interpret(project, outcome, timeout, debug)
+
+
+def _environment(project: Project) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items()
+           if k not in _CREDENTIALS and not k.startswith("PULUMI_CONFIG")}
+    # Offline means offline: no credentials, no credential files, no instance metadata.
+    env.update(AWS_SHARED_CREDENTIALS_FILE=os.devnull, AWS_CONFIG_FILE=os.devnull,
+               AWS_EC2_METADATA_DISABLED="true", PYTHONDONTWRITEBYTECODE="1",
+               PYTHONUNBUFFERED="1",
+               PULUMI_CONFIG=json.dumps(project.config),
+               PULUMI_CONFIG_SECRET_KEYS=json.dumps(project.secret_keys))
+    return env
+
+
+def _spawn(argv: list[str], env: dict[str, str], job: bytes, cwd: Path, write_end: int,
+           read_end: int, timeout: float) -> _Outcome:
+    """Run the child in its own session; collect its result and the tails of its output.
+
+    The child's pid is its process group's id. The group is signalled only while the child
+    is known not to have been reaped (its pid, and so the group id, cannot have been reused):
+    on the timeout, on an interrupt, and right after it exits, to end anything the program
+    left running. Both ends of the result pipe are closed here, whatever happens."""
+    outcome = _Outcome()
+    try:
+        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.PIPE, pass_fds=(write_end,), cwd=cwd,
+                                env=env, start_new_session=True)
+    except OSError as exc:
+        os.close(read_end)
+        raise PrerequisiteError(f"cannot start {argv[0]}: {exc.strerror}") from None
+    finally:
+        os.close(write_end)
+    deadline = time.monotonic() + timeout
+    selector = selectors.DefaultSelector()
+    assert proc.stdin and proc.stdout and proc.stderr
+    pending = memoryview(job)
+    os.set_blocking(proc.stdin.fileno(), False)
+    selector.register(proc.stdin, selectors.EVENT_WRITE, "stdin")
+    for stream, name in ((proc.stdout, "stdout"), (proc.stderr, "stderr")):
+        selector.register(stream, selectors.EVENT_READ, name)
+    result_reader = os.fdopen(read_end, "rb", buffering=0)
+    selector.register(result_reader, selectors.EVENT_READ, "result")
+    exited = False
+    try:
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                outcome.timed_out = True
+                _where_is_it(proc, selector, outcome)
+                break
+            for key, _ in selector.select(timeout=min(remaining, 0.25)):
+                if key.data == "stdin":
+                    try:
+                        pending = pending[os.write(key.fd, pending):]
+                    except (BrokenPipeError, OSError):
+                        pending = pending[:0]
+                    if not pending:
+                        # Written; stdin stays open as the child's lifeline (_runner.py).
+                        selector.unregister(key.fileobj)
+                    continue
+                if not _drain(key, selector, outcome):
+                    break
+            if outcome.too_large:
+                break
+            if _exited(proc):
+                exited = True
+                break
+        if exited:
+            # Whatever the child wrote before it ended is still in the pipes.
+            for _ in range(64):
+                ready = selector.select(timeout=0.05)
+                if not ready or not all(_drain(k, selector, outcome) for k, _ in ready):
+                    break
+    finally:
+        _end_group(proc)
+        selector.close()
+        result_reader.close()
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            with contextlib.suppress(OSError):
+                stream.close()
+    outcome.returncode = proc.returncode
+    return outcome
+
+
+def _where_is_it(proc: subprocess.Popen, selector: Any, outcome: _Outcome) -> None:
+    """Ask a runaway child for its stack (the runner dumps it on SIGUSR1 to stderr)."""
+    if not hasattr(signal, "SIGUSR1") or _exited(proc):
+        return
+    # The child is not reaped (checked just above), so this pid is still the child's.
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.kill(proc.pid, signal.SIGUSR1)
+    # faulthandler writes the dump in pieces: read until it has started and gone quiet.
+    until = time.monotonic() + 2.0
+    while time.monotonic() < until:
+        ready = [k for k, _ in selector.select(timeout=0.1) if k.data == "stderr"]
+        for key in ready:
+            _drain(key, selector, outcome)
+        if not ready and b"most recent call first" in outcome.stderr[-65536:]:
+            break
+
+
+_FRAME = re.compile(r'^\s*File "(.+)", line (\d+) in ', re.M)
+
+
+def _stuck_at(stderr: bytes, root: Path) -> dict[str, Any] | None:
+    """The innermost project frame of the last stack dump on the child's stderr."""
+    text = stderr.decode("utf-8", "replace")
+    dump = text.rsplit("most recent call first", 1)
+    if len(dump) != 2:
+        return None
+    for path, line in _FRAME.findall(dump[1]):
+        candidate = Path(path)
+        if candidate.is_absolute() and _inside(candidate, root) and \
+                "site-packages" not in candidate.parts:
+            return {"file": str(Path(os.path.realpath(candidate)).relative_to(root)),
+                    "line": int(line)}
+    return None
+
+
+def _drain(key: Any, selector: Any, outcome: _Outcome) -> bool:
+    """Read what one stream has; False once the result grows past its limit."""
+    try:
+        chunk = os.read(key.fd, 65536)
+    except OSError:
+        chunk = b""
+    if not chunk:
+        selector.unregister(key.fileobj)
+        return True
+    if key.data == "result":
+        outcome.result += chunk
+        if len(outcome.result) > RESULT_LIMIT:
+            outcome.too_large = True
+            return False
+    else:
+        tail = getattr(outcome, key.data) + chunk
+        setattr(outcome, key.data, tail[-OUTPUT_TAIL:])
+    return True
+
+
+def _exited(proc: subprocess.Popen) -> bool:
+    """Whether the child has exited, without reaping it (so its pid stays reserved)."""
+    if hasattr(os, "waitid"):
+        try:
+            info = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:
+            return True
+        return info is not None
+    return proc.poll() is not None
+
+
+def _end_group(proc: subprocess.Popen) -> None:
+    """Kill the child's process group, then reap the child.
+
+    Safe because the child (the group's leader) is not reaped yet: an exited child is a
+    zombie holding its pid, so the group id is still the one this process created."""
+    if proc.returncode is None and hasattr(os, "killpg"):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+# --- what happened ----------------------------------------------------------------------------
+
+
+def inert(text: str) -> str:
+    """Program-controlled text made safe to print: control characters (terminal escapes)
+    shown as escapes, line breaks kept."""
+    return "".join(ch if ch.isprintable() or ch == "\n" else ch.encode("unicode_escape").decode()
+                   for ch in text)
+
+
+
+def _interpret(project: Project, outcome: _Outcome, timeout: float, debug: bool
+               ) -> ProgramRun:
+    main = project.main_file
+
+    def fail(message: str, where: dict[str, Any] | None = None, details: str = "") -> SpecError:
+        file, line = str(main), None
+        if where:
+            file, line = str(project.root / where["file"]), where.get("line")
+        text = f"the program did not finish: {inert(message)}"
+        if debug:
+            extra = [inert(details.rstrip())] if details else []
+            for name in ("stdout", "stderr"):
+                tail = getattr(outcome, name).decode("utf-8", "replace").rstrip()
+                if tail:
+                    extra.append(f"program {name} (last lines):\n{inert(tail[-4000:])}")
+            if extra:
+                text += "\n" + "\n".join(extra)
+        return SpecError(SpecIssue("", text, file=file, line=line))
+
+    if outcome.timed_out:
+        raise fail(f"still running after {timeout:g} s (--timeout); it was stopped",
+                   _stuck_at(outcome.stderr, project.root))
+    if outcome.too_large:
+        raise fail(f"it declared more than {RESULT_LIMIT // (1024 * 1024)} MiB of resources")
+    try:
+        document = json.loads(outcome.result) if outcome.result else None
+    except ValueError:
+        document = None
+    status = document.get("status") if isinstance(document, dict) else None
+    if status == "failed":
+        if document.get("kind") == "missing-module":
+            raise _missing_module(project, str(document.get("module") or "?"),
+                                  document.get("where"))
+        message = str(document.get("message") or "")[:MESSAGE_LIMIT * 2]
+        if document.get("kind") == "exception":
+            message = f"{document.get('exception')}: {message}"
+        elif document.get("kind") == "too-large":
+            message = message or "it declared too much"
+        raise fail(message, document.get("where"), str(document.get("traceback") or ""))
+    if status != "ok" or outcome.returncode != 0:
+        code = outcome.returncode
+        if code is not None and code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            raise fail(f"it was ended by {name}")
+        raise fail(f"the process exited with status {code} before the program returned "
+                   "(os._exit or a crash)")
+    resources = document.get("resources")
+    unanswered = document.get("unanswered")
+    if not isinstance(resources, list) or not isinstance(unanswered, list):
+        raise fail("its report was malformed")
+    return ProgramRun(project=project, resources=resources, unanswered=unanswered)
+
+
+def _missing_module(project: Project, module: str, where: dict[str, Any] | None) -> SpecError:
+    top = module.split(".")[0]
+    dist = top.replace("_", "-").lower()
+    req = project.requirements
+    if req is None:
+        provide = ("no requirements.txt or pyproject.toml in the project declares it; add "
+                   f"{dist} to requirements.txt")
+    else:
+        text = ""
+        with contextlib.suppress(SpecError):
+            text = _read_small(req, req.name).lower().replace("_", "-")
+        listed = re.search(rf"(^|[\s\"'\[,]){re.escape(dist)}([\s<>=!~;\[\]\"',]|$)", text,
+                           re.M)
+        how = f"pip install -r {req.name}" if req.name == "requirements.txt" else \
+            "pip install ., poetry install or uv sync"
+        if listed:
+            provide = f"{req.name} lists {dist}: install the project's requirements ({how})"
+        else:
+            provide = f"{req.name} does not list {dist}: add it there and install ({how})"
+    file = str(project.root / where["file"]) if where else str(project.main_file)
+    line = where.get("line") if where else None
+    return SpecError(SpecIssue("", f"the program needs the module "
+                                   f"'{inert(module[:MESSAGE_LIMIT])}', "
+                                   f"which is not installed in {project.interpreter}; "
+                                   f"{provide}", file=file, line=line))

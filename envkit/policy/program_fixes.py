@@ -1,0 +1,122 @@
+"""How to fix each rule's finding in a Pulumi Python program: the pulumi_aws argument to set.
+
+A rule's own ``remediation`` speaks the envkit spec's language (spec keys such as
+``iam.password_policy`` or ``instances.NAME.role``); a finding on a Pulumi program points
+at a pulumi_aws call instead, so the gate shows the text below. A rule may also carry its
+own ``program_remediation`` attribute, which wins; a rule with neither falls back to its
+``remediation``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+PROGRAM_REMEDIATION: dict[str, str] = {
+    "iam-no-admin-wildcard":
+        'Replace Action "*" on Resource "*" with the actions and resource ARNs the workload '
+        'needs (aws.iam.get_policy_document(statements=[{"actions": [...], "resources": '
+        "[...]}])); for administrators attach arn:aws:iam::aws:policy/AdministratorAccess to "
+        "a group that enforces MFA.",
+    "iam-no-sensitive-service-wildcard":
+        'List the individual actions ("iam:GetUser", "kms:Decrypt", ...) in the statement\'s '
+        'actions instead of "iam:*", "sts:*", "kms:*" or "organizations:*".',
+    "iam-no-resource-star-for-scopable-actions":
+        'Give the statement resources=[...] ARNs (bucket.arn, f"{table.arn}/*") or '
+        'conditions=[...] instead of resources=["*"].',
+    "iam-no-not-action-allow":
+        "Replace not_actions / not_resources / not_principals in Allow statements with "
+        "explicit actions and resources.",
+    "iam-no-privilege-escalation":
+        "Remove the escalation actions from the statement, or set its resources to "
+        '"arn:aws:iam::*:user/${aws:username}".',
+    "iam-passrole-restricted":
+        'Give the iam:PassRole statement resources=[role.arn], or conditions=[{"test": '
+        '"StringEquals", "variable": "iam:PassedToService", "values": '
+        '["ec2.amazonaws.com"]}].',
+    "iam-trust-not-public":
+        "In aws.iam.Role(assume_role_policy=...), name the principal: "
+        '{"Service": "ec2.amazonaws.com"} or {"AWS": "arn:aws:iam::ACCOUNT:root"} with a '
+        'condition, never "*".',
+    "iam-document-well-formed":
+        'Add "Version": "2012-10-17" to the policy JSON, fix misspelled actions and use '
+        "resource ARNs of each action's resource type.",
+    "iam-no-user-policies":
+        "Attach the policy to a group (aws.iam.GroupPolicyAttachment(group=..., "
+        "policy_arn=...)) and add the user with aws.iam.UserGroupMembership, instead of "
+        "aws.iam.UserPolicy / UserPolicyAttachment.",
+    "iam-user-in-group":
+        "Add the user to a group that carries its permissions: "
+        "aws.iam.UserGroupMembership(user=user.name, groups=[group.name]).",
+    "iam-admin-policies-need-mfa":
+        "Attach admin policies only to a group that also has an aws.iam.GroupPolicy denying "
+        'everything unless "aws:MultiFactorAuthPresent" is true, or attach a narrower policy.',
+    "iam-console-users-mfa":
+        "Put users that have an aws.iam.UserLoginProfile in a group whose aws.iam.GroupPolicy "
+        'denies everything unless "aws:MultiFactorAuthPresent" is true.',
+    "iam-no-access-keys-for-console-admins":
+        "Remove the aws.iam.AccessKey of console administrators; they use the console or "
+        "short-lived credentials (SSO, sts:AssumeRole).",
+    "iam-access-key-age":
+        "Rotate the key: create a new aws.iam.AccessKey, switch to it, delete the old one.",
+    "iam-password-policy-cis":
+        "aws.iam.AccountPasswordPolicy(minimum_password_length=14, require_symbols=True, "
+        "require_numbers=True, require_uppercase_characters=True, "
+        "require_lowercase_characters=True, password_reuse_prevention=24, "
+        "max_password_age=90).",
+    "no-secrets-in-user-data-or-tags":
+        "Take the credentials out of user_data and tags: give the instance "
+        "iam_instance_profile=... and read secrets from Secrets Manager or SSM Parameter "
+        "Store at boot.",
+    "ec2-imdsv2-required":
+        'aws.ec2.Instance(metadata_options={"http_tokens": "required"}) (the same argument '
+        "on aws.ec2.LaunchTemplate).",
+    "ec2-imds-hop-limit":
+        'metadata_options={"http_put_response_hop_limit": 1} on the instance or launch '
+        "template.",
+    "ec2-root-volume-encrypted":
+        'aws.ec2.Instance(root_block_device={"encrypted": True}).',
+    "ec2-ebs-volume-encrypted":
+        "aws.ebs.Volume(encrypted=True), or turn on aws.ebs.EncryptionByDefault(enabled=True).",
+    "ec2-no-public-admin-ingress":
+        'Narrow the rule\'s cidr_blocks (ingress=[{..., "cidr_blocks": ["203.0.113.0/24"]}], '
+        "or cidr_ipv4 on aws.vpc.SecurityGroupIngressRule) to your office or VPN range; use "
+        "SSM Session Manager instead of open SSH or RDP.",
+    "ec2-no-open-egress":
+        'Replace the all-traffic egress (protocol "-1" to 0.0.0.0/0) with the ports '
+        'instances need: egress=[{"protocol": "tcp", "from_port": 443, "to_port": 443, '
+        '"cidr_blocks": ["0.0.0.0/0"]}].',
+    "ec2-security-groups-described":
+        "Give aws.ec2.SecurityGroup(description=...) and each rule's description the reason "
+        "it exists.",
+    "ec2-instance-profile":
+        "aws.ec2.Instance(iam_instance_profile=profile.name), with an "
+        "aws.iam.InstanceProfile for a role that ec2.amazonaws.com may assume.",
+    "ec2-allowed-instance-types":
+        "Set instance_type to an allowed type, or widen allowedInstanceTypes with "
+        "--policy-config.",
+    "ec2-public-ip-only-for-web":
+        "aws.ec2.Instance(associate_public_ip_address=False) for instances that serve "
+        "nothing to the internet.",
+    "ec2-no-unattached-eip":
+        "Attach the address (aws.ec2.Eip(instance=...) or aws.ec2.EipAssociation) or remove "
+        "it.",
+    "ec2-detailed-monitoring":
+        "aws.ec2.Instance(monitoring=True).",
+    "ec2-ami-allowed-owner":
+        "Look the image up with aws.ec2.get_ami(owners=[...]) from an allowed publisher, or "
+        "add its owner to allowedAmiOwners with --policy-config.",
+    "stack-required-tags":
+        'Tag every resource with "envkit:environment" and "envkit:owner": tags={...} on each '
+        'resource, or once with aws.Provider(default_tags={"tags": {...}}).',
+    "stack-expiry-tag":
+        'Tag every resource with "envkit:expires" (an ISO date), e.g. once with '
+        'aws.Provider(default_tags={"tags": {"envkit:expires": "..."}}).',
+}
+
+
+def program_remediation(rule: Any) -> str:
+    """The fix for ``rule`` in a Pulumi program's terms (pulumi_aws arguments)."""
+    own = getattr(rule, "program_remediation", None)
+    if own:
+        return str(own)
+    return PROGRAM_REMEDIATION.get(rule.name, rule.remediation)
