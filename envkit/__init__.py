@@ -15,6 +15,7 @@ _EXPORTS = {
     "EnvironmentSpec": "envkit.spec",
     "load_spec": "envkit.spec",
     "plan": "envkit.planner",
+    "Classroom": "envkit.classroom",
     "Plan": "envkit.planner",
     "program": "envkit.stack_program",
     "IamLab": "envkit.components",
@@ -30,6 +31,7 @@ _EXPORTS = {
 }
 
 __all__ = [
+    "Classroom",
     "Ec2Lab",
     "EnvironmentSpec",
     "EnvkitError",
@@ -48,6 +50,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from .classroom import Classroom
     from .components import Ec2Lab, IamLab, LabNetwork
     from .errors import (
         EnvkitError,

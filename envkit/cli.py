@@ -653,6 +653,12 @@ def local_reset() -> None:
     typer.echo("local emulator reset: it holds no resources")
 
 
+# Classrooms (issue 12): `envkit class ...` and `envkit reap` live in their own module.
+from .cli_class import register as _register_classroom  # noqa: E402
+
+_register_classroom(app)
+
+
 def _fail(exc: BaseException, code: int, message: str | None = None) -> int:
     if _STATE["debug"]:
         import traceback

@@ -9,6 +9,7 @@ Pulumi secrets.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import pulumi
@@ -111,7 +112,12 @@ class IamLab(pulumi.ComponentResource):
     access_keys = _output("access_keys")
 
     def __init__(self, name: str, spec: EnvironmentSpec, tags: dict[str, str],
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+                 opts: pulumi.ResourceOptions | None = None,
+                 existing_groups: Mapping[str, Any] | None = None,
+                 min_password_length: int | None = None) -> None:
+        """``existing_groups`` (spec group name -> IAM group name) are groups made elsewhere
+        (a classroom's shared stack) that this lab's users may join; ``min_password_length``
+        is the account password policy's minimum when that policy is made elsewhere."""
         super().__init__("envkit:iam:IamLab", name, None, opts)
         iam = spec.iam
         env = spec.name
@@ -154,6 +160,8 @@ class IamLab(pulumi.ComponentResource):
                                     name="envkit-require-mfa",
                                     policy=json.dumps(require_mfa_policy(partition)), opts=gopts)
 
+        group_names: dict[str, Any] = {**(existing_groups or {}),
+                                       **{n: g.name for n, g in groups.items()}}
         users_out: dict[str, Any] = {}
         passwords: dict[str, Any] = {}
         keys: dict[str, Any] = {}
@@ -164,9 +172,9 @@ class IamLab(pulumi.ComponentResource):
             if user.groups:
                 aws.iam.UserGroupMembership(
                     f"{env}-user-{uname}-groups", user=u.name,
-                    groups=[groups[g].name for g in user.groups], opts=uopts)
+                    groups=[group_names[g] for g in user.groups], opts=uopts)
             if user.console:
-                length = max(20, pp.minimum_length if pp else 14)
+                length = max(20, pp.minimum_length if pp else (min_password_length or 14))
                 profile = aws.iam.UserLoginProfile(
                     f"{env}-user-{uname}-console", user=u.name, password_length=length,
                     password_reset_required=True, opts=uopts)
@@ -175,7 +183,8 @@ class IamLab(pulumi.ComponentResource):
                 key = aws.iam.AccessKey(f"{env}-user-{uname}-key", user=u.name, opts=uopts)
                 keys[uname] = {"id": key.id, "secret": key.secret}
             users_out[uname] = {"name": u.name, "arn": u.arn, "console": user.console,
-                                "groups": [f"{env}-{g}" for g in user.groups]}
+                                "groups": [f"{env}-{g}" if g in groups else group_names[g]
+                                           for g in user.groups]}
 
         roles_out: dict[str, Any] = {}
         profiles: dict[str, Any] = {}

@@ -1003,3 +1003,12 @@ APPLIES_TO: dict[str, frozenset[str] | None] = {
 }
 for _meta in RULES:
     _meta.types = APPLIES_TO.get(_meta.name)
+
+
+# --- classroom rules (issue 12): registered here until they move into the rules package ----
+from .classroom_rules import CLASSROOM_RULES  # noqa: E402
+
+for _spec in CLASSROOM_RULES:
+    rule(_spec.name, _spec.description, _spec.level, _spec.severity, _spec.controls,
+         _spec.remediation, kind=_spec.kind, config=_spec.config)(_spec.validate)
+    RULES[-1].types = _spec.types
