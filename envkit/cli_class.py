@@ -336,7 +336,7 @@ def class_status(spec: ClassSpecArg, backend: BackendOpt = None, as_json: JsonOp
         state = row["state"] + (" (update running)" if row["running"] else "")
         table.add_row(escape(row["student"] or "(shared)"), escape(row["stack"]), state,
                       str(row["resources"] if row["resources"] is not None else "-"),
-                      str(row["expires"] or "-"), str(row["updated"] or "-"),
+                      str(row["expires"] or "-"), str(row["updated"] or "-")[:16],
                       escape((row["error"] or "").splitlines()[0][:100] if row["error"]
                              else ""))
     console = _console()

@@ -454,7 +454,7 @@ class Classroom:
         roster = {s.id for s in self.layout.students}
         removed = [] if self.sliced else [sid for sid in classroom.get("students") or []
                                           if sid not in roster]
-        shared_fp = self.layout.fingerprint(self.layout.shared_spec, None, target.kind)
+        shared_fp = self._shared_fingerprint(target.kind)
         shared_changed = classroom.get("fingerprint") != shared_fp
         if self.sliced and shared_changed:
             raise OperationError(
@@ -485,6 +485,11 @@ class Classroom:
         jobs = [(s, self._student_up_job(s, refs, target.kind, emit)) for s in self.selected]
         self._run(jobs, emit, result)
         return result
+
+    def _shared_fingerprint(self, target: str) -> str:
+        # The roster is part of it: the shared stack exports it, and removals read it there.
+        return self.layout.fingerprint(self.layout.shared_spec,
+                                       {"roster": [s.id for s in self.layout.students]}, target)
 
     def _up_stack(self, env: ClassEnvironment, student: Student | None, fingerprint: str,
                   refs: dict[str, Any] | None, emit: Callable[[Any], None]) -> StackState:
@@ -657,7 +662,7 @@ class Classroom:
         current = _parse_time(shared_env.config_value("expires"))
         if latest and (current is None or max(latest) > current):
             shared_env.configure(expires=max(latest).isoformat())
-            fp = self.layout.fingerprint(self.layout.shared_spec, None, target.kind)
+            fp = self._shared_fingerprint(target.kind)
             self._run([(SHARED, lambda: self._up_stack(shared_env, SHARED, fp, None, emit))],
                       emit, result)
         return result
