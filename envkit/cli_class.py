@@ -241,10 +241,18 @@ def class_up(spec: ClassSpecArg, target: TargetOpt = None, profile: ProfileOpt =
              backend: BackendOpt = None, as_json: JsonOpt = False, yes: YesOpt = False,
              parallel: ParallelOpt = None, students: StudentsOpt = None,
              prices: PricesOpt = None, config: ConfigOpt = None,
-             no_policy: NoPolicyOpt = False) -> None:
+             no_policy: NoPolicyOpt = False,
+             shared_only: Annotated[bool, typer.Option(
+                 "--shared-only", help="Only the shared stack (the first step when several "
+                                       "machines each take --students slices).")] = False
+             ) -> None:
     """Create or update the class: the shared stack, then every student who changed, was
     added or failed, in parallel; students removed from the roster are destroyed (asks
     first unless --yes)."""
+    from .errors import SpecError
+
+    if shared_only and students:
+        raise SpecError("--shared-only and --students exclude each other")
     from .errors import PolicyViolationError
     from .policy.gate import load_config
 
@@ -276,7 +284,7 @@ def class_up(spec: ClassSpecArg, target: TargetOpt = None, profile: ProfileOpt =
             return _ask("Proceed?", yes)
 
         result = _drive(f"class up: {classroom.name}", lambda emit: classroom.up(
-            emit, confirm=confirm, check_policy=False), as_json)
+            emit, confirm=confirm, check_policy=False, shared_only=shared_only), as_json)
     except Exception as exc:
         _json_failure(as_json, exc)
         raise

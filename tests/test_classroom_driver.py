@@ -182,6 +182,35 @@ def test_slices_update_only_their_students_and_need_the_shared_stack(engine, tmp
     assert set(second.stacks) == {"web-class", "web-class-dana", "web-class-emil"}
 
 
+def test_several_machines_start_with_the_shared_stack_then_take_slices(engine, aws_env,
+                                                                        capsys):
+    code, _, err = cli(capsys, "class", "up", str(CLASS), "--target", "aws", "--yes",
+                       "--shared-only")
+    assert code == 0, err
+    assert ups(engine) == ["web-class"]
+    for share in ("1/2", "2/2"):
+        code, _, err = cli(capsys, "class", "up", str(CLASS), "--yes", "--students", share)
+        assert code == 0, err
+    assert ups(engine)[0] == "web-class" and sorted(ups(engine)[1:]) == [
+        f"web-class-{s}" for s in STUDENTS]
+    code, _, err = cli(capsys, "class", "up", str(CLASS), "--yes", "--shared-only",
+                       "--students", "1/2")
+    assert code == 2 and "exclude each other" in err
+
+
+def test_ctrl_c_starts_no_further_student_and_lets_running_ones_finish(engine):
+    def interrupt(event):
+        if isinstance(event, StackState) and event.state == "deployed" and event.student:
+            raise KeyboardInterrupt  # what Ctrl-C raises in the waiting main thread
+
+    classroom = Classroom(CLASS, target=AWS, parallel=2)
+    with pytest.raises(KeyboardInterrupt):
+        classroom.up(interrupt)
+    started = [s for s in ups(engine) if s != "web-class"]
+    assert 1 <= len(started) <= 3  # those running finished; the queued never started
+    assert all(engine.states[s]["resources"] for s in started)
+
+
 def test_an_unknown_slice_is_bad_input():
     from envkit import SpecError
 

@@ -424,3 +424,16 @@ def test_class_plan_json_and_exit_4_on_a_mandatory_violation(tmp_path):
     up = envkit("class", "up", str(broad), "--yes")
     assert up.returncode == 4 and "nothing was deployed" in up.stderr
     assert "classroom-student-scope" in up.stderr and "Traceback" not in up.stderr
+
+
+def test_class_up_without_the_pulumi_cli_plans_checks_then_exits_3():
+    done = envkit("class", "up", str(CLASS), "--yes")
+    assert done.returncode == 3, done.stderr
+    assert "plan: web-class: 5 students, 55 resources in 6 stacks" in done.stderr
+    assert "policy: no mandatory violations" in done.stderr
+    assert "Pulumi CLI is not installed" in done.stderr and "Traceback" not in done.stderr
+    as_json = envkit("class", "up", str(CLASS), "--yes", "--json")
+    assert as_json.returncode == 3
+    doc = json.loads(as_json.stdout.splitlines()[-1])
+    assert doc["kind"] == "class_result" and doc["exit_code"] == 3
+    assert "Pulumi CLI is not installed" in doc["error"]

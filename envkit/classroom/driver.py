@@ -394,7 +394,8 @@ class Classroom:
         try:
             pending = set(futures)
             while pending:
-                done, pending = concurrent.futures.wait(pending, timeout=0.25)
+                done, pending = concurrent.futures.wait(
+                    pending, timeout=0.25, return_when=concurrent.futures.FIRST_COMPLETED)
                 for future in done:
                     outcome = future.result()
                     result.stacks[outcome.stack] = outcome
@@ -426,10 +427,11 @@ class Classroom:
     def up(self, on_event: Callable[[Any], None] | None = None, *,
            confirm: Callable[[dict[str, Any]], bool] | None = None,
            policy_config: dict[str, Any] | None = None, check_policy: bool = True,
-           prices: Any = None) -> ClassResult:
+           prices: Any = None, shared_only: bool = False) -> ClassResult:
         """Create or update the class: removed students' stacks are destroyed (after
         ``confirm``), then the shared stack, then each selected student that changed, was
-        added or failed, ``parallel`` at a time. Mandatory policy violations stop it first."""
+        added or failed, ``parallel`` at a time (none with ``shared_only``, the first step of
+        a class run from several machines). Mandatory policy violations stop it first."""
         # pulumi_aws imports its submodules lazily, which is not thread-safe: do it here.
         import pulumi_aws.ec2
         import pulumi_aws.iam
@@ -463,7 +465,8 @@ class Classroom:
                 "slices")
         summary = {"class": self.name, "target": target.kind,
                    "shared": "update" if shared_changed else "unchanged",
-                   "students": [s.id for s in self.selected], "remove": removed}
+                   "students": [] if shared_only else [s.id for s in self.selected],
+                   "remove": removed}
         if confirm is not None and not confirm(summary):
             raise OperationError(f"{self.name}: nothing was changed (not confirmed)")
 
@@ -481,6 +484,8 @@ class Classroom:
             deployed = shared_env.outputs()
         else:
             result.stacks[self.name] = StackState(None, self.name, "unchanged")
+        if shared_only:
+            return result
         refs = self._refs(deployed)
         jobs = [(s, self._student_up_job(s, refs, target.kind, emit)) for s in self.selected]
         self._run(jobs, emit, result)

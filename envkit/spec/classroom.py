@@ -43,7 +43,7 @@ MAX_STUDENTS = 5000
 #: A roster CSV larger than this is refused before it is parsed.
 MAX_ROSTER_BYTES = 1024 * 1024
 #: Pulumi stack names: letters, digits, '-', '_', '.', at most 100 characters
-#: (pulumi/pulumi pkg/tokens/names.go, ValidateStackName).
+#: (pulumi/pulumi sdk/go/common/tokens/stack_name.go, ParseStackName).
 MAX_STACK_NAME = 100
 
 _STUDENT_ID = re.compile(r"^[A-Za-z0-9_+=,.@-]{1,64}$")  # an IAM user name (ASCII)
