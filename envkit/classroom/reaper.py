@@ -124,19 +124,19 @@ class _Resolver:
         self.target, self.profile, self.backend = target, profile, backend
         self.classes: dict[str, Any] = {}   # class name -> Classroom
         self.plain: dict[str, Any] = {}     # env name -> spec
-        for source in specs:
+        given = [str(s) for s in specs]
+        recorded = [_read_json(r).get("spec") for r in sorted(home.subdir("classes")
+                                                              .glob("*.json"))]
+        recorded += [e.get("spec") for e in home.read_registry().values()]
+        # Specs given on the command line win; each file is read once (every student of a
+        # class records the class's spec).
+        for source in dict.fromkeys(given):
             self._add(source)
-        for record in sorted(home.subdir("classes").glob("*.json")):
-            data = _read_json(record)
-            if data.get("spec") and record.stem not in self.classes:
-                with contextlib.suppress(EnvkitError, OSError):
-                    self._add(data["spec"])
-        for name, entry in home.read_registry().items():
-            if name not in self.plain and entry.get("spec"):
-                with contextlib.suppress(EnvkitError, OSError):
-                    self._add(entry["spec"], quiet=True)
+        for source in dict.fromkeys(s for s in recorded if s and s not in given):
+            with contextlib.suppress(EnvkitError, OSError):
+                self._add(source)
 
-    def _add(self, source: str, quiet: bool = False) -> None:
+    def _add(self, source: str) -> None:
         from ..spec import load_spec
         from .driver import Classroom
 
@@ -145,8 +145,8 @@ class _Resolver:
             if spec.name not in self.classes:
                 self.classes[spec.name] = Classroom(source, target=self.target,
                                                     profile=self.profile, backend=self.backend)
-        elif spec.name not in self.plain or not quiet:
-            self.plain[spec.name] = spec
+        else:
+            self.plain.setdefault(spec.name, spec)
 
     def owner(self, stack: str) -> tuple[Any, Any] | None:
         """(Classroom, Student or None for its shared stack) when the stack is a class's."""
