@@ -265,12 +265,12 @@ def class_up(spec: ClassSpecArg, target: TargetOpt = None, profile: ProfileOpt =
         say(f"plan: {classroom.name}: {len(plan.students)} students, {plan.total()} resources "
             f"in {1 + len(plan.students)} stacks (offline; `envkit class plan` shows them)")
         if not no_policy:
-            from .classroom.driver import _violations
+            from .classroom.driver import violations_message
 
             report = classroom.check(load_config(config) if config else None,
                                      classroom.prices(prices)[0])
             if report.mandatory:
-                raise PolicyViolationError(_violations(report))
+                raise PolicyViolationError(violations_message(report))
             say(f"policy: no mandatory violations ({len(report.advisory)} advisory)")
         _ensure_engine(as_json)
 

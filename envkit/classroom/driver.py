@@ -442,7 +442,7 @@ class Classroom:
         if check_policy:
             report = self.check(policy_config, prices)
             if report.mandatory:
-                raise PolicyViolationError(_violations(report))
+                raise PolicyViolationError(violations_message(report))
         else:
             self.plan()
         self._stop.clear()
@@ -712,7 +712,8 @@ def _parse_time(value: str | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
 
 
-def _violations(report: Any) -> str:
+def violations_message(report: Any) -> str:
+    """The mandatory violations of a policy report, one per line with its fix."""
     lines = [f"{len(report.mandatory)} mandatory policy violation(s); nothing was deployed:"]
     for f in report.mandatory:
         where = f" ({f.file}:{f.line})" if f.file and f.line else ""
