@@ -16,6 +16,7 @@ _EXPORTS = {
     "EnvironmentSpec": "envkit.spec",
     "load_spec": "envkit.spec",
     "plan": "envkit.planner",
+    "Classroom": "envkit.classroom",
     "Plan": "envkit.planner",
     "program": "envkit.stack_program",
     "IamLab": "envkit.components",
@@ -33,6 +34,7 @@ _EXPORTS = {
 
 __all__ = [
     "CancelledError",
+    "Classroom",
     "Ec2Lab",
     "Environment",
     "EnvironmentSpec",
@@ -52,6 +54,7 @@ __all__ = [
 ]
 
 if TYPE_CHECKING:
+    from .classroom import Classroom
     from .components import Ec2Lab, IamLab, LabNetwork
     from .engine import Environment
     from .errors import (

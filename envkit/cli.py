@@ -279,11 +279,11 @@ def init(
 ) -> None:
     """Write a starter envkit.yaml from a shipped lab."""
     from . import shipped
-    from .errors import SpecError
+    from .errors import UsageError
 
     labs = shipped.labs()
     if template not in labs:
-        raise SpecError(f"unknown template '{template}'; shipped labs: "
+        raise UsageError(f"unknown template '{template}'; shipped labs: "
                         f"{', '.join(labs) or 'none found'}")
     copies = {output: labs[template]}
     if notebooks:
@@ -291,7 +291,7 @@ def init(
         copies.update({folder / name: nb for name, nb in shipped.notebooks().items()})
     existing = [str(p) for p in copies if p.exists()]
     if existing and not force:
-        raise SpecError(f"{', '.join(existing)} exist{'s' if len(existing) == 1 else ''}; "
+        raise UsageError(f"{', '.join(existing)} exist{'s' if len(existing) == 1 else ''}; "
                         "pass --force to overwrite")
     for path, source in copies.items():
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -540,13 +540,13 @@ def ssh(instance: Annotated[str, typer.Argument(help="Instance name from the spe
     """Print (or run) the SSH command for an instance, with its stored key."""
     import shlex
 
-    from .errors import OperationError, SpecError
+    from .errors import OperationError, UsageError
     from .ssh import ssh_argv
 
     env = _environment(spec, target, None, None, None, start_emulator=False, live=False)
     if instance not in env.spec.ec2.instances:
         known = ", ".join(env.spec.ec2.instances) or "none"
-        raise SpecError(f"unknown instance '{clip(instance)}'; known instances: {known}")
+        raise UsageError(f"unknown instance '{clip(instance)}'; known instances: {known}")
     _ensure_cli(False, print)
     outputs = (env.outputs().get("instances") or {}).get(instance) or {}
     from . import home
@@ -626,13 +626,13 @@ def policy_check(
     AWS credentials): it is your code, so check only projects you would run. A program
     that does not finish normally (an exception, sys.exit, a signal, the timeout) is
     exit 2, never a pass."""
-    from .errors import EXIT_POLICY, SpecError
+    from .errors import EXIT_POLICY, UsageError
     from .policy.gate import check, load_config
 
     if fmt not in ("text", "json", "sarif"):
-        raise SpecError(f"unknown format '{fmt}': use text, json or sarif")
+        raise UsageError(f"unknown format '{fmt}': use text, json or sarif")
     if level not in ("advisory", "mandatory"):
-        raise SpecError(f"unknown level '{level}': use advisory or mandatory")
+        raise UsageError(f"unknown level '{level}': use advisory or mandatory")
     report = check(target, load_config(policy_config), stack=stack, config=config or [],
                    timeout=timeout, debug=_STATE["debug"])
     if fmt == "text":
@@ -772,6 +772,12 @@ def local_reset() -> None:
 
     local.reset()
     typer.echo("local emulator reset: it holds no resources")
+
+
+# Classrooms (issue 12): `envkit class ...` and `envkit reap` live in their own module.
+from .cli_class import register as _register_classroom  # noqa: E402
+
+_register_classroom(app)
 
 
 def _fail(exc: BaseException, code: int, message: str | None = None,

@@ -55,7 +55,13 @@ MISSING_PLUGIN = (
     "v{version}`, or stay offline with `envkit plan SPEC`."
 )
 
-_WORKSPACE_LOCK = threading.Lock()
+# Selecting a stack rewrites its workspace's files, so selections of one environment are
+# serialized (threads here, processes by a file lock); each environment has a workspace of
+# its own, so different environments (a class's students) select theirs side by side.
+_WORKSPACE_LOCKS: dict[str, threading.Lock] = {}
+# Plugins live in one place (~/.pulumi/plugins): one install at a time, once per process.
+_PLUGIN_LOCK = threading.Lock()
+_PLUGIN_READY: set[str] = set()
 _lost_markers = ("NoSuchEntity", "NotFound", "does not exist", "InvalidInstanceID",
                  "InvalidGroup.NotFound", "InvalidKeyPair.NotFound")
 
@@ -295,6 +301,33 @@ def file_backend_locks(root: Path, project: str, stack: str) -> list[LockHolder]
     return holders
 
 
+# --- what every stack of envkit runs with ------------------------------------------------------
+
+
+def backend_url(backend: str | None) -> str | None:
+    """The backend: ``backend`` (``--backend``), else PULUMI_BACKEND_URL (None: left to
+    Pulumi), else a ``file://`` folder in ENVKIT_HOME."""
+    if backend:
+        return backend
+    if os.environ.get("PULUMI_BACKEND_URL"):
+        return None
+    return "file://" + str(home.subdir("state"))
+
+
+def engine_env(secrets_provider: str | None = None, passphrase: str | None = None
+               ) -> dict[str, str]:
+    """The variables envkit adds for the Pulumi CLI (see :meth:`Environment.env_vars`):
+    this interpreter for Python providers, and envkit's passphrase unless another secrets
+    provider was chosen (``passphrase``, else ENVKIT_PASSPHRASE, else the generated one)."""
+    import sys
+
+    env = {"PULUMI_SKIP_UPDATE_CHECK": "true", "PULUMI_PYTHON_CMD": sys.executable}
+    if not secrets_provider or secrets_provider == "passphrase":
+        env["PULUMI_CONFIG_PASSPHRASE"] = (passphrase or os.environ.get("ENVKIT_PASSPHRASE")
+                                           or home.passphrase())
+    return env
+
+
 # --- results -------------------------------------------------------------------------------
 
 
@@ -336,7 +369,7 @@ def mask_outputs(outputs: dict[str, Any], show_secrets: bool = False) -> dict[st
     return shown
 
 
-def cli_outputs(stack: Any) -> dict[str, Any]:
+def cli_outputs(workspace: Any, stack_name: str) -> dict[str, Any]:
     """``pulumi stack output --json`` as the CLI prints it, without ``--show-secrets``.
 
     The CLI replaces every secret, at any depth, with ``"[secret]"``
@@ -346,11 +379,10 @@ def cli_outputs(stack: Any) -> dict[str, Any]:
     """
     import json
 
-    workspace = stack.workspace
     env = {"PULUMI_HOME": workspace.pulumi_home} if getattr(workspace, "pulumi_home", None) \
         else {}
     env.update(workspace.env_vars or {})
-    result = workspace.pulumi_command.run(["stack", "output", "--json", "--stack", stack.name],
+    result = workspace.pulumi_command.run(["stack", "output", "--json", "--stack", stack_name],
                                           workspace.work_dir, env)
     document = json.loads(result.stdout or "{}")
     return document if isinstance(document, dict) else {}
@@ -410,13 +442,8 @@ class Environment:
         return home.subdir("workspaces", self.name)
 
     def backend_url(self) -> str | None:
-        """The backend: ``--backend``, else PULUMI_BACKEND_URL (left to Pulumi), else a
-        ``file://`` folder in ENVKIT_HOME."""
-        if self.backend:
-            return self.backend
-        if os.environ.get("PULUMI_BACKEND_URL"):
-            return None
-        return "file://" + str(home.subdir("state"))
+        """The backend (see :func:`backend_url`)."""
+        return backend_url(self.backend)
 
     def env_vars(self) -> dict[str, str]:
         """What the Pulumi CLI runs with (on top of this process's environment, which the
@@ -435,29 +462,42 @@ class Environment:
           the provider only, as provider config, so an ``s3://`` backend or an
           ``awskms://`` secrets provider never sees them).
         """
-        import sys
+        return {**engine_env(self.secrets_provider, self._passphrase),
+                **self.target.env_vars()}
 
-        env = {"PULUMI_SKIP_UPDATE_CHECK": "true", "PULUMI_PYTHON_CMD": sys.executable,
-               **self.target.env_vars()}
-        if not self.secrets_provider or self.secrets_provider == "passphrase":
-            env["PULUMI_CONFIG_PASSPHRASE"] = (self._passphrase
-                                               or os.environ.get("ENVKIT_PASSPHRASE")
-                                               or home.passphrase())
-        return env
-
-    def _program(self) -> None:
+    def program_arguments(self) -> dict[str, Any]:
+        """The keyword arguments of :func:`envkit.stack_program.program` for this stack:
+        the pinned expiry (stack config ``envkit:expires``), the target's provider settings,
+        where keys go, and the target (subclasses add their own)."""
         import pulumi
-
-        from .stack_program import program
 
         pinned = pulumi.Config("envkit").get("expires")
         provider_args = dict(self.target.provider_args)
         if self.target.profile:
             provider_args.setdefault("profile", self.target.profile)
-        program(self.spec,
-                expires_at=datetime.fromisoformat(pinned) if pinned else None,
-                provider_args=provider_args, key_dir=str(home.keys_dir(self.name)),
-                target=self.target.kind)
+        return {"expires_at": datetime.fromisoformat(pinned) if pinned else None,
+                "provider_args": provider_args, "key_dir": str(home.keys_dir(self.name)),
+                "target": self.target.kind}
+
+    def _program(self) -> None:
+        from .stack_program import program
+
+        program(self.spec, **self.program_arguments())
+
+    def configure(self, **values: str) -> None:
+        """Set ``envkit:KEY`` stack config values."""
+        from pulumi.automation import ConfigValue
+
+        stack = self.stack()
+        with self._engine_errors("configuration"):
+            for key, value in values.items():
+                stack.set_config(f"envkit:{key}", ConfigValue(value))
+
+    def config_value(self, key: str) -> str | None:
+        """The ``envkit:KEY`` stack config value, or None."""
+        with self._engine_errors("configuration"):
+            value = self.stack().get_all_config().get(f"envkit:{key}")
+        return getattr(value, "value", value)
 
     def workspace_options(self, command: Any = None):
         """The LocalWorkspaceOptions this environment's stack is created with."""
@@ -479,7 +519,9 @@ class Environment:
         from pulumi import automation as auto
 
         command = pulumi_command()
-        with _WORKSPACE_LOCK, home.locked(f"workspace-{self.name}"):
+        with _PLUGIN_LOCK:
+            lock = _WORKSPACE_LOCKS.setdefault(self.name, threading.Lock())
+        with lock, home.locked(f"workspace-{self.name}"):
             try:
                 stack = auto.create_or_select_stack(
                     stack_name=self.name, project_name=PROJECT, program=self._program,
@@ -502,6 +544,12 @@ class Environment:
 
     def _ensure_aws_plugin(self, workspace: Any) -> None:
         version = aws_plugin_version()
+        with _PLUGIN_LOCK, home.locked("plugins"):
+            if version not in _PLUGIN_READY:
+                self._install_aws_plugin(workspace, version)
+                _PLUGIN_READY.add(version)
+
+    def _install_aws_plugin(self, workspace: Any, version: str) -> None:
         try:
             installed = workspace.list_plugins()
             if any(p.name == "aws" and str(p.version).lstrip("v") == version for p in installed):
@@ -629,7 +677,7 @@ class Environment:
             stack = self.stack()
             if show_secrets:
                 return mask_outputs(stack.outputs(), show_secrets=True)
-            return mask_outputs(cli_outputs(stack))
+            return mask_outputs(cli_outputs(stack.workspace, stack.name))
 
     def resources(self) -> list[dict[str, Any]]:
         """The resources the stack's state records (type, name, id), without secrets."""

@@ -81,6 +81,8 @@ class CliStandIn:
     def __init__(self) -> None:
         self.outputs: dict[str, dict[str, Any]] = {}
         self.calls: list[list[str]] = []
+        #: Where a stack's outputs come from when not set in ``outputs`` (name -> outputs).
+        self.lookup = lambda stack: default_outputs()
 
     def run(self, args: list[str], cwd: str, additional_env: Any, on_output: Any = None,
             on_error: Any = None):
@@ -90,8 +92,8 @@ class CliStandIn:
         if args[:3] != ["stack", "output", "--json"]:
             raise AssertionError(f"the stand-in CLI does not answer {args}")
         stack = args[args.index("--stack") + 1]
-        text = cli_stack_output_json(self.outputs.get(stack, default_outputs()),
-                                     show_secrets="--show-secrets" in args)
+        outputs = self.outputs[stack] if stack in self.outputs else self.lookup(stack)
+        text = cli_stack_output_json(outputs, show_secrets="--show-secrets" in args)
         return CommandResult(stdout=text, stderr="", code=0)
 
 

@@ -56,6 +56,7 @@ def fake(monkeypatch):
     fake = FakeAutomation()
     monkeypatch.setattr(auto, "create_or_select_stack", fake.create_or_select_stack)
     monkeypatch.setattr("envkit.engine.pulumi_command", lambda: "pulumi-command")
+    monkeypatch.setattr("envkit.engine._PLUGIN_READY", set())  # a fresh process
     return fake
 
 
@@ -228,6 +229,22 @@ def test_stack_selection_is_serialized(monkeypatch):
     for t in threads:
         t.join()
     assert len(slow.stacks) == 4 and not slow.overlapped
+
+
+def test_different_environments_select_their_stacks_side_by_side(monkeypatch):
+    """Each environment has its own workspace: a class's students are not serialized."""
+    from pulumi import automation as auto
+
+    slow = FakeAutomation(delay=0.2)
+    monkeypatch.setattr(auto, "create_or_select_stack", slow.create_or_select_stack)
+    monkeypatch.setattr("envkit.engine.pulumi_command", lambda: "cmd")
+    envs = [Environment(minimal(name=f"t-lab-{i}"), target=LOCAL) for i in range(4)]
+    threads = [threading.Thread(target=env.stack) for env in envs]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(slow.stacks) == 4 and slow.overlapped
 
 
 def test_inline_program_points_the_provider_at_the_emulator(fake):

@@ -149,18 +149,19 @@ def test_init_plan_and_policy_check_run_from_the_wheel(installed, tmp_path):
     work = installed["work"]
     assert (work / "envkit.yaml").read_bytes() == BASICS.read_bytes()
     assert sorted(p.name for p in (work / "notebooks").glob("*.ipynb")) == [
-        "01-iam-basics.ipynb", "02-ec2-web-server.ipynb", "03-policy-gate.ipynb"]
+        "01-iam-basics.ipynb", "02-ec2-web-server.ipynb", "03-policy-gate.ipynb",
+        "04-classroom.ipynb"]
     plan = envkit(installed, "plan")
     assert plan.returncode == 0, plan.stderr
     assert "31 resources" in plan.stdout and "0 mandatory" in plan.stdout
     config = tmp_path / "policy.json"
     config.write_text(json.dumps({"ec2-allowed-instance-types": {
         "allowedInstanceTypes": ["t3.*"]}}))
-    check = envkit(installed, "policy", "check", "--config", str(config))
+    check = envkit(installed, "policy", "check", "--policy-config", str(config))
     assert check.returncode == 0, check.stderr
     assert "0 mandatory" in check.stdout
     config.write_text(json.dumps({"ec2-allowed-instance-types": {"allowedInstanceTypes": 3}}))
-    bad = envkit(installed, "policy", "check", "--config", str(config))
+    bad = envkit(installed, "policy", "check", "--policy-config", str(config))
     assert bad.returncode == 2 and "allowedInstanceTypes" in bad.stderr
     project = envkit(installed, "policy", "check", str(ROOT / "tests/fixtures/unsafe-project"))
     assert project.returncode == 4, project.stderr

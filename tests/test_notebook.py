@@ -23,7 +23,8 @@ from .conftest import BASICS, ROOT
 from .fakes import FakeAutomation, SlowStack
 
 #: The shipped lab notebooks (a notebook of one's own in notebooks/ is not part of the suite).
-SHIPPED = ("01-iam-basics.ipynb", "02-ec2-web-server.ipynb", "03-policy-gate.ipynb")
+SHIPPED = ("01-iam-basics.ipynb", "02-ec2-web-server.ipynb", "03-policy-gate.ipynb",
+           "04-classroom.ipynb")
 NOTEBOOKS = [ROOT / "notebooks" / name for name in SHIPPED]
 
 
@@ -516,4 +517,11 @@ def test_notebook_runs_top_to_bottom(path, kernel_prefix, tmp_path):
     if path.name == "03-policy-gate.ipynb":
         assert "4 mandatory policy violation(s): nothing was deployed" in joined
         assert "mandatory violations: 0" in joined
+    if path.name == "04-classroom.ipynb":
+        assert "web-class: 5 students, 6 stacks, 55 resources" in joined
+        assert "classroom-student-scope: group 'web-class-students'" in joined  # caught
+        assert "class per hour: None - no price for" in joined  # unknown, with the reason
+        assert "class of 5 $0.0814/h" in joined
+        assert "over the budget of maxClassHourlyCost $0.0500/hour" in joined
+        assert "Roster of web-class: 5 students" in joined
     nbformat.write(nb, tmp_path / path.name)  # the executed copy, for inspection

@@ -88,6 +88,17 @@ def test_require_mfa_adds_deny_unless_mfa_to_the_group(basics_plan):
     assert not basics_plan.find(GROUP_POLICY, "aws-basics-group-developers-require-mfa")
 
 
+def test_mfa_self_service_names_the_users_own_arn_with_envkits_path(basics_plan):
+    """Users live under /envkit/, so their ARN is user/envkit/NAME: the self-service Allow
+    must name that, or a user without MFA could not set MFA up (nor change the password)."""
+    doc = json.loads(only(basics_plan, GROUP_POLICY,
+                          "aws-basics-group-administrators-require-mfa")["policy"])
+    own = next(s for s in doc["Statement"] if s.get("Sid") == "AllowOwnMfaAndPassword")
+    assert "arn:aws:iam::*:user/envkit/${aws:username}" in own["Resource"]
+    user = only(basics_plan, "aws:iam/user:User", "aws-basics-user-aditya")
+    assert user["path"] == "/envkit/"
+
+
 def test_inline_group_policy_is_the_spec_document(basics_plan):
     doc = json.loads(only(basics_plan, GROUP_POLICY,
                           "aws-basics-group-developers-start-stop-lab-instances")["policy"])

@@ -167,7 +167,7 @@ def test_preview_refuses_a_missing_explicit_pack(engine, tmp_path, capsys):
         main(["preview", str(BASICS), "--target", "local", "--policy-pack", str(missing)])
     assert exited.value.code == 2
     err = capsys.readouterr().err
-    assert f"error: {missing}: not a policy pack folder (no PulumiPolicy.yaml)" in err
+    assert f"'--policy-pack': {missing} is not a policy pack folder (with PulumiPolicy.yaml)" in err
     assert not engine.stacks  # nothing started
 
 

@@ -9,6 +9,9 @@ from ..spec.models import EnvironmentSpec
 TAG_ENVIRONMENT = "envkit:environment"
 TAG_OWNER = "envkit:owner"
 TAG_EXPIRES = "envkit:expires"
+#: The IAM path of every user, group, role and instance profile a lab creates (their ARNs
+#: read ``arn:aws:iam::ACCOUNT:user/envkit/NAME``).
+IAM_PATH = "/envkit/"
 # Which publisher an alias's AMI comes from, for the allowed-owner policy.
 AMI_OWNER_TAG = "envkit:ami-owner"
 

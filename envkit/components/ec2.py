@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import shlex
+from collections.abc import Mapping
 from typing import Any
 
 import pulumi
@@ -80,10 +81,16 @@ class Ec2Lab(pulumi.ComponentResource):
     def __init__(self, name: str, spec: EnvironmentSpec, tags: dict[str, str],
                  network: LabNetwork, iam: IamLab | None = None,
                  key_dir: str | None = None,
-                 opts: pulumi.ResourceOptions | None = None, *,
+                 opts: pulumi.ResourceOptions | None = None,
+                 existing_security_groups: Mapping[str, Any] | None = None,
+                 existing_instance_profiles: Mapping[str, Any] | None = None, *,
                  emulator: bool = False) -> None:
+        """``existing_security_groups`` (name -> id) and ``existing_instance_profiles`` (role
+        -> profile name) are made elsewhere (a classroom's shared stack) and used by name."""
         super().__init__("envkit:ec2:Ec2Lab", name, None, opts)
         self._emulator = emulator
+        self._existing_groups = dict(existing_security_groups or {})
+        self._existing_profiles = dict(existing_instance_profiles or {})
         ec2 = spec.ec2
         env = spec.name
         child = pulumi.ResourceOptions(parent=self)
@@ -150,7 +157,8 @@ class Ec2Lab(pulumi.ComponentResource):
                 opts=pulumi.InvokeOptions(parent=self)).id
         else:
             ami = inst.ami
-        sg_ids = [groups[g].id for g in inst.security_groups]
+        sg_ids = [groups[g].id if g in groups else self._existing_groups[g]
+                  for g in inst.security_groups]
         args: dict[str, Any] = {
             "ami": ami,
             "instance_type": inst.type,
@@ -177,7 +185,9 @@ class Ec2Lab(pulumi.ComponentResource):
         }
         if inst.key_pair:
             args["key_name"] = key_pairs[inst.key_pair].key_name
-        if inst.role and iam is not None:
+        if inst.role and inst.role in self._existing_profiles:
+            args["iam_instance_profile"] = self._existing_profiles[inst.role]
+        elif inst.role and iam is not None:
             args["iam_instance_profile"] = iam.instance_profile(inst.role).name
         user_data = user_data_for(spec, iname, inst)
         if user_data is not None:

@@ -9,6 +9,7 @@ Pulumi secrets.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from typing import Any
 
 import pulumi
@@ -16,7 +17,7 @@ import pulumi_aws as aws
 
 from ..spec import catalog
 from ..spec.models import EnvironmentSpec
-from .base import _output, named
+from .base import IAM_PATH, _output, named
 
 # AWS's documented policy "Allows MFA-authenticated IAM users to manage their own
 # credentials", minus console-page conveniences: without MFA a user may only set up MFA
@@ -30,7 +31,9 @@ _MFA_SELF_SERVICE = [
 
 def require_mfa_policy(partition: str = "aws") -> dict[str, Any]:
     """The deny-unless-MFA document attached to ``require_mfa`` groups."""
-    own_user = f"arn:{partition}:iam::*:user/${{aws:username}}"
+    # The user's own ARN carries the path envkit gives every user (user/envkit/NAME); the
+    # documented example's user/${aws:username} would match none of them.
+    own_user = f"arn:{partition}:iam::*:user{IAM_PATH}${{aws:username}}"
     own_mfa = f"arn:{partition}:iam::*:mfa/*"
     return {
         "Version": "2012-10-17",
@@ -116,8 +119,13 @@ class IamLab(pulumi.ComponentResource):
     access_keys = _output("access_keys", secret=True)
 
     def __init__(self, name: str, spec: EnvironmentSpec, tags: dict[str, str],
-                 opts: pulumi.ResourceOptions | None = None, *,
+                 opts: pulumi.ResourceOptions | None = None,
+                 existing_groups: Mapping[str, Any] | None = None,
+                 min_password_length: int | None = None, *,
                  force_destroy: bool = True) -> None:
+        """``existing_groups`` (spec group name -> IAM group name) are groups made elsewhere
+        (a classroom's shared stack) that this lab's users may join; ``min_password_length``
+        is the account password policy's minimum when that policy is made elsewhere."""
         super().__init__("envkit:iam:IamLab", name, None, opts)
         iam = spec.iam
         env = spec.name
@@ -148,7 +156,7 @@ class IamLab(pulumi.ComponentResource):
 
         groups: dict[str, aws.iam.Group] = {}
         for gname, group in iam.groups.items():
-            g = aws.iam.Group(f"{env}-group-{gname}", name=f"{env}-{gname}", path="/envkit/",
+            g = aws.iam.Group(f"{env}-group-{gname}", name=f"{env}-{gname}", path=IAM_PATH,
                               opts=child)
             groups[gname] = g
             gopts = pulumi.ResourceOptions(parent=g)
@@ -160,19 +168,21 @@ class IamLab(pulumi.ComponentResource):
                                     name="envkit-require-mfa",
                                     policy=json.dumps(require_mfa_policy(partition)), opts=gopts)
 
+        group_names: dict[str, Any] = {**(existing_groups or {}),
+                                       **{n: g.name for n, g in groups.items()}}
         users_out: dict[str, Any] = {}
         passwords: dict[str, Any] = {}
         keys: dict[str, Any] = {}
         for uname, user in iam.users.items():
-            u = aws.iam.User(f"{env}-user-{uname}", name=uname, path="/envkit/",
+            u = aws.iam.User(f"{env}-user-{uname}", name=uname, path=IAM_PATH,
                              force_destroy=force_destroy, tags=named(tags, uname), opts=child)
             uopts = pulumi.ResourceOptions(parent=u)
             if user.groups:
                 aws.iam.UserGroupMembership(
                     f"{env}-user-{uname}-groups", user=u.name,
-                    groups=[groups[g].name for g in user.groups], opts=uopts)
+                    groups=[group_names[g] for g in user.groups], opts=uopts)
             if user.console:
-                length = max(20, pp.minimum_length if pp else 14)
+                length = max(20, pp.minimum_length if pp else (min_password_length or 14))
                 profile = aws.iam.UserLoginProfile(
                     f"{env}-user-{uname}-console", user=u.name, password_length=length,
                     password_reset_required=True, opts=uopts)
@@ -181,14 +191,15 @@ class IamLab(pulumi.ComponentResource):
                 key = aws.iam.AccessKey(f"{env}-user-{uname}-key", user=u.name, opts=uopts)
                 keys[uname] = {"id": key.id, "secret": key.secret}
             users_out[uname] = {"name": u.name, "arn": u.arn, "console": user.console,
-                                "groups": [f"{env}-{g}" for g in user.groups]}
+                                "groups": [f"{env}-{g}" if g in groups else group_names[g]
+                                           for g in user.groups]}
 
         roles_out: dict[str, Any] = {}
         profiles: dict[str, Any] = {}
         self._instance_profiles: dict[str, aws.iam.InstanceProfile] = {}
         for rname, role in iam.roles.items():
             r = aws.iam.Role(
-                f"{env}-role-{rname}", name=f"{env}-{rname}", path="/envkit/",
+                f"{env}-role-{rname}", name=f"{env}-{rname}", path=IAM_PATH,
                 assume_role_policy=trust_policy(role.trusted_service, role.trusted_account,
                                                 partition),
                 max_session_duration=role.max_session_hours * 3600,
@@ -199,7 +210,7 @@ class IamLab(pulumi.ComponentResource):
                              {"role": r.name}, ropts)
             if role.instance_profile:
                 ip = aws.iam.InstanceProfile(f"{env}-role-{rname}-profile", name=f"{env}-{rname}",
-                                             path="/envkit/", role=r.name,
+                                             path=IAM_PATH, role=r.name,
                                              tags=named(tags, rname), opts=ropts)
                 self._instance_profiles[rname] = ip
                 profiles[rname] = ip.name

@@ -7,6 +7,9 @@ an open group by accident.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 import pulumi
 import pulumi_aws as aws
 
@@ -26,7 +29,10 @@ class LabNetwork(pulumi.ComponentResource):
     vpc_cidr: pulumi.Output[str]
 
     def __init__(self, name: str, spec: EnvironmentSpec, tags: dict[str, str],
-                 opts: pulumi.ResourceOptions | None = None) -> None:
+                 opts: pulumi.ResourceOptions | None = None,
+                 existing: Mapping[str, Any] | None = None) -> None:
+        """``existing`` ({vpc_id, subnet_id, vpc_cidr}) is a network made elsewhere (a
+        classroom's shared stack): nothing is created or looked up."""
         super().__init__("envkit:network:LabNetwork", name, None, opts)
         net = spec.ec2.network
         env = spec.name
@@ -34,7 +40,11 @@ class LabNetwork(pulumi.ComponentResource):
         child = pulumi.ResourceOptions(parent=self)
         invoke = pulumi.InvokeOptions(parent=self)
 
-        if not net.dedicated:
+        if existing is not None:
+            self.vpc_id = existing["vpc_id"]
+            self.vpc_cidr = existing["vpc_cidr"]
+            self.subnet_id = existing["subnet_id"]
+        elif not net.dedicated:
             vpc = aws.ec2.get_vpc_output(default=True, opts=invoke)
             subnet = aws.ec2.get_subnet_output(
                 vpc_id=vpc.id, default_for_az=True, availability_zone=az, opts=invoke)

@@ -111,6 +111,65 @@ PROGRAM_REMEDIATION: dict[str, str] = {
     "stack-expiry-tag":
         'Tag every resource with "envkit:expires" (an ISO date), e.g. once with '
         'aws.Provider(default_tags={"tags": {"envkit:expires": "..."}}).',
+    "iam-no-service-wildcard":
+        'List the actions the workload calls ("s3:GetObject", "s3:PutObject", ...) in the '
+        'statement\'s actions instead of "s3:*".',
+    "iam-no-credentials-exposure":
+        "Give the statement resources=[...] naming the roles, users or keys it may touch "
+        '(role.arn), or conditions=[...], instead of resources=["*"].',
+    "iam-trust-account-needs-condition":
+        "In aws.iam.Role(assume_role_policy=...), trust the role or user that needs it "
+        '({"AWS": other_role.arn}), or add "Condition": {"StringEquals": '
+        '{"sts:ExternalId": ...}}; list your own accounts in the trustedAccounts config.',
+    "iam-no-admin-for-roles-or-users":
+        "Give the aws.iam.Role or aws.iam.User a policy with the actions it needs instead of "
+        "AdministratorAccess (managed_policy_arns, RolePolicyAttachment, inline policies); "
+        "people who administer the account get it through a group that enforces MFA.",
+    "iam-one-active-access-key-per-user":
+        'Keep one active aws.iam.AccessKey per user; set status="Inactive" on the key being '
+        "rotated out, then delete it.",
+    "iam-role-no-policy-management-conflicts":
+        "Keep the role's policies either on aws.iam.Role (managed_policy_arns, "
+        "inline_policies) or in aws.iam.RolePolicy / RolePolicyAttachment resources, not both.",
+    "ec2-ami-not-public":
+        "Give aws.ec2.AmiLaunchPermission an account_id (or organization_arn) instead of "
+        'group="all".',
+    "ec2-ebs-encryption-by-default":
+        "Set enabled=True on aws.ebs.EncryptionByDefault (or drop the resource: the "
+        "account's own setting then stays as it is).",
+    "ec2-default-security-group-closed":
+        "Add aws.ec2.DefaultSecurityGroup(vpc_id=vpc.id) with no ingress and no egress, and "
+        "put instances in security groups of their own.",
+    "ec2-no-security-group-rule-conflicts":
+        "Move the aws.ec2.SecurityGroup's inline ingress/egress into aws.vpc."
+        "SecurityGroupIngressRule / SecurityGroupEgressRule resources, or the other way round.",
+    "ec2-nacl-no-public-admin-ingress":
+        "In the aws.ec2.NetworkAcl / NetworkAclRule, allow admin ports only from your office "
+        "or VPN cidr_block, or add a deny rule for 0.0.0.0/0 on those ports with a lower "
+        "rule_number than the allow rules.",
+    "ec2-subnet-no-public-ip-on-launch":
+        "Set map_public_ip_on_launch=False on aws.ec2.Subnet and give a public IP "
+        "(associate_public_ip_address=True or an aws.ec2.Eip) only to instances that serve "
+        "the internet.",
+    "ec2-vpc-flow-logs":
+        'Add aws.ec2.FlowLog(vpc_id=vpc.id, traffic_type="REJECT", log_destination=...) '
+        "to CloudWatch Logs or S3.",
+    "ec2-no-default-vpc":
+        "Create an aws.ec2.Vpc of your own (with its subnets) instead of adopting "
+        "aws.ec2.DefaultVpc.",
+    "classroom-student-scope":
+        "Add conditions=[{\"test\": \"StringEquals\", \"variable\": "
+        '"aws:ResourceTag/envkit:student", "values": ["${aws:username}"]}] to the students\' '
+        "statements on instances, name their own user as "
+        'arn:aws:iam::*:user/envkit/${aws:username}, and drop write actions that cannot be '
+        "scoped.",
+    "classroom-no-privilege-escalation":
+        "Remove the permissions-management actions (iam:Attach*, iam:Put*Policy, "
+        "iam:CreatePolicyVersion, ...) and the escalation combinations from the policies of "
+        "the students' groups.",
+    "classroom-max-hourly-cost":
+        "Use smaller instance_type values, spot (instance_market_options), fewer aws.ec2.Eip "
+        "or fewer students, or raise maxClassHourlyCost in the policy config.",
 }
 
 

@@ -33,6 +33,10 @@ def check_spec(spec: EnvironmentSpec) -> list[Problem]:
     problems: list[Problem] = []
     problems += _check_iam(spec)
     problems += _check_ec2(spec)
+    if spec.classroom is not None:
+        from .classroom import check_classroom
+
+        problems += check_classroom(spec)
     return problems
 
 

@@ -779,6 +779,7 @@ class EnvironmentSpec(StrictModel):
     tags: dict[str, str] = Field(default_factory=dict, max_length=40)
     iam: IamSpec = Field(default_factory=IamSpec)
     ec2: Ec2Spec = Field(default_factory=Ec2Spec)
+    classroom: ClassroomSpec | None = None
 
     @field_validator("ttl", mode="before")
     @classmethod
@@ -831,3 +832,9 @@ class EnvironmentSpec(StrictModel):
     def availability_zone(self) -> str:
         """The lab's availability zone (the region's first zone unless the spec names one)."""
         return self.ec2.network.availability_zone or f"{self.region}a"
+
+
+# The classroom section lives in its own module, which builds on the models above.
+from .classroom import ClassroomSpec  # noqa: E402
+
+EnvironmentSpec.model_rebuild()

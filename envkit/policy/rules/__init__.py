@@ -10,6 +10,7 @@ analyzer. One module per service, as in AWSGuard's and Checkov's trees:
 - :mod:`.ebs` — volumes, encryption by default
 - :mod:`.network` — security groups, network ACLs, subnets, VPCs
 - :mod:`.tags` — envkit's tags on every taggable resource
+- :mod:`.classroom` — students reach only their own resources, never escalate; budgets
 
 :mod:`._common` holds the rule metadata, registration and the shared readers (protocols and
 ports read as AWS reads them); :mod:`._iamdata` what parliament knows about IAM actions.
@@ -27,7 +28,7 @@ from importlib import import_module
 from ._common import PACK_NAME, POLICIES, RULES, Rule, is_foreign
 
 #: The service modules, in catalogue order (README, `envkit policy list`, SARIF).
-SERVICES = ("iam", "ec2", "ebs", "network", "tags")
+SERVICES = ("iam", "ec2", "ebs", "network", "tags", "classroom")
 for _service in SERVICES:
     import_module(f".{_service}", __name__)  # importing a module registers its rules
 

@@ -1,0 +1,307 @@
+"""The classroom rules: students reach only their own resources, never escalate, and a class
+stays within its budget.
+
+Each rule is a short validation function with its metadata beside it, registered like every
+other rule of the pack (and so run by the engine too).
+
+Who is a student: an IAM user tagged ``envkit:student``. What a student can do: every
+statement of the policies of the groups such users join (inline, and AWS managed policies,
+whose documents come from moto's copy of the managed-policy set). IAM facts (which actions
+exist, which can be scoped to resources, their access level, escalation combinations) come
+from parliament's IAM knowledge base, never from a hand-kept list.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from pulumi_policy import EnforcementLevel, Severity
+
+from ._common import plain, rule
+
+STUDENT_TAG = "envkit:student"
+OWN = "${aws:username}"
+_IDENTITY_TYPES = frozenset({
+    "aws:iam/user:User", "aws:iam/userGroupMembership:UserGroupMembership",
+    "aws:iam/groupMembership:GroupMembership", "aws:iam/groupPolicy:GroupPolicy",
+    "aws:iam/groupPolicyAttachment:GroupPolicyAttachment"})
+_COST_TYPES = frozenset({"aws:ec2/instance:Instance", "aws:ec2/eip:Eip"})
+_PRICED = ("instanceType", "tenancy", "instanceMarketOptions", "rootBlockDevice",
+           "associatePublicIpAddress", "tags")
+# Condition keys that compare a resource's envkit:student tag (any service's spelling).
+_TAG_KEY = re.compile(rf"^[a-z0-9-]+:resourcetag/{re.escape(STUDENT_TAG)}$", re.I)
+
+
+# --- what students can do --------------------------------------------------------------------
+
+
+def _plain(value: Any) -> Any:
+    return plain(value)
+
+
+def _known(fn: Callable[[], Any], default: Any = None) -> Any:
+    from ._common import known
+
+    return known(fn, default)
+
+
+@dataclass
+class Grant:
+    """One student-reachable policy: where it is attached and its document."""
+
+    label: str
+    urn: str
+    document: dict[str, Any]
+    raw: str
+
+
+def _student_grants(resources: list) -> Iterator[Grant]:
+    """Every policy document attached to a group that a user tagged envkit:student joins."""
+    from ._common import by_type as _by_type
+    from .iam import _groups_of_users
+    from .iam import document as _document
+
+    students = set()
+    for r in _by_type(resources, "aws:iam/user:User"):
+        tags = _known(lambda r=r: _plain(r.props.get("tags")) or {}, {})
+        if tags.get(STUDENT_TAG):
+            students.add(str(_known(lambda r=r: r.props.get("name"), r.name)))
+    if not students:
+        return
+    groups = set()
+    for user, joined in _groups_of_users(resources).items():
+        if user in students:
+            groups |= joined
+    for r in _by_type(resources, "aws:iam/groupPolicy:GroupPolicy"):
+        group = str(_known(lambda r=r: r.props.get("group")))
+        if group not in groups:
+            continue
+        raw = _known(lambda r=r: r.props.get("policy"))
+        doc = _document(raw) if raw is not None else None
+        if doc is not None:
+            name = _known(lambda r=r: r.props.get("name"), r.name)
+            yield Grant(f"group '{group}' policy '{name}'", r.urn, doc,
+                        raw if isinstance(raw, str) else json.dumps(doc))
+    for r in _by_type(resources, "aws:iam/groupPolicyAttachment:GroupPolicyAttachment"):
+        group = str(_known(lambda r=r: r.props.get("group")))
+        arn = str(_known(lambda r=r: r.props.get("policyArn"), ""))
+        if group not in groups:
+            continue
+        doc = managed_policy_document(arn)
+        label = f"group '{group}' managed policy {arn.rsplit('/', 1)[-1]}"
+        if doc is None:
+            yield Grant(label, r.urn, {"Statement": [{"Effect": "Allow", "Action": "*",
+                                                      "Resource": "*", "Sid": "unknown"}]},
+                        "")
+        else:
+            yield Grant(label, r.urn, doc, json.dumps(doc))
+
+
+@cache
+def managed_policy_document(arn: str) -> dict[str, Any] | None:
+    """The document of an AWS managed policy (from moto's copy of the set), or None for a
+    policy envkit cannot read (a customer policy ARN): treated as allowing anything."""
+    if ":iam::aws:policy/" not in arn:
+        return None
+    row = _managed_set().get(arn.rsplit("/", 1)[-1])
+    return row.get("Document") if isinstance(row, dict) else None
+
+
+@cache
+def _managed_set() -> dict[str, Any]:
+    """moto's managed-policy set, read as text (importing it drags in moto itself)."""
+    from ...spec.catalog import moto_root
+
+    source = moto_root().joinpath("iam", "aws_managed_policies.py")
+    text = source.read_text(encoding="utf-8") if source.is_file() else ""
+    start, end = text.find('"""'), text.rfind('"""')
+    try:
+        return json.loads(text[start + 3:end]) if 0 <= start < end else {}
+    except ValueError:
+        return {}
+
+
+def _list(value: Any) -> list:
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def _tied_to_student(statement: dict[str, Any]) -> bool:
+    """Whether a statement only reaches resources of the signed-in student: every Resource
+    names ``${aws:username}``, or a StringEquals/StringLike condition ties a resource's
+    envkit:student tag to ``${aws:username}``."""
+    resources = [str(r) for r in _list(statement.get("Resource"))]
+    if resources and all(OWN in r for r in resources):
+        return True
+    for operator, block in (statement.get("Condition") or {}).items():
+        if operator.removesuffix("IfExists") not in ("StringEquals", "StringLike") or \
+                not isinstance(block, dict):
+            continue
+        for key, value in block.items():
+            if _TAG_KEY.match(key) and _list(value) == [OWN]:
+                return True
+    return False
+
+
+def _privileges(action: str) -> list[tuple[str, dict[str, Any] | None]]:
+    """(action, parliament's privilege info or None when unknown) for an action pattern."""
+    from ._iamdata import import_parliament as _import_parliament
+
+    parliament = _import_parliament()
+    from parliament.statement import get_privilege_info
+
+    if action == "*":
+        return [("*", None)]
+    try:
+        expanded = parliament.expand_action(action)
+    except Exception:  # noqa: BLE001 - parliament raises its own error for unknown actions
+        return [(action, None)]
+    out = []
+    for item in expanded:
+        name = f"{item['service']}:{item['action']}"
+        try:
+            out.append((name, get_privilege_info(item["service"], item["action"])))
+        except Exception:  # noqa: BLE001
+            out.append((name, None))
+    return out
+
+
+def _reach(statement: dict[str, Any]) -> list[str]:
+    """Why an Allow statement reaches beyond the student's own resources (empty: it does not)."""
+    if statement.get("Effect") != "Allow":
+        return []
+    used = [k for k in ("NotAction", "NotResource") if k in statement]
+    if used:
+        return [f"{'/'.join(used)} in an Allow statement reaches everything not listed"]
+    tied = _tied_to_student(statement)
+    resources = ", ".join(str(r) for r in _list(statement.get("Resource"))) or "-"
+    out = []
+    for pattern in _list(statement.get("Action")):
+        for action, info in _privileges(str(pattern)):
+            if info is None:
+                out.append(f"{action} (not an action IAM knows, or every action)")
+                continue
+            scopable = any(t.get("resource_type") for t in info.get("resource_types", []))
+            level = info.get("access_level", "")
+            if scopable and not tied:
+                out.append(f"{action} on {resources} reaches every student's resources")
+            elif not scopable and level not in ("List", "Read"):
+                out.append(f"{action} ({level}) cannot be limited to the student's resources")
+    return out
+
+
+def _sid(statement: dict[str, Any], index: int) -> str:
+    return f"statement '{statement['Sid']}'" if statement.get("Sid") else f"statement {index}"
+
+
+@rule("classroom-student-scope",
+      "A classroom's student permissions reach only the student's own resources: each action "
+      "that can be scoped is tied to the student (Resource with ${aws:username}, or the "
+      "envkit:student tag compared with ${aws:username}); account-wide actions are read-only.",
+      EnforcementLevel.MANDATORY, Severity.HIGH,
+      ["AWS IAM ABAC", "AWS IAM least privilege"],
+      "Add Condition: {StringEquals: {aws:ResourceTag/envkit:student: ${aws:username}}} to "
+      "statements on instances, use arn:...:user/envkit/${aws:username} for the student's own "
+      "user, and drop write actions that cannot be scoped.", types=_IDENTITY_TYPES, kind="stack")
+def classroom_student_scope(args, report):
+    for grant in _student_grants(args.resources):
+        statements = [s for s in _list(grant.document.get("Statement")) if isinstance(s, dict)]
+        for i, statement in enumerate(statements):
+            problems = _reach(statement)
+            if problems:
+                report(f"{grant.label}, {_sid(statement, i)}: " + "; ".join(problems[:6])
+                       + (f"; and {len(problems) - 6} more" if len(problems) > 6 else ""),
+                       grant.urn)
+
+
+@rule("classroom-no-privilege-escalation",
+      "A classroom's students get no privilege-escalation path: no permissions-management "
+      "action and none of the escalation combinations parliament knows.",
+      EnforcementLevel.MANDATORY, Severity.CRITICAL,
+      ["Checkov CKV_AWS_286", "AWS IAM privilege escalation"],
+      "Remove the permissions-management actions (iam:Attach*, iam:Put*Policy, "
+      "iam:CreatePolicyVersion, ...) and the escalation combinations from the student "
+      "permissions.", types=_IDENTITY_TYPES, kind="stack")
+def classroom_no_privilege_escalation(args, report):
+    for grant in _student_grants(args.resources):
+        found = set()
+        for statement in _list(grant.document.get("Statement")):
+            if not isinstance(statement, dict) or statement.get("Effect") != "Allow":
+                continue
+            for pattern in _list(statement.get("Action")):
+                for action, info in _privileges(str(pattern)):
+                    if action == "*" or (info or {}).get("access_level") == \
+                            "Permissions management":
+                        found.add(action)
+        found |= {f"{name} (parliament)" for name in _escalations(grant.raw)} if grant.raw \
+            else set()
+        if found:
+            shown = sorted(found)
+            report(f"{grant.label}: {', '.join(shown[:8])}"
+                   + (f" and {len(shown) - 8} more" if len(shown) > 8 else ""), grant.urn)
+
+
+@cache
+def _escalations(raw: str) -> tuple[str, ...]:
+    """The privilege-escalation combinations parliament's auditor finds in a document."""
+    from ._iamdata import import_parliament as _import_parliament
+
+    policy = _import_parliament().analyze_policy_string(raw, include_community_auditors=True)
+    return tuple(sorted({str((f.location or {}).get("type", "escalation")) for f in
+                         policy.findings if f.issue == "PRIVILEGE_ESCALATION"}))
+
+
+@rule("classroom-max-hourly-cost",
+      "A class (every stack checked together) costs at most maxClassHourlyCost US dollars an "
+      "hour at current prices; with a budget set, a cost that cannot be estimated fails too.",
+      EnforcementLevel.MANDATORY, Severity.MEDIUM, ["AWS cost controls"],
+      "Use smaller instance types, spot, fewer elastic IPs or fewer students, or raise "
+      "maxClassHourlyCost; pass --prices FILE when AWS's Price List cannot be reached.",
+      config={"maxClassHourlyCost": {"type": "number", "minimum": 0}}, types=_COST_TYPES,
+      kind="stack")
+def classroom_max_hourly_cost(args, report):
+    budget = args.get_config().get("maxClassHourlyCost")
+    if budget is None:
+        return
+    from ...classroom import cost
+
+    records = []
+    regions = set()
+    for r in args.resources:
+        if r.resource_type not in _COST_TYPES:
+            continue
+        # Read the priced properties one by one: an unknown id elsewhere hides nothing.
+        props = {key: _known(lambda r=r, key=key: _plain(r.props.get(key)))
+                 for key in _PRICED}
+        records.append((r.urn, r.resource_type, r.name, props,
+                        [d.urn for d in (r.dependencies or [])]))
+        region = _known(lambda r=r: (r.provider.props or {}).get("region") if r.provider
+                        else None)
+        if region:
+            regions.add(str(region))
+    if not records:
+        return
+    table = cost.active_prices()
+    candidates = sorted(regions) or sorted(table.prices)
+    if not candidates:
+        report(f"the class's cost cannot be estimated (no prices: pass --prices FILE or let "
+               f"envkit reach AWS's Price List), so the budget of ${budget}/hour cannot be "
+               "checked")
+        return
+    usage = cost.usages(records)
+    estimates = [cost.estimate(usage, table, region) for region in candidates]
+    unknown = [e for e in estimates if e.hourly is None]
+    if unknown:
+        report(f"the class's cost cannot be estimated ({unknown[0].reason}), so the budget of "
+               f"${budget}/hour cannot be checked")
+        return
+    hourly = max(e.hourly for e in estimates)  # type: ignore[type-var]
+    if hourly > float(budget):
+        report(f"the class costs ${hourly:.4f}/hour, over the budget of "
+               f"maxClassHourlyCost ${float(budget):.4f}/hour")
