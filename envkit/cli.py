@@ -18,7 +18,7 @@ import typer
 
 from . import cli_types
 from .errors import EXIT_BAD_INPUT, EXIT_FAILED, EnvkitError
-from .limits import clip, printable
+from .limits import clip, plural, printable
 
 app = typer.Typer(
     name="envkit",
@@ -27,9 +27,10 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
     rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-_STATE = {"debug": False}
+_STATE: dict[str, Any] = {"debug": False}
 
 SpecArg = Annotated[
     Path,
@@ -38,12 +39,24 @@ SpecArg = Annotated[
 ]
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        from . import __version__
+
+        typer.echo(f"envkit {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
-    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False,
+    debug: Annotated[bool, typer.Option(
+        "--debug", help="Show tracebacks on errors (accepted anywhere on the line).")] = False,
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_show_version, is_eager=True,
+        help="Print envkit's version and exit.")] = False,
 ) -> None:
     """envkit: declarative AWS lab environments."""
-    _STATE["debug"] = debug
+    _STATE["debug"] = _STATE["debug"] or debug
     cli_types.check_environment()
 
 
@@ -72,7 +85,7 @@ def plan(
         return
     from .render import render_plan, render_policy
 
-    render_plan(result, show_user_data=show_user_data)
+    render_plan(result, _console(), show_user_data=show_user_data)
     if report is not None:
         render_policy(report, _console(), title="Policy")
 
@@ -102,7 +115,11 @@ BackendOpt = Annotated[str | None, typer.Option(
     "--backend", parser=cli_types.backend,
     help="Pulumi backend URL (s3://..., file://...). Default: ENVKIT_HOME/state "
     "or PULUMI_BACKEND_URL.")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Stream NDJSON events and the result.")]
+EventsJsonOpt = Annotated[bool, typer.Option(
+    "--json", help="Stream NDJSON events, then one result document (an error document when "
+                   "it fails).")]
+JsonOpt = Annotated[bool, typer.Option(
+    "--json", help="Print one JSON document (an error document when it fails).")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 PolicyPackOpt = Annotated[list[str] | None, typer.Option(
     "--policy-pack", parser=cli_types.policy_pack,
@@ -133,7 +150,8 @@ def _gate(spec: Path, offline, configs: list[str] | None, say) -> None:
     config = load_config(configs[0]) if configs else {}
     report = check_spec(_spec_source(spec), config, plan=offline)
     if report.mandatory:
-        lines = [f"{len(report.mandatory)} mandatory policy violation(s); nothing was deployed:"]
+        lines = [f"{plural(len(report.mandatory), 'mandatory policy violation')}; nothing was "
+                 "deployed:"]
         for f in report.mandatory:
             where = f" ({f.file}:{f.line})" if f.file and f.line else ""
             lines += [f"{f.resource_name or 'stack'}{where}: {f.policy}: {f.message}",
@@ -143,10 +161,20 @@ def _gate(spec: Path, offline, configs: list[str] | None, say) -> None:
         "`envkit policy check` lists them)")
 
 
-def _console(stderr: bool = False):
+#: Columns for output written to a pipe or a file (no terminal to fit): wide enough that
+#: nothing a user copies (a URL, a rule id, an ARN) is broken across lines.
+PIPE_WIDTH = 1000
+
+
+def _console(stderr: bool = False, file: Any = None):
+    """A rich console for stdout (or stderr, or ``file``). At a terminal it fits the
+    terminal; into a pipe or a file it does not wrap at 80 columns (COLUMNS still wins)."""
     from rich.console import Console
 
-    return Console(stderr=stderr, highlight=False)
+    stream = file or (sys.stderr if stderr else sys.stdout)
+    tty = hasattr(stream, "isatty") and stream.isatty()
+    width = None if tty or os.environ.get("COLUMNS", "").isdigit() else PIPE_WIDTH
+    return Console(file=file, stderr=stderr, highlight=False, width=width, soft_wrap=not tty)
 
 
 def _spec_source(spec: Path) -> Path:
@@ -268,7 +296,7 @@ def _print_outputs(outputs: dict[str, Any], console) -> None:
 @app.command()
 def init(
     template: Annotated[str, typer.Argument(
-        help="A shipped lab: aws-basics, ec2-default-vpc or iam-basics.",
+        help="A shipped lab: aws-basics, classroom, ec2-default-vpc or iam-basics.",
         parser=cli_types.template_name)] = "aws-basics",
     output: Annotated[Path, typer.Option("--output", "-o", help="The spec file to write.",
                                          parser=cli_types.output_file)] = Path("envkit.yaml"),
@@ -283,8 +311,10 @@ def init(
 
     labs = shipped.labs()
     if template not in labs:
-        raise UsageError(f"unknown template '{template}'; shipped labs: "
-                        f"{', '.join(labs) or 'none found'}")
+        from .spec.models import did_you_mean
+
+        raise UsageError(f"unknown lab '{template}'{did_you_mean(template, list(labs))}; "
+                         f"shipped labs: {', '.join(labs) or 'none found'}")
     copies = {output: labs[template]}
     if notebooks:
         folder = output.parent / "notebooks"
@@ -292,7 +322,7 @@ def init(
     existing = [str(p) for p in copies if p.exists()]
     if existing and not force:
         raise UsageError(f"{', '.join(existing)} exist{'s' if len(existing) == 1 else ''}; "
-                        "pass --force to overwrite")
+                         "pass --force to overwrite")
     for path, source in copies.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(source.read_bytes())
@@ -306,7 +336,7 @@ def init(
 @app.command()
 def preview(spec: SpecArg = Path("envkit.yaml"), target: TargetOpt = None,
             profile: ProfileOpt = None, region: RegionOpt = None, backend: BackendOpt = None,
-            as_json: JsonOpt = False, policy_pack: PolicyPackOpt = None,
+            as_json: EventsJsonOpt = False, policy_pack: PolicyPackOpt = None,
             policy_pack_config: PolicyConfigOpt = None, no_policy: NoPolicyOpt = False) -> None:
     """Ask the engine what `up` would change (the policy packs run in the engine)."""
     say = (lambda m: None) if as_json else _console(stderr=True).print
@@ -393,7 +423,7 @@ def _recorded(name: str) -> dict[str, Any]:
 @app.command()
 def down(spec: SpecArg = Path("envkit.yaml"), target: TargetOpt = None,
          profile: ProfileOpt = None, region: RegionOpt = None, backend: BackendOpt = None,
-         as_json: JsonOpt = False, yes: YesOpt = False,
+         as_json: EventsJsonOpt = False, yes: YesOpt = False,
          remove: Annotated[bool, typer.Option(
              "--remove", help="Also forget the stack's state and history.")] = False) -> None:
     """Destroy every resource of the environment (asks first unless --yes)."""
@@ -416,7 +446,7 @@ def down(spec: SpecArg = Path("envkit.yaml"), target: TargetOpt = None,
 @app.command()
 def refresh(spec: SpecArg = Path("envkit.yaml"), target: TargetOpt = None,
             profile: ProfileOpt = None, region: RegionOpt = None, backend: BackendOpt = None,
-            as_json: JsonOpt = False) -> None:
+            as_json: EventsJsonOpt = False) -> None:
     """Bring the stack's state in line with what really exists."""
     say = (lambda m: None) if as_json else _console(stderr=True).print
     _ensure_cli(not as_json, say)
@@ -435,9 +465,18 @@ def status(spec: SpecArg = Path("envkit.yaml"), target: TargetOpt = None,
     from .inspect import inspect_environment
     from .render import render_inspection
     from .spec import load_spec
+    from .states import current_state
 
     loaded = load_spec(_spec_source(spec))
     record = home.read_registry().get(loaded.name, {})
+    state = current_state(loaded.name, str(spec))
+    if not state.deployed and not target:  # nothing there to inspect: say what is true
+        if as_json:
+            typer.echo(json.dumps({"environment": loaded.name, "state": state.to_dict(),
+                                   "record": record, "inspection": None}, default=str))
+        else:
+            typer.echo(printable(state.line()))
+        return
     env = _environment(spec, target, profile, region, None, start_emulator=False)
     web_urls: dict[str, str] = {}
     if check_web:
@@ -454,8 +493,8 @@ def status(spec: SpecArg = Path("envkit.yaml"), target: TargetOpt = None,
         raise OperationError(f"cannot reach the {env.target.kind} target: "
                              f"{clip(str(exc), 300)}") from None
     if as_json:
-        typer.echo(json.dumps({"environment": loaded.name, "record": record,
-                               "inspection": seen.to_dict()}, default=str))
+        typer.echo(json.dumps({"environment": loaded.name, "state": state.to_dict(),
+                               "record": record, "inspection": seen.to_dict()}, default=str))
         return
     render_inspection(loaded.name, record, seen, _console())
 
@@ -467,9 +506,20 @@ def outputs(spec: SpecArg = Path("envkit.yaml"), target: TargetOpt = None,
                 "--show-secrets", help="Print passwords and private keys in clear.")] = False
             ) -> None:
     """The stack outputs: sign-in URL, users, instances, SSH commands, web URLs."""
+    from .errors import OperationError
+    from .spec import load_spec
+    from .states import current_state
+
+    name = load_spec(_spec_source(spec)).name
+    state = current_state(name, str(spec))
+    if state.kind in ("never-deployed", "destroyed") and not backend:
+        raise OperationError(state.line())
     _ensure_cli(False, print)
     env = _environment(spec, target, profile, None, backend, start_emulator=False, live=False)
     values = env.outputs(show_secrets=show_secrets)
+    if not state.deployed and state.kind != "never-deployed":
+        # The outputs come from the stack's state; say when the resources they name are gone.
+        typer.echo(f"note: {printable(state.line())}", err=True)
     if as_json:
         typer.echo(json.dumps(values, indent=2))
     else:
@@ -477,15 +527,22 @@ def outputs(spec: SpecArg = Path("envkit.yaml"), target: TargetOpt = None,
 
 
 @app.command(name="ls")
-def list_environments(as_json: JsonOpt = False) -> None:
-    """Every environment envkit knows: target, resources, last update, expiry."""
+def list_environments(as_json: Annotated[bool, typer.Option(
+        "--json", help="Print one JSON document: each environment's record and state.")
+        ] = False) -> None:
+    """Every environment envkit knows: target, resources, last update, expiry, state."""
     from rich.table import Table
 
-    from . import home
+    from . import home, local
+    from .states import state_of
 
     registry = home.read_registry()
+    emulator_id = local.status().instance_id if any(
+        r.get("target") == "local" for r in registry.values()) else None
+    states = {name: state_of(name, r, emulator_id) for name, r in registry.items()}
     if as_json:
-        typer.echo(json.dumps(registry, indent=2))
+        typer.echo(json.dumps({name: {**r, "state": states[name].to_dict()}
+                               for name, r in registry.items()}, indent=2))
         return
     if not registry:
         typer.echo("no environments yet: envkit up SPEC creates one")
@@ -494,19 +551,24 @@ def list_environments(as_json: JsonOpt = False) -> None:
 
     table = Table(show_edge=False)
     for col in ("environment", "target", "region", "resources", "last update", "expires",
-                "status"):
+                "state"):
         table.add_column(col)
     for name, r in sorted(registry.items()):
         table.add_row(*(inert(v) for v in (
             name, r.get("target", ""), r.get("region", ""), r.get("resources", ""),
-            r.get("last_update", ""), r.get("expires") or "-", r.get("status", ""))))
+            r.get("last_update", ""), r.get("expires") or "-", states[name].kind)))
     _console().print(table)
+    for name in sorted(registry):
+        if not states[name].deployed:
+            _console().print(inert(states[name].line()))
 
 
 @app.command()
 def history(spec: SpecArg = Path("envkit.yaml"), target: TargetOpt = None,
             backend: BackendOpt = None, as_json: JsonOpt = False,
-            limit: Annotated[int, typer.Option("--limit", "-n", min=1, max=1000)] = 10) -> None:
+            limit: Annotated[int, typer.Option(
+                "--limit", "-n", min=1, max=1000,
+                help="How many operations to show, newest first.")] = 10) -> None:
     """The last operations on the environment's stack."""
     _ensure_cli(False, print)
     env = _environment(spec, target, None, None, backend, start_emulator=False, live=False)
@@ -638,12 +700,11 @@ def policy_check(
     if fmt == "text":
         from .render import render_policy
 
-        console = _console()
         if output:
-            from rich.console import Console
-
-            console = Console(file=output.open("w"), width=120)
-        render_policy(report, console, minimum=level)
+            with output.open("w") as fh:
+                render_policy(report, _console(file=fh), minimum=level)
+        else:
+            render_policy(report, _console(), minimum=level)
     else:
         if fmt == "json":
             doc = report.to_dict(level)
@@ -656,6 +717,12 @@ def policy_check(
             output.write_text(text + "\n")
         else:
             typer.echo(text)
+    if output:  # the report went to a file: one line here says how it came out
+        notices = sum(f.kind == "notice" for f in report.findings)
+        mandatory = plural(len(report.mandatory), "mandatory violation")
+        typer.echo(f"{printable(str(target))}: {mandatory}, {len(report.advisory)} advisory"
+                   + (f", {notices} not checkable offline" if notices else "")
+                   + f"; {fmt} report written to {printable(str(output))}", err=True)
     if report.mandatory:
         raise typer.Exit(EXIT_POLICY)
 
@@ -842,12 +909,67 @@ def main(argv: list[str] | None = None) -> Any:
     sys.exit(code if isinstance(code, int) else 0)
 
 
+#: Metavars that read as words, by option name (a parser= hides the type, so Typer would
+#: show `<str>` or `<list[str]>`).
+_METAVARS = {
+    "--target": "[local|aws]", "--profile": "NAME", "--region": "REGION", "--backend": "URL",
+    "--policy-pack": "DIR", "--policy-pack-config": "FILE", "--policy-config": "FILE",
+    "--output": "PATH", "--prefix": "DIR", "--name": "NAME", "--port": "PORT", "--limit": "N",
+    "--stack": "NAME", "--config": "KEY=VALUE", "--timeout": "SECONDS",
+    "--format": "[text|json|sarif]", "--level": "[advisory|mandatory]", "--students": "IDS",
+    "--parallel": "N", "--prices": "FILE", "--stack-seconds": "SECONDS",
+}
+_ARGUMENT_METAVARS = {"spec": "SPEC", "template": "LAB", "instance": "INSTANCE",
+                      "target": "SPEC|PROJECT", "args": "LAB [STUDENT] DURATION",
+                      "specs": "SPEC..."}
+
+
+def _first_sentence(text: str) -> str:
+    """A help text's first sentence, whole (Click would cut it at 45-60 columns)."""
+    flat = " ".join(text.split())
+    end = flat.find(". ")
+    return flat[:end + 1] if end >= 0 else flat
+
+
+def _polish(command: Any) -> Any:
+    """Conventional help for every command: metavars as words, summaries not truncated."""
+    for param in command.params:
+        long = next((o for o in param.opts if o.startswith("--")), None)
+        if param.param_type_name == "option" and not param.is_flag and long in _METAVARS:
+            param.metavar = _METAVARS[long]
+        elif param.param_type_name == "argument" and param.name in _ARGUMENT_METAVARS:
+            param.metavar = _ARGUMENT_METAVARS[param.name]
+            param.display_type_rich = lambda ctx: None  # the metavar says it: no `<Path>`
+    if command.help and not command.short_help:
+        command.short_help = _first_sentence(command.help)
+    for sub in getattr(command, "commands", {}).values():
+        _polish(sub)
+    return command
+
+
+def _command() -> Any:
+    """The click command tree of the app, polished (built once per process)."""
+    if "command" not in _STATE:
+        _STATE["command"] = _polish(typer.main.get_command(app))
+    return _STATE["command"]
+
+
+def _strip_debug(argv: list[str]) -> list[str]:
+    """``--debug`` anywhere before ``--`` switches tracebacks on (as before a subcommand)."""
+    end = argv.index("--") if "--" in argv else len(argv)
+    if "--debug" in argv[:end]:
+        _STATE["debug"] = True
+        argv = [a for a in argv[:end] if a != "--debug"] + argv[end:]
+    return argv
+
+
 def _run(argv: list[str] | None) -> Any:
     """Run the app; errors become one message and an exit code (and, with --json, one
     error document on stdout)."""
+    argv = _strip_debug(list(sys.argv[1:] if argv is None else argv))
     as_json = _wants_json(argv)
     try:
-        code = app(args=argv, standalone_mode=False)
+        code = _command().main(args=argv, prog_name="envkit", standalone_mode=False)
     except EnvkitError as exc:
         code = _fail(exc, exc.exit_code, as_json=as_json)
     except typer.Abort as exc:

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from . import cli_types
+from .limits import plural
 
 class_app = typer.Typer(
     help="Classrooms: one lab, a roster, an isolated environment per student, leases.",
@@ -32,8 +33,11 @@ ProfileOpt = Annotated[str | None, typer.Option("--profile", parser=cli_types.pr
                                                 help="AWS profile.")]
 BackendOpt = Annotated[str | None, typer.Option(
     "--backend", parser=cli_types.backend, help="Pulumi backend URL shared by the class (s3://..., file://...).")]
-JsonOpt = Annotated[bool, typer.Option("--json", help="NDJSON events (tagged with the "
-                                                      "student) and a result document.")]
+JsonOpt = Annotated[bool, typer.Option(
+    "--json", help="Stream NDJSON events (tagged with the student), then one result document "
+                   "(an error document when it fails).")]
+DocJsonOpt = Annotated[bool, typer.Option(
+    "--json", help="Print one JSON document (an error document when it fails).")]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
 StudentsOpt = Annotated[str | None, typer.Option(
     "--students", help="Only these students: ids (ann,bob), positions (1-50) or a share "
@@ -136,7 +140,7 @@ def _finish(result: Any, verb: str) -> None:
     _console(stderr=True).print(f"[bold]class {verb} done[/bold]: {counts}")
     failed = result.failed
     if failed:
-        lines = [f"{len(failed)} stack(s) failed (run the command again to retry them):"]
+        lines = [f"{plural(len(failed), 'stack')} failed (run the command again to retry them):"]
         lines += [f"{s.student or '(shared)'}: {(s.error or '').splitlines()[0][:200]}"
                   for s in failed[:20]]
         raise OperationError("\n".join(lines))
@@ -230,8 +234,8 @@ def class_plan(
             f"about {schedule['wall_s']:.0f} s ({schedule['source']} {schedule['stack_seconds']}"
             " s per stack)")
     console.print(f"[bold]Deploy[/bold]: {schedule['students']} students at --parallel "
-                  f"{schedule['parallel']}: the shared stack, then {schedule['waves']} wave(s); "
-                  f"wall time {wall}")
+                  f"{schedule['parallel']}: the shared stack, then "
+                  f"{plural(schedule['waves'], 'wave')}; wall time {wall}")
     if report is not None and report.mandatory:
         raise typer.Exit(4)
 
@@ -275,7 +279,7 @@ def class_up(spec: ClassSpecArg, target: TargetOpt = None, profile: ProfileOpt =
     def confirm(summary: dict[str, Any]) -> bool:
         removing = summary["remove"]
         say(f"class {summary['class']} on {summary['target']}: shared stack "
-            f"{summary['shared']}; {len(summary['students'])} student(s) selected "
+            f"{summary['shared']}; {plural(len(summary['students']), 'student')} selected "
             f"(unchanged ones are skipped)" + (
                 f"; [red]{len(removing)} removed from the roster will be destroyed: "
                 f"{', '.join(removing[:20])}[/red]" if removing else ""))
@@ -307,7 +311,7 @@ def class_down(spec: ClassSpecArg, target: TargetOpt = None, profile: ProfileOpt
 
     def confirm(summary: dict[str, Any]) -> bool:
         say(f"class {summary['class']} on {summary['target']}: destroy "
-            f"{len(summary['students'])} student stack(s)"
+            f"{plural(len(summary['students']), 'student stack')}"
             + (" and then the shared stack" if summary["shared"] else ""))
         return _ask("Destroy them?", yes)
 
@@ -317,7 +321,7 @@ def class_down(spec: ClassSpecArg, target: TargetOpt = None, profile: ProfileOpt
 
 
 @class_app.command("status")
-def class_status(spec: ClassSpecArg, backend: BackendOpt = None, as_json: JsonOpt = False,
+def class_status(spec: ClassSpecArg, backend: BackendOpt = None, as_json: DocJsonOpt = False,
                  students: StudentsOpt = None) -> None:
     """Every stack of the class: state, resources, expiry, last update, last error."""
     classroom = _classroom(spec, backend=backend, students=students)
@@ -393,9 +397,10 @@ def class_handout(spec: ClassSpecArg,
         raise OperationError(f"{classroom.name}: no student is deployed yet (envkit class up "
                              "first); nothing was written")
     keys = sum(len(k) for k in written.keys.values())
-    typer.echo(f"wrote handouts for {len(written.pages)} student(s) to {written.folder} "
+    typer.echo(f"wrote handouts for {plural(len(written.pages), 'student')} to {written.folder} "
                f"(mode 0700): {written.csv.name} (console credentials format, 0600) and a "
-               f"folder per student with their page (0600) and {keys} private key(s) (0400)")
+               f"folder per student with their page (0600) and "
+               f"{plural(keys, 'private key')} (0400)")
     if written.missing:
         typer.echo(f"not deployed, no handout: {', '.join(written.missing)}")
 
@@ -428,7 +433,7 @@ def reap(
 
     def confirm(items: list[Any]) -> bool:
         if not as_json:
-            say(f"{len(items)} expired environment(s): "
+            say(f"{plural(len(items), 'expired environment')}: "
                 + ", ".join(f"{i.stack} (expired {i.expires})" for i in items[:20]))
         return _ask("Destroy them?", yes)
 
@@ -441,7 +446,7 @@ def reap(
     else:
         _render_reap(report)
     if failed:
-        message = (f"{len(report.failed)} expired environment(s) could not be destroyed: "
+        message = (f"{plural(len(report.failed), 'expired environment')} could not be destroyed: "
                    + ", ".join(f"{i.stack} ({i.action}: {i.detail})"
                                for i in report.failed[:10]))
         if as_json:

@@ -131,6 +131,10 @@ def read_text(path: str | os.PathLike[str], what: str = "spec", limit: int = MAX
     try:
         fd = os.open(name, flags)
     except FileNotFoundError:
+        if what == "spec" and os.path.basename(name) == "envkit.yaml":
+            raise _issue(name, "no envkit.yaml here: `envkit init` writes one from a shipped "
+                               "lab (`envkit init --help` lists them), or name a spec file"
+                         ) from None
         raise _issue(name, f"no such {what} file") from None
     except IsADirectoryError:
         raise _issue(name, f"is a directory, not a {what} file") from None
@@ -203,3 +207,8 @@ def is_regular_file(path: Path) -> bool:
         return stat.S_ISREG(os.stat(path).st_mode)
     except (OSError, ValueError):
         return False
+
+
+def plural(count: int, noun: str, many: str | None = None) -> str:
+    """``1 stack``, ``2 stacks`` (``many`` for an irregular plural)."""
+    return f"{count} {noun if count == 1 else (many or noun + 's')}"

@@ -72,3 +72,17 @@ def state_of(name: str, record: dict[str, Any] | None, emulator_id: str | None =
     what = f"{count} resource{'' if count == 1 else 's'}" if isinstance(count, int) else \
         "resources"
     return EnvironmentState("deployed", f"{name} is deployed on {target} ({what})")
+
+
+def current_state(name: str, spec_hint: str | None = None) -> EnvironmentState:
+    """The state of environment ``name`` now, from ENVKIT_HOME: its record and, when it was
+    deployed to the local emulator, whether that emulator still runs (never started here)."""
+    from . import home
+
+    record = home.read_registry().get(name, {})
+    emulator_id = None
+    if record.get("target") == "local":
+        from . import local
+
+        emulator_id = local.status().instance_id
+    return state_of(name, record, emulator_id, spec_hint)

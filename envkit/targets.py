@@ -6,7 +6,7 @@ import contextlib
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .errors import PrerequisiteError
+from .errors import PrerequisiteError, UsageError
 
 TargetKind = Literal["local", "aws"]
 
@@ -85,9 +85,7 @@ def resolve_target(requested: str | None, region: str, profile: str | None = Non
     an endpoint; without it, a stopped emulator leaves ``endpoint`` None.
     """
     if requested not in (None, "local", "aws"):
-        from .errors import SpecError
-
-        raise SpecError(f"unknown target '{requested}': use local or aws")
+        raise UsageError(f"unknown target '{requested}': use local or aws")
     if requested is None:
         if profile or aws_credentials_available():
             kind: TargetKind = "aws"

@@ -243,7 +243,7 @@ def test_class_up_live_view_and_exit_1_listing_failures(engine, aws_env, capsys)
     assert code == 1
     assert "class up: web-class" in out and "dana" in out and "failed" in out
     assert "class up done: 5 deployed, 1 failed" in err
-    assert "1 stack(s) failed (run the command again to retry them):" in err
+    assert "1 stack failed (run the command again to retry them):" in err
     assert "dana: web-class-dana: up failed:" in " ".join(err.split())
 
 
@@ -309,7 +309,7 @@ def test_handout_writes_private_files_and_prints_no_secret(engine, aws_env, caps
     code, out, err = cli(capsys, "class", "handout", str(CLASS), "-o", str(out_dir),
                          "--target", "aws")
     assert code == 0, err
-    assert "wrote handouts for 5 student(s)" in out
+    assert "wrote handouts for 5 students" in out
     passwords = {s: engine.states[f"web-class-{s}"]["outputs"]["passwords"].value[s]
                  for s in STUDENTS}
     assert not any(p in out + err for p in passwords.values()) and "PRIVATE" not in out + err

@@ -86,7 +86,7 @@ def test_the_shared_stack_waits_for_students_still_running(engine, capsys):
     items = {i["stack"]: i for i in json.loads(out)["stacks"]}
     assert items["web-class-ann"]["action"] == "destroyed"
     assert items["web-class"]["action"] == "waiting"
-    assert "4 student stack(s) still hold resources" in items["web-class"]["detail"]
+    assert "4 student stacks still hold resources" in items["web-class"]["detail"]
     assert code == 1 and "web-class (waiting" in err  # not destroyed yet: say so in the code
 
 

@@ -466,7 +466,7 @@ def test_deploy_refused_by_mandatory_policy(engine, tmp_path):
     dash = Dashboard(str(unsafe), target="local")
     dash.deploy()
     dash.wait(60)
-    assert "1 mandatory policy violation(s): nothing was deployed" in dash.status.value
+    assert "1 mandatory policy violation: nothing was deployed" in dash.status.value
     assert "ec2-no-public-admin-ingress" in dash.policy_panel.value
     assert not any(s.calls for s in engine.stacks)
 
@@ -515,7 +515,7 @@ def test_notebook_runs_top_to_bottom(path, kernel_prefix, tmp_path):
     if path.name == "02-ec2-web-server.ipynb":
         assert "plan: 17 resources; policy: 0 mandatory" in joined  # the dashboard planned
     if path.name == "03-policy-gate.ipynb":
-        assert "4 mandatory policy violation(s): nothing was deployed" in joined
+        assert "4 mandatory policy violations: nothing was deployed" in joined
         assert "mandatory violations: 0" in joined
     if path.name == "04-classroom.ipynb":
         assert "web-class: 5 students, 6 stacks, 55 resources" in joined

@@ -158,7 +158,7 @@ def test_plan_shows_violations_under_the_plan(unsafe_spec):
 def test_up_stops_before_the_engine_on_mandatory_violations(unsafe_spec):
     done = envkit("up", "--yes", str(unsafe_spec))
     assert done.returncode == 4
-    assert "mandatory policy violation(s); nothing was deployed" in done.stderr
+    assert "mandatory policy violations; nothing was deployed" in done.stderr
     assert "ec2-no-public-admin-ingress" in done.stderr and "fix:" in done.stderr
     assert "Pulumi CLI" not in done.stderr  # stopped before looking for the engine
     skipped = envkit("up", "--yes", str(unsafe_spec), "--no-policy")

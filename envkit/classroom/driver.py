@@ -31,8 +31,9 @@ from typing import Any
 
 from .. import home
 from ..engine import Environment
-from ..errors import EnvkitError, OperationError, PolicyViolationError, SpecError
+from ..errors import EnvkitError, OperationError, PolicyViolationError, UsageError
 from ..events import Event
+from ..limits import plural
 from ..spec.classroom import Student
 from .layout import TAG_CLASS, TAG_STUDENT, ClassLayout
 from .planning import ClassPlan, classroom_exports
@@ -220,7 +221,7 @@ class Classroom:
         self.sliced = bool(students and students.strip())
         limit = self.spec.classroom.concurrency  # type: ignore[union-attr]
         if parallel is not None and parallel < 1:
-            raise SpecError("--parallel must be at least 1")
+            raise UsageError("--parallel must be at least 1")
         self.parallel = min(parallel or default_parallel(), limit)
         self.target_arg = target
         self.profile = profile
@@ -693,7 +694,8 @@ def _parse_time(value: str | None) -> datetime | None:
 
 def violations_message(report: Any) -> str:
     """The mandatory violations of a policy report, one per line with its fix."""
-    lines = [f"{len(report.mandatory)} mandatory policy violation(s); nothing was deployed:"]
+    lines = [f"{plural(len(report.mandatory), 'mandatory policy violation')}; nothing was "
+             "deployed:"]
     for f in report.mandatory:
         where = f" ({f.file}:{f.line})" if f.file and f.line else ""
         lines += [f"{f.resource_name or 'stack'}{where}: {f.policy}: {f.message}",

@@ -15,7 +15,7 @@ from functools import cached_property
 from typing import Any
 
 from ..components.base import IAM_PATH
-from ..errors import SpecError, SpecIssue
+from ..errors import SpecError, SpecIssue, UsageError
 from ..spec.classroom import Student
 from ..spec.models import EnvironmentSpec, GroupSpec, IamSpec, PolicyDocument
 
@@ -210,16 +210,16 @@ class ClassLayout:
             elif match := re.fullmatch(r"(\d+)-(\d+)", item):
                 low, high = int(match.group(1)), int(match.group(2))
                 if not 1 <= low <= high <= n:
-                    raise SpecError(f"--students {item}: positions run from 1 to {n}")
+                    raise UsageError(f"--students {item}: positions run from 1 to {n}")
                 picked = self.students[low - 1:high]
             elif match := re.fullmatch(r"(\d+)/(\d+)", item):
                 k, parts = int(match.group(1)), int(match.group(2))
                 if not 1 <= k <= parts <= n:
-                    raise SpecError(f"--students {item}: use k/n with 1 <= k <= n <= {n}")
+                    raise UsageError(f"--students {item}: use k/n with 1 <= k <= n <= {n}")
                 size = math.ceil(n / parts)
                 picked = self.students[(k - 1) * size:k * size]
             else:
-                raise SpecError(f"--students: no student '{item}' in the roster of "
+                raise UsageError(f"--students: no student '{item}' in the roster of "
                                 f"'{self.name}' (give ids, positions such as 1-50, or a "
                                 "share such as 2/4)")
             for s in picked:

@@ -31,6 +31,7 @@ from typing import Any
 from .. import home
 from ..components.base import TAG_ENVIRONMENT
 from ..errors import EnvkitError, OperationError, StackLockedError
+from ..limits import plural
 
 
 @dataclass
@@ -243,7 +244,8 @@ def reap(*, backend: str | None = None, specs: list[str] | None = None,
                            and class_of(n).get("class") == item.stack]
                 if waiting:
                     item.action = "waiting"
-                    item.detail = f"{len(waiting)} student stack(s) still hold resources"
+                    item.detail = (f"{plural(len(waiting), 'student stack')} still "
+                                   f"hold{'s' if len(waiting) == 1 else ''} resources")
                     continue
             if dry_run:
                 item.action = "would destroy"

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..errors import CancelledError, EnvkitError, PrerequisiteError
 from ..events import Diagnostic, Event, PolicyViolation, ResourceFinished, ResourceStarted
+from ..limits import plural
 from .views import _STYLE, PlanView, outputs_table, policy_html, prose_html
 
 _LOG_LINES = 200
@@ -139,6 +140,8 @@ class Dashboard:
         self.reveal.observe(lambda change: self._toggle_secrets(change["new"]), names="value")
         self._render_header()
         self._sync_buttons()
+        if self.state_line and self.state != "not deployed":  # e.g. the emulator restarted
+            self.say(self.state_line, "warning")
 
     # -- display --
 
@@ -176,11 +179,14 @@ class Dashboard:
         self._sync_buttons()
 
     def _recorded_state(self) -> str:
-        """"deployed" when envkit's record says this environment was deployed."""
-        from .. import home
+        """What is true of the environment now (see :mod:`envkit.states`), as the header
+        shows it; ``self.state_line`` keeps the sentence with the next step."""
+        from ..states import current_state
 
-        recorded = home.read_registry().get(self.spec.name, {})
-        return "deployed" if recorded.get("status") == "deployed" else "not deployed"
+        state = current_state(self.spec.name)
+        self.state_line = "" if state.deployed else for_buttons(state.line())
+        return {"deployed": "deployed", "never-deployed": "not deployed",
+                "destroyed": "destroyed"}.get(state.kind, "resources gone")
 
     def _sync_buttons(self) -> None:
         """Destroy (and its confirmation) only while something is deployed."""
@@ -320,8 +326,9 @@ class Dashboard:
             if report.mandatory:
                 self.policy_panel.value = \
                     f"{_STYLE}<div class='envkit'>{policy_html(report)}</div>"
-                raise PolicyViolationError(f"{len(report.mandatory)} mandatory policy "
-                                           "violation(s): nothing was deployed (Policy tab)")
+                raise PolicyViolationError(
+                    f"{plural(len(report.mandatory), 'mandatory policy violation')}: nothing "
+                    "was deployed (Policy tab)")
             return env.up(self.on_event)
         return self._engine_op("deploy", call, "deployed")
 

@@ -19,6 +19,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.display import display
 
 from ..errors import EnvkitError
+from ..limits import plural
 from .views import (
     InspectionView,
     MessageView,
@@ -87,8 +88,12 @@ def run_command(line: str) -> Any:
 
     if args.command == "status":  # reads only: never starts the emulator
         from ..inspect import inspect_environment
+        from ..states import current_state
         from ..targets import resolve_target
 
+        state = current_state(spec.name, args.spec)
+        if not state.deployed and not args.target:
+            return MessageView(state.line().replace("`envkit ", "`%envkit "), kind="notice")
         target = resolve_target(args.target, spec.region, args.profile, start_emulator=False)
         if target.kind == "local" and target.endpoint is None:
             return MessageView("the local emulator is not running, so nothing deployed to it "
@@ -108,7 +113,7 @@ def run_command(line: str) -> Any:
         report = check_spec(spec)
         if report.mandatory:
             display(PolicyView(report))
-            raise UsageError(f"{len(report.mandatory)} mandatory policy violation(s): "
+            raise UsageError(f"{plural(len(report.mandatory), 'mandatory policy violation')}: "
                              "nothing was deployed (the findings are listed above)")
     operation = {"preview": env.preview, "up": env.up, "down": env.destroy,
                  "refresh": env.refresh}[args.command]

@@ -443,6 +443,66 @@ def _spec_path_of(resource_name: str, spec: Any) -> tuple:
     return ()
 
 
+#: For a finding of these rules, the key under the resource's own spec key that causes it
+#: (tried in order; the first one the file has is where the finding points).
+_OFFENDING_KEYS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "ec2-imdsv2-required": (("imdsv2",),),
+    "ec2-root-volume-encrypted": (("root_volume", "encrypted"), ("root_volume",)),
+    "ec2-detailed-monitoring": (("monitoring",),),
+    "ec2-public-ip-only-for-web": (("public_ip",), ("elastic_ip",)),
+    "ec2-allowed-instance-types": (("type",),),
+    "ec2-ami-allowed-owner": (("ami",),),
+    "ec2-instance-profile": (("role",),),
+    "no-secrets-in-user-data-or-tags": (("user_data",), ("tags",)),
+    "ec2-security-groups-described": (("description",),),
+    "ec2-no-public-admin-ingress": (("ingress",),),
+    "ec2-no-open-egress": (("egress",),),
+    "iam-console-users-mfa": (("console",), ("groups",)),
+    "iam-no-access-keys-for-console-admins": (("access_key",),),
+    "iam-admin-policies-need-mfa": (("managed_policies",), ("require_mfa",)),
+    "iam-trust-not-public": (("trusted_account",), ("trusted_service",)),
+    "iam-trust-account-needs-condition": (("trusted_account",),),
+}
+_WORLD = {"0.0.0.0/0", "::/0"}
+
+
+def _offends(rule: Any, policy: str) -> bool:
+    """Whether one security-group rule of the spec is what ``policy`` reports: open to the
+    world on an admin port or all ports (ingress), or all traffic out (egress)."""
+    if not _WORLD & set(rule.cidrs):
+        return False
+    protocol, low, high = rule.resolved()
+    if protocol == "-1" or (low, high) == (0, 65535):
+        return True
+    return policy == "ec2-no-public-admin-ingress" and any(low <= p <= high for p in (22, 3389))
+
+
+def _offending_path(finding: Finding, path: tuple, spec: Any, resource_name: str,
+                    locations: dict) -> tuple:
+    """The spec key a finding is about: the rule's own key under the resource's (a rule of
+    a security group points at the rule open to the world, an inline policy's finding at
+    that policy), else the resource's key."""
+    node: Any = spec
+    for part in path:
+        node = getattr(node, part, None) if not isinstance(node, dict) else node.get(part)
+    for sub in _OFFENDING_KEYS.get(finding.policy, ()):
+        if sub[0] in ("ingress", "egress") and node is not None:
+            for i, r in enumerate(getattr(node, sub[0], None) or []):
+                if _offends(r, finding.policy) and (*path, sub[0], i) in locations:
+                    return (*path, sub[0], i)
+        if (*path, *sub) in locations:
+            return (*path, *sub)
+    # IAM documents: the inline policy, or the managed policy attached, by its key.
+    if len(path) == 3 and path[:2] in (("iam", "groups"), ("iam", "roles")) and node:
+        rest = resource_name.rsplit(f"-{path[2]}-", 1)[-1]
+        if rest in (getattr(node, "inline_policies", None) or {}):
+            return (*path, "inline_policies", rest)
+        for i, ref in enumerate(getattr(node, "managed_policies", None) or []):
+            if rest == ref.rsplit("/", 1)[-1]:
+                return (*path, "managed_policies", i)
+    return path
+
+
 def check_spec(source: Any, user_config: dict[str, Any] | None = None,
                plan: Any = None) -> PolicyReport:
     """Check an envkit spec (path, text, mapping or spec) offline."""
@@ -458,12 +518,16 @@ def check_spec(source: Any, user_config: dict[str, Any] | None = None,
         else None
     locations: dict = {}
     if file is not None:
+        from .. import limits
+
         with contextlib.suppress(EnvkitError, OSError):
-            _, locations = parse_yaml(Path(file).read_text(), file)
+            _, locations = parse_yaml(limits.read_text(file, "spec"), file)
     for f in findings:
         f.file = file
         path = _spec_path_of(f.resource_name or "", spec)
-        f.line = _line_for(path, locations) if locations else None
+        if locations:
+            path = _offending_path(f, path, spec, f.resource_name or "", locations)
+            f.line = _line_for(path, locations)
     return PolicyReport(target=file or spec.name, pack=_pack_name(), resources=sum(
         r.custom for r in planned.resources), findings=findings)
 

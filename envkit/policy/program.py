@@ -375,8 +375,10 @@ def _stack_config(root: Path, project: dict[str, Any], locs: dict, name: str, st
         put(key, v)
     missing = [m for m in missing if _key(m, name) not in config]
     if missing:
+        one = len(missing) == 1
         raise SpecError(SpecIssue("config", f"stack '{stack}' is missing configuration "
-                                  f"value(s): {', '.join(missing)} (set them in "
+                                  f"{'value' if one else 'values'}: {', '.join(missing)} "
+                                  f"(set {'it' if one else 'them'} in "
                                   f"{stack_file.name} or with --config KEY=VALUE)",
                                   file=where))
     total = len(json.dumps(config))

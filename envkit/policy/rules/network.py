@@ -11,6 +11,7 @@ from typing import Any
 
 from pulumi_policy import Severity
 
+from ...limits import plural
 from ._common import (
     ADMIN_PORTS,
     ADVISORY,
@@ -123,7 +124,7 @@ def ec2_default_security_group_closed(args, report):
         counts = [len(known(lambda d=d, w=w: sg_rules(d, w), [])) for w in ("ingress", "egress")]
         if any(counts):
             report(f"default security group '{d.name}' keeps {counts[0]} ingress and "
-                   f"{counts[1]} egress rule(s)", d.urn)
+                   f"{plural(counts[1], 'egress rule')}", d.urn)
     for r in args.resources:
         if r.resource_type in RULE_TYPES and any(_linked(r, DEFAULT_SG)):
             report(f"'{r.name}' adds a rule to a default security group", r.urn)
@@ -213,8 +214,8 @@ def ec2_subnet_no_public_ip_on_launch(args, report):
       "Every VPC has a flow log (aws.ec2.FlowLog pointing at it).",
       ADVISORY, Severity.MEDIUM,
       ["CIS 3.7", "Security Hub EC2.6", "Checkov CKV2_AWS_11", "trivy AVD-AWS-0178"],
-      "Add aws.ec2.FlowLog(vpc_id=vpc.id, traffic_type=\"REJECT\", ...) to CloudWatch Logs "
-      "or S3.",
+      "A lab's VPC has no flow-log setting yet: keep this advisory, or turn it off for short "
+      "labs with {\"ec2-vpc-flow-logs\": \"disabled\"} in a policy config.",
       kind="stack", types=frozenset({VPC, FLOW_LOG}))
 def ec2_vpc_flow_logs(args, report):
     logged = {v.urn for f in by_type(args.resources, FLOW_LOG) for v in _linked(f, VPC)}
