@@ -85,7 +85,8 @@ def test_help_summaries_are_whole_sentences():
             assert command.get_short_help_str(limit=45) == _first_sentence(command.help), where
     listing = envkit("--help").stdout.split("Commands:")[1]
     assert "..." not in listing
-    assert "Show what the spec would create, offline: no Pulumi CLI, credentials or" in listing
+    assert "Show what the spec would create, offline: no Pulumi CLI, credentials or network." \
+        in " ".join(listing.split())
 
 
 def test_output_into_a_pipe_is_not_wrapped_at_80_columns():
