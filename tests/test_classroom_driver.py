@@ -212,11 +212,12 @@ def test_ctrl_c_starts_no_further_student_and_lets_running_ones_finish(engine):
 
 
 def test_an_unknown_slice_is_bad_input():
-    from envkit import SpecError
+    from envkit.errors import UsageError
 
-    with pytest.raises(SpecError, match="no student 'zoe'"):
+    with pytest.raises(UsageError, match="no student 'zoe'") as info:
         Classroom(CLASS, students="ann,zoe")
-    with pytest.raises(SpecError, match="positions run from 1 to 5"):
+    assert info.value.exit_code == 2
+    with pytest.raises(UsageError, match="positions run from 1 to 5"):
         Classroom(CLASS, students="4-9")
 
 

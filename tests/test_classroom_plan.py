@@ -397,7 +397,7 @@ def test_class_plan_shows_stacks_isolation_policy_cost_and_schedule(tmp_path):
     assert "roster: ann, bob, chen, dana, emil" in out
     assert "Policy (envkit-least-privilege, 55 resources): 0 mandatory" in out
     assert "Cost: unknown: no price for" in out and "pass --prices FILE" in out
-    assert "5 students at --parallel 2: the shared stack, then 3 wave(s)" in out
+    assert "5 students at --parallel 2: the shared stack, then 3 waves" in out
     priced = envkit("class", "plan", str(CLASS), "--prices", str(price_file(tmp_path)),
                     "--stack-seconds", "60")
     text = " ".join(priced.stdout.split())  # rich wraps long lines

@@ -104,7 +104,7 @@ def test_a_failed_destroy_is_a_non_zero_exit_and_the_others_proceed(engine, caps
     assert "DependencyViolation" in items["web-class-bob"]["detail"]
     assert items["web-class-chen"]["action"] == "busy"
     assert items["web-class"]["action"] == "waiting"
-    assert code == 1 and "expired environment(s) could not be destroyed" in err
+    assert code == 1 and "3 expired environments could not be destroyed" in err
 
 
 def test_a_stack_whose_spec_is_unknown_here_is_reported(engine, capsys, tmp_path):

@@ -59,7 +59,7 @@ def test_bad_spec_exits_2_with_file_line_field_and_no_traceback(tmp_path):
 def test_missing_spec_exits_2(tmp_path):
     done = envkit("plan", cwd=tmp_path)
     assert done.returncode == 2
-    assert "envkit.yaml: no such spec file" in done.stderr
+    assert "envkit.yaml: no envkit.yaml here: `envkit init` writes one" in done.stderr
     assert "Traceback" not in done.stderr
 
 

@@ -78,6 +78,7 @@ def test_up_with_a_bad_spec_exits_2_before_anything(tmp_path):
 @pytest.mark.parametrize("command", [["outputs"], ["history"], ["cancel"], ["refresh"],
                                      ["preview"], ["down", "--yes"]])
 def test_engine_commands_without_cli_exit_3(command):
+    home.update_registry("aws-basics", target="local", status="deployed", resources=31)
     done = run_envkit(*command, str(BASICS))
     assert done.returncode == 3, done.stderr
     assert "Pulumi CLI is not installed" in done.stderr and "Traceback" not in done.stderr
@@ -110,6 +111,8 @@ def test_status_inspects_the_emulator(emulator):
                       TagSpecifications=[{"ResourceType": "instance", "Tags": [
                           {"Key": "envkit:environment", "Value": "aws-basics"},
                           {"Key": "Name", "Value": "aws-basics-web"}]}])
+    home.update_registry("aws-basics", target="local", status="deployed", resources=1,
+                         emulator=s.instance_id)
     done = run_envkit("status", str(BASICS), "--target", "local")
     assert done.returncode == 0, done.stderr
     assert "Instances" in done.stdout and "web" in done.stdout and "running" in done.stdout
@@ -180,6 +183,7 @@ def test_up_json_streams_ndjson_events_without_secrets(engine):
 
 
 def test_outputs_show_secrets_only_when_asked(engine):
+    home.update_registry("aws-basics", target="local", status="deployed", resources=31)
     masked = invoke("outputs", str(BASICS), "--target", "local", "--json")
     assert json.loads(masked.stdout)["passwords"] == "[secret]"
     shown = invoke("outputs", str(BASICS), "--target", "local", "--json", "--show-secrets")

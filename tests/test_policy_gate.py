@@ -61,9 +61,10 @@ def test_spec_violations_point_to_file_and_line(unsafe_spec):
     lines = unsafe_spec.read_text().splitlines()
     ssh = by_rule["ec2-no-public-admin-ingress"]
     assert ssh.file == str(unsafe_spec)
-    assert lines[ssh.line - 1].strip() == "web:"  # the security group's entry
+    # the offending key's own line: the rule that opens SSH, the volume that is unencrypted
+    assert lines[ssh.line - 1].strip() == "- {service: ssh, from: 0.0.0.0/0}"
     root = by_rule["ec2-root-volume-encrypted"]
-    assert lines[root.line - 1].strip() == "web:" and root.line > ssh.line  # the instance
+    assert "encrypted: false" in lines[root.line - 1] and root.line > ssh.line
 
 
 def test_text_output_and_exit_codes(unsafe_spec):

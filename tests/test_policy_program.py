@@ -165,7 +165,7 @@ def test_dev_is_the_default_stack_and_config_overrides_it():
 def test_a_stack_without_a_required_value_is_exit_2():
     done = envkit("policy", "check", str(PROGRAMS / "config-project"), "--stack", "qa")
     assert done.returncode == 2
-    assert "stack 'qa' is missing configuration value(s): sshCidr" in done.stderr
+    assert "stack 'qa' is missing configuration value: sshCidr" in done.stderr
 
 
 def test_config_needs_key_value_and_points_to_policy_config():
