@@ -77,6 +77,32 @@ def minimal(**extra) -> dict:
     return {"name": "t-lab", "owner": "tester@example.com", **extra}
 
 
+#: Five mistakes of both kinds (field errors and cross-references) in different sections of
+#: the reference lab, in file order: (text, replacement, field, message fragment).
+FIVE_MISTAKES = [
+    ("ttl: 8h", "ttl: 8 hours", "ttl", "cannot parse ttl '8 hours'"),
+    ("managed_policies: [ReadOnlyAccess]", "managed_policies: [ReadOnlyAcess]",
+     "iam.groups.developers.managed_policies[0]",
+     "no AWS managed policy is named 'ReadOnlyAcess' (did you mean 'ReadOnlyAccess'?)"),
+    ("groups: [developers]", "groups: [devs]", "iam.users.dev1.groups[0]",
+     "unknown group 'devs'; known groups: administrators, developers"),
+    ("type: t2.micro", "type: t2.mega", "ec2.instances.web.type",
+     "unknown instance type 't2.mega'"),
+    ("key_pair: learning-ec2", "key_pair: learning", "ec2.instances.web.key_pair",
+     "unknown key pair 'learning'; known key pairs: learning-ec2"),
+]
+
+
+def five_mistakes(text: str) -> tuple[str, list[tuple[int, str, str]]]:
+    """The reference lab with FIVE_MISTAKES made, and (line, field, fragment) of each."""
+    expected = []
+    for old, new, field, fragment in FIVE_MISTAKES:
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+        expected.append((text[: text.index(new)].count("\n") + 1, field, fragment))
+    return text, expected
+
+
 @pytest.fixture(scope="session")
 def basics_plan():
     import envkit

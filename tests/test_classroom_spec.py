@@ -115,6 +115,13 @@ def test_student_ids_are_validated_like_iam_user_names(tmp_path):
     assert "classroom.roster[4].email: 'not-mail' is not an email address" in found[3]
 
 
+def test_an_inline_roster_entry_of_the_wrong_type_is_one_problem_at_its_line(tmp_path):
+    text = spec_text(f"roster:\n  - ann\n  - 5\n{PER_STUDENT}")
+    path = write(tmp_path, text)
+    assert errors(path) == [f"{path}:{line_of(text, '- 5')}: classroom.roster[1]: expected a "
+                            "string or a mapping (key: value), got number 5"]
+
+
 def test_csv_problems_name_the_csv_file_and_line(tmp_path):
     roster = tmp_path / "students.csv"
     roster.write_text("id,email\nann,ann@uni.edu\nbob,bob@\n\nann,again@uni.edu\n")
@@ -128,6 +135,35 @@ def test_csv_problems_name_the_csv_file_and_line(tmp_path):
                             "id,email,name; found 'name,mail'"]
     roster.write_text("id,email\nann,a@b.co,extra\n")
     assert errors(path) == [f"{roster}:2: expected 2 fields (id,email), found 3"]
+
+
+def test_roster_csv_problems_come_with_the_specs_own_in_file_order(tmp_path):
+    """The CSV's problems sit where the spec names the CSV; field errors and cross-references
+    of the spec are reported in the same run."""
+    roster = tmp_path / "students.csv"
+    roster.write_text("id,email\nann,ann@uni.edu\nbob,bob@\n")
+    text = spec_text("roster: {csv: students.csv}\n"
+                     "per_student: {users: [student], instances: [webb]}\n"
+                     "concurrency: 100", ", type: t3.mcro")
+    path = write(tmp_path, text)
+    found = errors(path)
+    assert found[:3] == [
+        f"{roster}:3: email: 'bob@' is not an email address",
+        f"{path}:{line_of(text, '[webb]')}: classroom.per_student.instances[0]: 'webb' is not "
+        "in the spec's instances (known: web)",
+        f"{path}:{line_of(text, 'concurrency')}: classroom.concurrency: must be at most 64, "
+        "got 100"]
+    assert len(found) == 4 and found[3].startswith(
+        f"{path}:{line_of(text, 't3.mcro')}: ec2.instances.web.type: unknown instance type")
+
+
+def test_per_student_parts_are_checked_when_the_roster_is_invalid(tmp_path):
+    text = spec_text("roster: {count: 0}\nper_student: {users: [student], instances: [db]}")
+    path = write(tmp_path, text)
+    assert errors(path) == [
+        f"{path}:{line_of(text, 'count: 0')}: classroom.roster.count: must be at least 1, got 0",
+        f"{path}:{line_of(text, '[db]')}: classroom.per_student.instances[0]: 'db' is not in "
+        "the spec's instances (known: web)"]
 
 
 def test_a_roster_csv_is_bounded(tmp_path):

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from .conftest import BASICS, ROOT
+from .conftest import BASICS, ROOT, five_mistakes
 
 
 def envkit(*args: str, cwd=ROOT, env: dict | None = None) -> subprocess.CompletedProcess:
@@ -54,6 +54,23 @@ def test_bad_spec_exits_2_with_file_line_field_and_no_traceback(tmp_path):
     assert (f"error: {bad}:{line}: ec2.instances.web.type: unknown instance type 't2.mega'"
             in done.stderr)
     assert "Traceback" not in done.stderr + done.stdout
+
+
+@pytest.mark.parametrize("command", ["validate", "plan"])
+def test_every_mistake_in_a_spec_is_one_line_in_file_order(tmp_path, command):
+    """Field errors and cross-references (different sections, both kinds) in one run."""
+    bad = tmp_path / "x.yaml"
+    text, expected = five_mistakes(BASICS.read_text())
+    bad.write_text(text)
+    done = envkit(command, str(bad))
+    assert done.returncode == 2 and done.stdout == "", done.stdout
+    lines = done.stderr.splitlines()
+    assert len(lines) == 5, done.stderr
+    assert lines[0].startswith("error: ") and all(line.startswith("  ") for line in lines[1:])
+    for shown, (line, field, fragment) in zip(lines, expected, strict=True):
+        assert shown.removeprefix("error: ").strip().startswith(f"{bad}:{line}: {field}: "), \
+            shown
+        assert fragment in shown
 
 
 def test_missing_spec_exits_2(tmp_path):

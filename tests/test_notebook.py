@@ -142,6 +142,18 @@ def test_cell_magic_errors_point_to_the_cell_line(kernel):
         in out["text"]
 
 
+def test_cell_magic_reports_every_mistake_with_its_cell_line(kernel):
+    _, kc = kernel
+    out = run(kc, "%%envkit two\nname: two\nowner: me\niam:\n  users:\n"
+                  "    ann: {groups: [devs]}\nec2:\n  instances:\n    vm: {type: t2.mega}\n")
+    assert out["status"] == "error" and "Traceback" not in out["text"], out
+    lines = [line.strip() for line in out["text"].splitlines()]
+    assert lines[-2].startswith(
+        "UsageError: <cell>:6: iam.users.ann.groups[0]: unknown group 'devs'"), out["text"]
+    assert lines[-1].startswith("<cell>:9: ec2.instances.vm.type: unknown instance type "
+                                "'t2.mega'"), out["text"]
+
+
 def test_magics_without_engine_say_so(kernel):
     _, kc = kernel
     run(kc, "%%envkit small\nname: small\nowner: me@example.com\n"

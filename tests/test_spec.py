@@ -4,6 +4,7 @@ and every kind of bad input is one SpecError naming file, line and field."""
 from __future__ import annotations
 
 import contextlib
+import copy
 import json
 import os
 import textwrap
@@ -11,13 +12,15 @@ from datetime import timedelta
 
 import pytest
 import yaml
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from envkit import EnvironmentSpec, SpecError, load_spec
+from envkit.spec import load_spec_text
 from envkit.spec.models import parse_ttl
 
-from .conftest import BASICS, LABS, ROOT, basics_dict, minimal
+from .conftest import BASICS, LABS, ROOT, basics_dict, five_mistakes, minimal
 
 
 def test_reference_spec_loads_exactly_as_written():
@@ -262,13 +265,127 @@ def test_instance_role_must_have_an_instance_profile():
                           ec2={"instances": {"vm": {"role": "r"}}}))
 
 
-def test_every_problem_is_reported_at_once(basics_text):
-    text = basics_text.replace("type: t2.micro", "type: t2.mega").replace(
-        "groups: [developers]", "groups: [devs]")
+# --- every problem in one pass -----------------------------------------------------------------
+
+def test_field_and_cross_reference_errors_are_reported_together_in_file_order(basics_text):
+    text, expected = five_mistakes(basics_text)
     with pytest.raises(SpecError) as info:
         load_spec(text)
-    fields = {i.field for i in info.value.issues}
-    assert "ec2.instances.web.type" in fields
+    found = info.value.issues
+    assert len(found) == 5, str(info.value)
+    for issue, (line, field, fragment) in zip(found, expected, strict=True):
+        assert (issue.line, issue.field) == (line, field) and fragment in issue.message, issue
+    assert str(info.value).splitlines() == [str(i) for i in found]
+
+
+def test_every_unknown_key_of_a_mapping_is_reported_and_the_rest_still_checked():
+    text = textwrap.dedent("""\
+        name: lab
+        ownr: me@example.com
+        regoin: us-east-1
+        iam:
+          users:
+            ann: {group: [devs], consol: true}
+            bob: {groups: [devs]}
+        """)
+    with pytest.raises(SpecError) as info:
+        load_spec(text)
+    assert [(i.line, i.field) for i in info.value.issues] == [
+        (2, "ownr"), (3, "regoin"), (6, "iam.users.ann.consol"), (6, "iam.users.ann.group"),
+        (7, "iam.users.bob.groups[0]")]
+    # "owner: this key is required" would say again what "did you mean 'owner'?" says
+    assert "required" not in str(info.value)
+    assert "unknown key 'ownr' (did you mean 'owner'?)" in str(info.value)
+
+
+@pytest.mark.parametrize("section,fragment", [
+    # The default that stands in for a value that failed is not what the user wrote:
+    # no check concludes anything from it.
+    ({"region": "eu-wst-1", "ec2": {"network": {"availability_zone": "eu-west-1a"}}},
+     "unknown region 'eu-wst-1'"),
+    ({"ec2": {"instances": {"vm": {"ami": "amazon-linux-2023-arm", "type": "t4g.micro"}}}},
+     "unknown AMI alias 'amazon-linux-2023-arm'"),
+    ({"ec2": {"instances": {"vm": {"type": "t4g.mcro", "ami": "amazon-linux-2023-arm64"}}}},
+     "unknown instance type 't4g.mcro'"),
+    ({"ec2": {"key_pairs": {"k": {"type": "dsa"}},
+              "instances": {"vm": {"key_pair": "k", "ami": "windows-2022"}}}},
+     "'dsa' is not allowed"),
+    # An entry that failed is still a name the spec defines: no "unknown group" for it.
+    ({"iam": {"groups": {"devs": ["ReadOnlyAccess"]}, "users": {"ann": {"groups": ["devs"]}}}},
+     "expected a mapping"),
+    ({"iam": {"groups": ["devs"], "users": {"ann": {"groups": ["devs"]}}}},
+     "expected a mapping"),
+    ({"ec2": "dedicated", "classroom": {"roster": ["ann"], "ttl": "2w", "per_student": {
+        "users": ["student"], "instances": ["web"]}}, "iam": {"users": {"student": {}}}},
+     "expected a mapping"),
+])
+def test_a_part_that_fails_validation_is_reported_once_and_not_checked_again(section,
+                                                                          fragment):
+    with pytest.raises(SpecError) as info:
+        load_spec({**minimal(), **section})
+    assert len(info.value.issues) == 1 and fragment in str(info.value), str(info.value)
+
+
+def test_cross_references_are_checked_when_a_required_key_fails():
+    with pytest.raises(SpecError) as info:
+        load_spec(minimal(name="Bad_Name", owner="", iam={"users": {"ann": {"groups": ["x"]}}}))
+    assert [i.field for i in info.value.issues] == ["iam.users.ann.groups[0]", "name",
+                                                    "owner"]
+
+
+def _paths(value, path=()):
+    """Every value's path in a document (mappings and lists included)."""
+    yield path
+    items = value.items() if isinstance(value, dict) else \
+        enumerate(value) if isinstance(value, list) else ()
+    for key, item in items:
+        yield from _paths(item, (*path, key))
+
+
+def _dotted(path: tuple) -> str:
+    return "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in path).lstrip(".")
+
+
+def _related(field: str, other: str) -> bool:
+    """Whether one dotted field is the other or holds it."""
+    short, long = sorted((field, other), key=len)
+    return long.startswith(short) and (short == long or short == "" or long[len(short)] in ".[")
+
+
+SHIPPED = {lab.name: yaml.safe_load(lab.read_text()) for lab in sorted(LABS.glob("*.yaml"))}
+BAD_VALUES = [None, 5, -1, 1e300, "", "x" * 300, "\x1b[31m", [], {}, ["x"], True, "t2.mega",
+              "moon-1", "Bad_Name"]
+
+
+@settings(max_examples=200, deadline=None, derandomize=True,
+          suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_one_bad_value_is_reported_there_and_nowhere_else(data):
+    """A shipped lab with one value made invalid (or one bad entry added to a mapping):
+    every problem reported is at that value, inside it or at the entry holding it. A check
+    never reports what the default standing in for the bad value implies elsewhere (an
+    unknown group, an image the type cannot run)."""
+    lab = data.draw(st.sampled_from(sorted(SHIPPED)))
+    doc = copy.deepcopy(SHIPPED[lab])
+    path = data.draw(st.sampled_from([p for p in _paths(doc) if p]))
+    holder = doc
+    for part in path[:-1]:
+        holder = holder[part]
+    if isinstance(holder[path[-1]], dict) and data.draw(st.booleans()):
+        path = (*path, "x")  # a new key, or a new named entry that is not a mapping
+        holder = holder[path[-2]]
+    holder[path[-1]] = data.draw(st.sampled_from(BAD_VALUES))
+    try:
+        EnvironmentSpec.model_validate(doc, context={"defer_checks": True, "base_dir": LABS})
+        assume(False)  # the value is valid there: what it implies is the checks' business
+    except ValidationError:
+        pass
+    with pytest.raises(SpecError) as info:
+        load_spec_text(yaml.safe_dump(doc), base_dir=LABS)
+    issues = info.value.issues
+    assert issues and len(set(issues)) == len(issues)
+    assert [(i.line, i.field) for i in issues] == sorted((i.line, i.field) for i in issues)
+    assert all(_related(i.field, _dotted(path)) for i in issues), (path, str(info.value))
 
 
 def test_managed_policy_arns_pass_through():
@@ -373,6 +490,24 @@ def _statement(**extra) -> dict:
     return {"iam": {"groups": {"g": {"inline_policies": {"p": {"Statement": [{
         "Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::lab/*",
         **extra}]}}}}}}
+
+
+STATEMENT = "iam.groups.g.inline_policies.p.Statement[0]"
+
+
+@pytest.mark.parametrize("section,field,message", [
+    (_statement(Action=5), f"{STATEMENT}.Action", "expected a string or a list, got number 5"),
+    (_statement(Action=["s3:GetObject", 5]), f"{STATEMENT}.Action[1]",
+     "expected a string, got number 5"),
+    ({"ec2": {"security_groups": {"s": {"ingress": [
+        {"protocol": "tcp", "ports": [22], "from": "10.0.0.0/8"}]}}}},
+     "ec2.security_groups.s.ingress[0].ports", "expected a whole number or a string, got list"),
+])
+def test_a_value_that_fits_no_member_of_a_union_is_one_problem(section, field, message):
+    with pytest.raises(SpecError) as info:
+        load_spec(minimal(**section))
+    (issue,) = info.value.issues
+    assert issue.field == field and issue.message.startswith(message), issue
 
 
 def test_numbers_and_booleans_in_conditions_are_iam_text():

@@ -6,7 +6,8 @@ and which users, key pairs, security groups and instances are per student; every
 in the spec (account alias, password policy, groups, roles, the network, any other users or
 instances) is shared. Checks that need the whole spec (names that must exist, isolation,
 account quotas) are in :func:`check_classroom`, which the loader runs with the other checks
-so every problem points at its line; roster CSV problems point at the CSV's own line.
+so every problem points at its line; roster CSV problems point at the CSV's own line and are
+reported together with the rest.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_validator
 
 from ..errors import SpecError, SpecIssue
+from .checks import Problem
 from .models import (
     GroupName,
     PolicyStatement,
@@ -35,8 +37,6 @@ from .models import (
 
 if TYPE_CHECKING:
     from .models import EnvironmentSpec
-
-Problem = tuple[tuple, str]
 
 #: The most students a class may have: AWS's default quota of IAM users per account.
 MAX_STUDENTS = 5000
@@ -237,7 +237,7 @@ def _load_roster(roster: RosterSpec) -> tuple[list[Student], list[int], list[Pro
                for i in range(1, roster.count + 1)]
         problem = student_id_problem(ids[-1]) or student_id_problem(ids[0])
         if problem:
-            return [], [], [(("classroom", "roster", "pattern"), problem)]
+            return [], [], [Problem(("classroom", "roster", "pattern"), problem)]
         return [Student(i) for i in ids], list(range(len(ids))), []
     students: list[Student] = []
     positions: list[int] = []
@@ -250,7 +250,7 @@ def _load_roster(roster: RosterSpec) -> tuple[list[Student], list[int], list[Pro
             ("id", student_id_problem(fields["id"])), ("email", _email_problem(fields["email"])),
             ("name", _name_problem(fields["name"]))) if message]
         if found:
-            problems += [(where if isinstance(entry, str) else path, message)
+            problems += [Problem(where if isinstance(entry, str) else path, message)
                          for path, message in found]
             continue
         students.append(Student(fields["id"], fields["email"] or None, fields["name"] or None))
@@ -396,58 +396,78 @@ def default_quotas() -> dict[str, Quota]:
 # --- whole-spec checks -------------------------------------------------------------------------
 
 
-def check_classroom(spec: EnvironmentSpec) -> list[Problem]:
-    """Every classroom problem as (path, message); a roster CSV's problems raise SpecError
-    naming the CSV and its lines. Empty for a spec without a classroom."""
+def check_classroom(spec: EnvironmentSpec) -> list[Problem | SpecIssue]:
+    """Every classroom problem: Problems at paths of the spec, and a roster CSV's problems as
+    SpecIssues naming the CSV and its lines. Empty for a spec without a classroom."""
     c = spec.classroom
     if c is None:
         return []
-    students, positions, problems = _load_roster(c.roster)
+    roster_path = ("classroom", "roster")
+    per_users = ("classroom", "per_student", "users")
+    csv_issues: list[SpecIssue] = []
+    try:
+        students, positions, problems = _load_roster(c.roster)
+    except SpecError as exc:  # the CSV's own problems; the other checks still run
+        csv_issues = exc.issues
+        students, positions, problems = [], [], []
+    else:
+        c._students = students
     if c.roster.students is not None:  # a CSV reports its own duplicates, at its lines
-        problems += [((*c.roster.path, positions[i]), message)
+        problems += [Problem((*c.roster.path, positions[i]), message)
                      for i, message in _duplicates(students)]
-    c._students = students
     per = c.per_student
     base = ("classroom", "per_student")
-    sections = {"users": spec.iam.users, "key_pairs": spec.ec2.key_pairs,
-                "security_groups": spec.ec2.security_groups, "instances": spec.ec2.instances}
-    for key, known in sections.items():
+    sections = {"users": ("iam", spec.iam.users), "key_pairs": ("ec2", spec.ec2.key_pairs),
+                "security_groups": ("ec2", spec.ec2.security_groups),
+                "instances": ("ec2", spec.ec2.instances)}
+    for key, (service, known) in sections.items():
         for i, name in enumerate(getattr(per, key)):
             if name not in known:
                 names = ", ".join(sorted(known)) or "none are defined"
-                problems.append(((*base, key, i), f"'{name}' is not in the spec's "
-                                                  f"{key.replace('_', ' ')} (known: {names})"))
+                path = (*base, key, i)
+                problems.append(Problem(path, f"'{name}' is not in the spec's "
+                                              f"{key.replace('_', ' ')} (known: {names})",
+                                        (path, (service, key, name))))
     if not per.users:
-        problems.append(((*base,), "a classroom gives each student their own IAM user: name "
-                                   "the template user here (users: [student])"))
+        problems.append(Problem(base, "a classroom gives each student their own IAM user: "
+                                      "name the template user here (users: [student])",
+                                (per_users,)))
     for name in per.users:
         template = spec.iam.users.get(name)
         if template is not None and template.access_key:
-            problems.append((("iam", "users", name, "access_key"),
-                             "students get console access only: a class of long-lived access "
-                             "keys is not handed out (drop access_key for the template user)"))
+            path = ("iam", "users", name, "access_key")
+            problems.append(Problem(path, "students get console access only: a class of "
+                                          "long-lived access keys is not handed out (drop "
+                                          "access_key for the template user)",
+                                    (path, per_users)))
     problems += _isolation(spec)
     if c.student_group in spec.iam.groups:
-        problems.append((("classroom", "student_group"),
-                         f"'{c.student_group}' is already a group of the spec; envkit generates "
-                         "the student group itself, so choose another name"))
+        path = ("classroom", "student_group")
+        problems.append(Problem(path, f"'{c.student_group}' is already a group of the spec; "
+                                      "envkit generates the student group itself, so choose "
+                                      "another name",
+                                (path, ("iam", "groups", c.student_group))))
     if c.ttl is None and spec.ttl is None:
-        problems.append((("classroom",), "a classroom needs a lease so it ends on time: set "
-                                         "classroom.ttl (e.g. 2w) or the lab's ttl"))
+        problems.append(Problem(("classroom",), "a classroom needs a lease so it ends on "
+                                                "time: set classroom.ttl (e.g. 2w) or the "
+                                                "lab's ttl",
+                                (("classroom", "ttl"), ("ttl",))))
     shared_users = {u.lower(): u for u in spec.iam.users if u not in per.users}
     for s in students:
         if s.id.lower() in shared_users:
-            problems.append((("classroom", "roster"),
-                             f"student '{s.id}' has the name of the shared user "
-                             f"'{shared_users[s.id.lower()]}'"))
+            problems.append(Problem(roster_path,
+                                    f"student '{s.id}' has the name of the shared user "
+                                    f"'{shared_users[s.id.lower()]}'",
+                                    (roster_path, per_users)))
         stack = f"{spec.name}-{s.slug}"
         if len(stack) > MAX_STACK_NAME:
-            problems.append((("classroom", "roster"), f"the stack name '{stack[:60]}...' of "
-                                                      f"student '{s.id}' is longer than "
-                                                      f"{MAX_STACK_NAME} characters"))
+            problems.append(Problem(roster_path, f"the stack name '{stack[:60]}...' of "
+                                                 f"student '{s.id}' is longer than "
+                                                 f"{MAX_STACK_NAME} characters",
+                                    (roster_path, ("name",))))
     if students and not problems:
         problems += _quotas(spec, len(students))
-    return problems
+    return [*problems, *csv_issues]
 
 
 def _isolation(spec: EnvironmentSpec) -> list[Problem]:
@@ -457,22 +477,26 @@ def _isolation(spec: EnvironmentSpec) -> list[Problem]:
     problems: list[Problem] = []
     for name, inst in spec.ec2.instances.items():
         path = ("ec2", "instances", name)
+        # Which instance, key pair or group is per-student is read from per_student.
+        reads = ((*path, "key_pair"), ("classroom", "per_student"))
         if name in per.instances:
             if inst.key_pair is not None and inst.key_pair not in per.key_pairs:
-                problems.append(((*path, "key_pair"),
-                                 f"per-student instance '{name}' uses the shared key pair "
-                                 f"'{inst.key_pair}': every student would hold the key to "
-                                 "every other student's instance; list it under "
-                                 "classroom.per_student.key_pairs"))
+                problems.append(Problem((*path, "key_pair"),
+                                        f"per-student instance '{name}' uses the shared key "
+                                        f"pair '{inst.key_pair}': every student would hold the "
+                                        "key to every other student's instance; list it under "
+                                        "classroom.per_student.key_pairs", reads))
             continue
         if inst.key_pair in per.key_pairs:
-            problems.append(((*path, "key_pair"), f"shared instance '{name}' cannot use the "
-                                                  f"per-student key pair '{inst.key_pair}'"))
+            problems.append(Problem((*path, "key_pair"),
+                                    f"shared instance '{name}' cannot use the per-student key "
+                                    f"pair '{inst.key_pair}'", reads))
         for i, group in enumerate(inst.security_groups):
             if group in per.security_groups:
-                problems.append(((*path, "security_groups", i),
-                                 f"shared instance '{name}' cannot use the per-student "
-                                 f"security group '{group}'"))
+                where = (*path, "security_groups", i)
+                problems.append(Problem(where, f"shared instance '{name}' cannot use the "
+                                               f"per-student security group '{group}'",
+                                        (where, ("classroom", "per_student"))))
     return problems
 
 
@@ -505,8 +529,10 @@ def _quotas(spec: EnvironmentSpec, n: int) -> list[Problem]:
         where = "declared in classroom.quotas" if declared else \
             f"the AWS default ({quota.source}); if your account's quota is higher, declare " \
             f"it as classroom.quotas.{key}"
-        problems.append((("classroom", "roster"),
-                         f"{n} students x {each} {label} each + {shared} shared = {total} "
-                         f"{label}, over the quota of {quota.value} per "
-                         f"{'account' if key == 'users' else 'region'}: {where}"))
+        # A total over the whole spec: it reads every part of it.
+        problems.append(Problem(("classroom", "roster"),
+                                f"{n} students x {each} {label} each + {shared} shared = "
+                                f"{total} {label}, over the quota of {quota.value} per "
+                                f"{'account' if key == 'users' else 'region'}: {where}",
+                                ((),)))
     return problems

@@ -24,11 +24,12 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
-from pydantic_core import PydanticCustomError
+from pydantic_core import InitErrorDetails, PydanticCustomError
 
 from ..limits import (
     MAX_PUBLIC_KEY_BYTES,
@@ -82,24 +83,36 @@ class StrictModel(BaseModel):
     @model_validator(mode="before")
     @classmethod
     def _reject_unknown_keys(cls, data: Any) -> Any:
+        # Every unknown key of the mapping is one error at its own key, raised together
+        # (pydantic keeps the errors of a ValidationError raised here, each at its loc).
         if isinstance(data, dict):
             known = set(cls.model_fields)
             known |= {f.alias for f in cls.model_fields.values() if f.alias}
+            errors: list[InitErrorDetails] = []
             for key in data:
                 if not isinstance(key, str):
-                    raise PydanticCustomError(
+                    error = PydanticCustomError(
                         "unknown_key", "a key must be text, not {kind} {shown}",
-                        {"key": clip(key), "kind": type(key).__name__, "shown": clip(key)})
-                if key not in known:
+                        {"kind": type(key).__name__, "shown": clip(key)})
+                elif key not in known:
                     public = sorted(k for k in known if not k.endswith("_") or k == "from_")
                     public = [k.rstrip("_") for k in public]
-                    hint = did_you_mean(key[:100], public)
-                    raise PydanticCustomError(
+                    close = difflib.get_close_matches(key[:100], public, n=1)
+                    # `meant` lets the loader leave out "this key is required" for that key.
+                    error = PydanticCustomError(
                         "unknown_key",
                         "unknown key '{shown}'{hint}; known keys: {known}",
-                        {"key": clip(key), "shown": clip(key), "hint": hint,
-                         "known": ", ".join(public)},
+                        {"shown": clip(key), "hint": f" (did you mean {close[0]!r}?)"
+                         if close else "", "known": ", ".join(public),
+                         "meant": close[0] if close else None},
                     )
+                else:
+                    continue
+                errors.append(InitErrorDetails(
+                    type=error, loc=(key if isinstance(key, str) else clip(key),),
+                    input=data[key]))
+            if errors:
+                raise ValidationError.from_exception_data(cls.__name__, errors)
         return data
 
 
@@ -815,12 +828,13 @@ class EnvironmentSpec(StrictModel):
     def _whole_spec(self, info: ValidationInfo) -> EnvironmentSpec:
         # The loader runs these checks itself so it can point at the offending line.
         if not (info.context or {}).get("defer_checks"):
-            from .checks import check_spec
+            from .checks import Problem, check_spec
 
             problems = check_spec(self)
-            if problems:
-                raise ValueError("; ".join(f"{'.'.join(map(clip, p))}: {m}"
-                                           for p, m in problems[:20]))
+            if problems:  # a roster CSV's problems are SpecIssues, with the CSV's lines
+                raise ValueError("; ".join(
+                    f"{'.'.join(map(clip, p.path))}: {p.message}" if isinstance(p, Problem)
+                    else str(p) for p in problems[:20]))
         return self
 
     @property
