@@ -9,6 +9,7 @@ on the region) live in :mod:`envkit.spec.checks` so they can report exact locati
 from __future__ import annotations
 
 import difflib
+import functools
 import ipaddress
 import math
 import os
@@ -68,8 +69,20 @@ ResourceName = Annotated[str, Field(pattern=KEY_NAME_RE, min_length=1, max_lengt
 
 
 def did_you_mean(value: str, choices, n: int = 1) -> str:
-    """`` (did you mean 'x'?)`` for the closest choices, or an empty string."""
-    close = difflib.get_close_matches(value, list(choices), n=n)
+    """`` (did you mean 'x'?)`` for the closest choices, or an empty string.
+
+    Bounded in time: a suggestion is computed once per (value, choices), and from a long
+    list (instance types, managed policies: hundreds) only the entries sharing the value's
+    first two characters are compared, so ten thousand typos cost milliseconds each, not
+    difflib over the whole catalogue each time."""
+    return _did_you_mean(str(value)[:100], tuple(choices), n)
+
+
+@functools.lru_cache(maxsize=2048)
+def _did_you_mean(value: str, choices: tuple, n: int) -> str:
+    pool = choices if len(choices) <= 200 else [
+        c for c in choices if str(c)[:2].lower() == value[:2].lower()]
+    close = difflib.get_close_matches(value, list(pool), n=n)
     if not close:
         return ""
     return f" (did you mean {' or '.join(repr(c) for c in close)}?)"
