@@ -348,8 +348,12 @@ def preview(spec: SpecArg = Path("envkit.yaml"), target: TargetOpt = None,
 
 
 def _interactive() -> bool:
-    """Whether a person can answer a question here (Pulumi's rule: stdin and stdout are
-    terminals)."""
+    """Whether a person can answer a question here, by Pulumi's rule (sdk/go/common/util/
+    cmdutil/console.go ``Interactive``): stdin and stdout are terminals, TERM is not
+    ``dumb``, and no CI system is running us."""
+    if os.environ.get("TERM", "").lower() == "dumb" or os.environ.get("CI", "").lower() in (
+            "1", "true", "yes"):
+        return False
     return sys.stdin.isatty() and sys.stdout.isatty()
 
 

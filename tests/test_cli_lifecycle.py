@@ -302,9 +302,9 @@ def test_up_at_a_real_terminal_asks_before_anything_runs(tmp_path):
     import pty
     import select
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "CI"}
     env.update(PATH=os.path.dirname(sys.executable) + ":/usr/bin:/bin", COLUMNS="120",
-               HOME=os.environ["ENVKIT_HOME"], TERM="dumb")
+               HOME=os.environ["ENVKIT_HOME"], TERM="xterm")
     pid, fd = pty.fork()
     if pid == 0:  # the child: envkit at a terminal
         os.execve(sys.executable, [sys.executable, "-m", "envkit.cli", "up", str(BASICS)],
@@ -396,3 +396,19 @@ def test_ssh_run_execs_an_argv_list_and_paths_stay_one_argument(engine, monkeypa
     shown = invoke("ssh", "web", str(spec), "--target", "local").stdout.strip()
     assert shlex.split(shown) == ["ssh", "-i", key, "ec2-user@1.2.3.4"]
     assert not (ROOT / "pwned").exists() and not (tmp_path / "pwned").exists()
+
+
+@pytest.mark.parametrize("term,ci,expected", [("xterm", None, True), ("dumb", None, False),
+                                              ("xterm", "true", False)])
+def test_interactive_follows_pulumis_rule(monkeypatch, term, ci, expected):
+    """A terminal, TERM not dumb, no CI (sdk/go/common/util/cmdutil/console.go)."""
+    from envkit import cli
+
+    monkeypatch.setenv("TERM", term)
+    if ci is None:
+        monkeypatch.delenv("CI", raising=False)
+    else:
+        monkeypatch.setenv("CI", ci)
+    monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    assert cli._interactive() is expected
