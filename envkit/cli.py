@@ -150,13 +150,7 @@ def _gate(spec: Path, offline, configs: list[str] | None, say) -> None:
     config = load_config(configs[0]) if configs else {}
     report = check_spec(_spec_source(spec), config, plan=offline)
     if report.mandatory:
-        lines = [f"{plural(len(report.mandatory), 'mandatory policy violation')}; nothing was "
-                 "deployed:"]
-        for f in report.mandatory:
-            where = f" ({f.file}:{f.line})" if f.file and f.line else ""
-            lines += [f"{f.resource_name or 'stack'}{where}: {f.policy}: {f.message}",
-                      f"  fix: {f.remediation}"]
-        raise PolicyViolationError("\n".join(lines))
+        raise PolicyViolationError(report.refusal())
     say(f"policy: no mandatory violations ({len(report.advisory)} advisory; "
         "`envkit policy check` lists them)")
 

@@ -27,12 +27,13 @@ ClassSpecArg = Annotated[Path, typer.Argument(
          "deployed from this machine.")]
 TargetOpt = Annotated[str | None, typer.Option(
     "--target", "-t", parser=cli_types.target,
-    help="local (the embedded emulator) or aws (default: as recorded, else "
-                           "aws when AWS credentials are found).")]
+    help="local (the embedded emulator) or aws (default: as recorded, else aws when AWS "
+         "credentials are found).")]
 ProfileOpt = Annotated[str | None, typer.Option("--profile", parser=cli_types.profile,
                                                 help="AWS profile.")]
 BackendOpt = Annotated[str | None, typer.Option(
-    "--backend", parser=cli_types.backend, help="Pulumi backend URL shared by the class (s3://..., file://...).")]
+    "--backend", parser=cli_types.backend,
+    help="Pulumi backend URL shared by the class (s3://..., file://...).")]
 JsonOpt = Annotated[bool, typer.Option(
     "--json", help="Stream NDJSON events (tagged with the student), then one result document "
                    "(an error document when it fails).")]
@@ -267,12 +268,10 @@ def class_up(spec: ClassSpecArg, target: TargetOpt = None, profile: ProfileOpt =
     say(f"plan: {classroom.name}: {len(plan.students)} students, {plan.total()} resources "
         f"in {1 + len(plan.students)} stacks (offline; `envkit class plan` shows them)")
     if not no_policy:
-        from .classroom.driver import violations_message
-
         report = classroom.check(load_config(config) if config else None,
                                  classroom.prices(prices)[0])
         if report.mandatory:
-            raise PolicyViolationError(violations_message(report))
+            raise PolicyViolationError(report.refusal())
         say(f"policy: no mandatory violations ({len(report.advisory)} advisory)")
     _ensure_engine(as_json)
     classroom.policy_packs = [] if no_policy else _packs(say)  # written only now

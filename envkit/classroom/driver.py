@@ -33,7 +33,6 @@ from .. import home
 from ..engine import Environment
 from ..errors import EnvkitError, OperationError, PolicyViolationError, UsageError
 from ..events import Event
-from ..limits import plural
 from ..spec.classroom import Student
 from .layout import TAG_CLASS, TAG_STUDENT, ClassLayout
 from .planning import ClassPlan, classroom_exports
@@ -422,7 +421,7 @@ class Classroom:
         if check_policy:
             report = self.check(policy_config, prices)
             if report.mandatory:
-                raise PolicyViolationError(violations_message(report))
+                raise PolicyViolationError(report.refusal())
         else:
             self.plan()
         self._stop.clear()
@@ -690,17 +689,6 @@ def _parse_time(value: str | None) -> datetime | None:
     except ValueError:
         return None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-
-
-def violations_message(report: Any) -> str:
-    """The mandatory violations of a policy report, one per line with its fix."""
-    lines = [f"{plural(len(report.mandatory), 'mandatory policy violation')}; nothing was "
-             "deployed:"]
-    for f in report.mandatory:
-        where = f" ({f.file}:{f.line})" if f.file and f.line else ""
-        lines += [f"{f.resource_name or 'stack'}{where}: {f.policy}: {f.message}",
-                  f"  fix: {f.remediation}"]
-    return "\n".join(lines)
 
 
 __all__ = ["ClassEnvironment", "ClassResult", "Classroom", "StackEvent", "StackState",

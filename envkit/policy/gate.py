@@ -83,6 +83,18 @@ class PolicyReport:
             return self.mandatory
         return self.findings
 
+    def refusal(self) -> str:
+        """Why a deployment is refused: each mandatory violation, where, and its fix."""
+        from ..limits import plural
+
+        lines = [f"{plural(len(self.mandatory), 'mandatory policy violation')}; nothing was "
+                 "deployed:"]
+        for f in self.mandatory:
+            where = f" ({f.file}:{f.line})" if f.file and f.line else ""
+            lines += [f"{f.resource_name or 'stack'}{where}: {f.policy}: {f.message}",
+                      f"  fix: {f.remediation}"]
+        return "\n".join(lines)
+
     def to_dict(self, minimum: str = "advisory") -> dict[str, Any]:
         """The report as JSON (`envkit policy check --format json`)."""
         return {
