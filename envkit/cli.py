@@ -15,19 +15,23 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+import typer.core
 
 from . import cli_types
 from .errors import EXIT_BAD_INPUT, EXIT_FAILED, EnvkitError
 from .limits import clip, plural, printable
 
+#: How every envkit (sub)command behaves: plain help text, no shell-completion options, no
+#: pretty tracebacks (envkit reports errors itself), -h as well as --help.
+SETTINGS: dict[str, Any] = {
+    "no_args_is_help": True, "pretty_exceptions_enable": False, "add_completion": False,
+    "rich_markup_mode": None, "context_settings": {"help_option_names": ["-h", "--help"]},
+}
+
 app = typer.Typer(
     name="envkit",
     help="Declarative AWS lab environments: plan offline, deploy with Pulumi, tear down.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-    rich_markup_mode=None,
-    context_settings={"help_option_names": ["-h", "--help"]},
+    **SETTINGS,
 )
 
 _STATE: dict[str, Any] = {"debug": False}
@@ -839,12 +843,6 @@ def local_reset() -> None:
     typer.echo("local emulator reset: it holds no resources")
 
 
-# Classrooms (issue 12): `envkit class ...` and `envkit reap` live in their own module.
-from .cli_class import register as _register_classroom  # noqa: E402
-
-_register_classroom(app)
-
-
 def _fail(exc: BaseException, code: int, message: str | None = None,
           as_json: bool = False) -> int:
     if _STATE["debug"]:
@@ -919,7 +917,7 @@ _METAVARS = {
 }
 _ARGUMENT_METAVARS = {"spec": "SPEC", "template": "LAB", "instance": "INSTANCE",
                       "target": "SPEC|PROJECT", "args": "LAB [STUDENT] DURATION",
-                      "specs": "SPEC..."}
+                      "specs": "SPEC"}
 
 
 def _first_sentence(text: str) -> str:
@@ -945,11 +943,63 @@ def _polish(command: Any) -> Any:
     return command
 
 
-def _command() -> Any:
-    """The click command tree of the app, polished (built once per process)."""
+#: Commands that live in envkit/cli_class.py, loaded only when one of them runs (or a
+#: whole tree is asked for): their summaries here keep `envkit --help` from importing and
+#: building them.
+_DEFERRED = {
+    "class": "Classrooms: one lab, a roster, an isolated environment per student, leases.",
+    "reap": "Destroy every expired environment in the backend (idempotent, locked, safe "
+            "for cron) and list orphans: tagged resources whose environment no stack holds.",
+}
+
+
+def _load_deferred(name: str) -> Any:
+    """The real click command for a deferred name, polished."""
+    from . import cli_class
+
+    if name == "class":
+        command = typer.main.get_command(cli_class.class_app)
+    else:
+        single = typer.Typer(**{**SETTINGS, "no_args_is_help": False})
+        single.command(name=name)(cli_class.reap)
+        command = typer.main.get_command(single)
+    command.name = name
+    return _polish(command)
+
+
+class _Deferred(typer.core.TyperCommand):
+    """A placeholder row in `envkit --help` for a command loaded when it is run."""
+
+
+def _resolve_deferred(group: Any, name: str | None, command: Any) -> Any:
+    if isinstance(command, _Deferred) and name:
+        command = group.commands[name] = _load_deferred(name)
+    return command
+
+
+class _EnvkitGroup(typer.core.TyperGroup):
+    """The root group: resolves a deferred command to the real one when it is run."""
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        name, command, rest = super().resolve_command(ctx, args)
+        return name, _resolve_deferred(self, name, command), rest
+
+
+app.info.cls = _EnvkitGroup
+
+def _command(full: bool = False) -> Any:
+    """The click command tree of the app, polished (built once per process); ``full``
+    loads the deferred commands too (for tools and tests that walk every command)."""
     if "command" not in _STATE:
-        _STATE["command"] = _polish(typer.main.get_command(app))
-    return _STATE["command"]
+        root = _polish(typer.main.get_command(app))
+        for name, summary in _DEFERRED.items():
+            root.add_command(_Deferred(name=name, short_help=summary, help=summary), name)
+        _STATE["command"] = root
+    root = _STATE["command"]
+    if full:
+        for name in _DEFERRED:
+            _resolve_deferred(root, name, root.commands[name])
+    return root
 
 
 def _strip_debug(argv: list[str]) -> list[str]:

@@ -1,6 +1,6 @@
 """``envkit class plan|up|status|down|extend|handout`` and ``envkit reap``.
 
-Registered on the main app by :func:`register`. Like the rest of the CLI this module only
+Loaded by envkit.cli only when one of these commands runs. Like the rest of the CLI it only
 parses, calls :class:`envkit.Classroom` or the reaper, and renders; heavy imports happen
 inside the commands so ``envkit --help`` stays fast.
 """
@@ -15,11 +15,12 @@ from typing import Annotated, Any
 import typer
 
 from . import cli_types
+from .cli import SETTINGS
 from .limits import plural
 
 class_app = typer.Typer(
     help="Classrooms: one lab, a roster, an isolated environment per student, leases.",
-    no_args_is_help=True)
+    **SETTINGS)
 
 ClassSpecArg = Annotated[Path, typer.Argument(
     parser=cli_types.spec_path,
@@ -54,12 +55,6 @@ ConfigOpt = Annotated[str | None, typer.Option(
     help="Policy pack config file (e.g. {\"classroom-max-hourly-cost\": "
                      "{\"maxClassHourlyCost\": 5}}).")]
 NoPolicyOpt = Annotated[bool, typer.Option("--no-policy", help="Skip the policy check.")]
-
-
-def register(app: typer.Typer) -> None:
-    """Add ``envkit class ...`` and ``envkit reap`` to the main app."""
-    app.add_typer(class_app, name="class")
-    app.command(name="reap")(reap)
 
 
 # --- helpers ------------------------------------------------------------------------------------

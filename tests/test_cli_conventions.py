@@ -62,7 +62,7 @@ def _commands():
         for name, sub in getattr(command, "commands", {}).items():
             yield from walk(sub, [*path, name])
 
-    for path, command in walk(_command(), ["envkit"]):
+    for path, command in walk(_command(full=True), ["envkit"]):
         yield " ".join(path), command, click.Context(command, info_name=path[-1])
 
 

@@ -10,9 +10,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-import typer.main
 
-from envkit.cli import app, main
+from envkit.cli import _command, main
 
 from .conftest import BASICS
 
@@ -32,7 +31,7 @@ REQUIRED = {"instance": "web"}
 
 
 def _commands(group=None, prefix=()):
-    group = group or typer.main.get_command(app)
+    group = group or _command(full=True)
     for name, command in sorted(group.commands.items()):
         if hasattr(command, "commands"):
             yield from _commands(command, (*prefix, name))
