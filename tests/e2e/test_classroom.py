@@ -12,25 +12,16 @@ import os
 import stat
 import subprocess
 import sys
-from importlib import metadata
 
 import pytest
 
 from envkit import local
-from envkit.engine import find_pulumi
+
+from .engine import require_engine
 
 pytestmark = pytest.mark.e2e
 
-PULUMI = find_pulumi()
-if PULUMI is None:
-    pytest.skip("e2e: the Pulumi CLI is not installed (envkit install-pulumi needs internet); "
-                "classes are covered here by stand-in tests (tests/classroom_fakes.py)",
-                allow_module_level=True)
-_AWS = metadata.version("pulumi_aws")
-_PLUGINS = subprocess.run([str(PULUMI), "plugin", "ls"], capture_output=True, text=True).stdout
-if not any(line.split()[:1] == ["aws"] and _AWS in line for line in _PLUGINS.splitlines()):
-    pytest.skip(f"e2e: the Pulumi aws plugin v{_AWS} is not installed "
-                f"(pulumi plugin install resource aws v{_AWS})", allow_module_level=True)
+require_engine("classes are covered here by stand-in tests (tests/classroom_fakes.py)")
 
 SPEC = """\
 name: e2e-class
