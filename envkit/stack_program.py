@@ -33,8 +33,8 @@ def program(spec: EnvironmentSpec, *, expires_at: datetime | None = None,
             provider_args: dict[str, Any] | None = None, key_dir: str | None = None,
             target: str = "aws",
             shared: Mapping[str, Any] | None = None, extra_tags: Mapping[str, str] | None = None,
-            with_network: bool = False, export: Callable[[str, Any], None] | None = None
-            ) -> None:
+            with_network: bool = False, export: Callable[[str, Any], None] | None = None,
+            student_boundary: Mapping[str, Any] | None = None) -> None:
     """Declare the whole lab for ``spec`` in the current Pulumi program and export outputs.
 
     ``expires_at`` pins the expiry tag (a deployment keeps the one it was created with);
@@ -46,6 +46,9 @@ def program(spec: EnvironmentSpec, *, expires_at: datetime | None = None,
     ``extra_tags`` (on every resource), ``with_network`` (the shared stack makes the lab
     network even when it has no instances of its own) and ``export`` (collects outputs
     instead of ``pulumi.export``, to plan many stacks in one program).
+    ``student_boundary`` (a policy document) makes the shared stack create the students'
+    permissions boundary and export its ARN as ``student_boundary``; a student stack gets
+    that ARN as ``shared["permissions_boundary"]`` and sets it on its user.
     """
     import pulumi
     import pulumi_aws as aws
@@ -61,7 +64,9 @@ def program(spec: EnvironmentSpec, *, expires_at: datetime | None = None,
     iam = IamLab(f"{spec.name}-iam", spec, tags, opts=opts,
                  existing_groups=shared.get("groups"),
                  min_password_length=shared.get("min_password_length"),
-                 force_destroy=target != "local")
+                 force_destroy=target != "local",
+                 permissions_boundary=shared.get("permissions_boundary"),
+                 boundary_policy=student_boundary)
     exports: dict[str, Any] = {
         "environment": spec.name, "region": spec.region, "owner": spec.owner,
         "expires": tags.get("envkit:expires"), **iam.exports,

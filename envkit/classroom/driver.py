@@ -135,6 +135,7 @@ class ClassEnvironment(Environment):
         fingerprint = config.get("fingerprint")
         if self.student is None:
             program(self.spec, with_network=self.layout.has_ec2,
+                    student_boundary=self.layout.boundary_document(),
                     extra_tags={TAG_CLASS: self.layout.name}, **common)
             pulumi.export("classroom", classroom_exports(self.layout, None, fingerprint))
             return

@@ -24,6 +24,8 @@ TAG_CLASS = "envkit:class"
 #: The IAM path envkit gives every user (components/iam.py); the student policy names it.
 USER_PATH = IAM_PATH
 STUDENT_POLICY = "envkit-student-access"
+#: The inline policy envkit adds to every role of a student instance.
+PIN_POLICY = "envkit-pin-to-instance"
 #: The condition that ties a statement to the signed-in student's own resources.
 OWN = "${aws:username}"
 
@@ -59,6 +61,23 @@ def student_policy(partition: str, region: str, extra: list[dict[str, Any]] | No
          "Condition": {"StringEquals": {f"aws:ResourceTag/{TAG_STUDENT}": OWN}}},
     ]
     return {"Version": "2012-10-17", "Statement": statements + list(extra or [])}
+
+
+def pin_to_instance_policy() -> dict[str, Any]:
+    """Deny a role's credentials anywhere but on the instance they were issued to: AWS's
+    pattern with ``aws:EC2InstanceSourceVPC`` / ``aws:EC2InstanceSourcePrivateIPv4`` (AWS
+    Security Blog, "How to use policies to restrict where EC2 instance credentials can be
+    used from", 2022). Calls AWS services make on the role's behalf stay allowed."""
+    guard = {"Null": {"ec2:SourceInstanceARN": "false"},
+             "BoolIfExists": {"aws:ViaAWSService": "false"}}
+    return {"Version": "2012-10-17", "Statement": [
+        {"Sid": "OnlyFromTheInstanceVpc", "Effect": "Deny", "Action": "*", "Resource": "*",
+         "Condition": {"StringNotEquals": {"aws:EC2InstanceSourceVPC": "${aws:SourceVpc}"},
+                       **guard}},
+        {"Sid": "OnlyFromTheInstanceAddress", "Effect": "Deny", "Action": "*",
+         "Resource": "*",
+         "Condition": {"StringNotEquals": {
+             "aws:EC2InstanceSourcePrivateIPv4": "${aws:VpcSourceIp}"}, **guard}}]}
 
 
 class ClassLayout:
@@ -109,6 +128,19 @@ class ClassLayout:
         extra = [s.model_dump(exclude_none=True) for s in self.classroom.student_permissions]
         return student_policy(partition_of(self.spec.region), self.spec.region, extra)
 
+    def boundary_document(self) -> dict[str, Any]:
+        """The permissions boundary of every student user: the lab's own student policy, so
+        no policy added later (another group, a console edit) can give a student more than
+        the isolation proof covered."""
+        return self.policy_document()
+
+    @cached_property
+    def student_roles(self) -> set[str]:
+        """Roles of per-student instances: each student stack gets its own copy, tagged with
+        the student, so ``${aws:PrincipalTag/envkit:student}`` scopes it."""
+        return {i.role for n, i in self.spec.ec2.instances.items()
+                if n in self.per.instances and i.role}
+
     @cached_property
     def shared_spec(self) -> EnvironmentSpec:
         """Everything that is not per student, plus the generated student group."""
@@ -116,9 +148,13 @@ class ClassLayout:
         groups = {**spec.iam.groups, self.classroom.student_group: GroupSpec(
             inline_policies={STUDENT_POLICY: PolicyDocument.model_validate(
                 self.policy_document())})}
+        shared_roles = {i.role for n, i in spec.ec2.instances.items()
+                        if n not in per.instances and i.role}
         iam = spec.iam.model_copy(update={
             "groups": groups,
-            "users": {n: u for n, u in spec.iam.users.items() if n not in per.users}})
+            "users": {n: u for n, u in spec.iam.users.items() if n not in per.users},
+            "roles": {n: r for n, r in spec.iam.roles.items()
+                      if n not in self.student_roles or n in shared_roles}})
         ec2 = spec.ec2.model_copy(update={
             "key_pairs": {n: k for n, k in spec.ec2.key_pairs.items() if n not in per.key_pairs},
             "security_groups": {n: g for n, g in spec.ec2.security_groups.items()
@@ -141,8 +177,12 @@ class ClassLayout:
         user = template.model_copy(update={
             "groups": [self.classroom.student_group,
                        *[g for g in template.groups if g != self.classroom.student_group]]})
+        pin = PolicyDocument.model_validate(pin_to_instance_policy())
+        roles = {n: r.model_copy(update={"inline_policies": {**r.inline_policies,
+                                                             PIN_POLICY: pin}})
+                 for n, r in spec.iam.roles.items() if n in self.student_roles}
         iam = IamSpec.model_construct(account_alias=None, password_policy=None, groups={},
-                                      users={student.id: user}, roles={})
+                                      users={student.id: user}, roles=roles)
         ec2 = spec.ec2.model_copy(update={
             "key_pairs": {n: spec.ec2.key_pairs[n] for n in per.key_pairs},
             "security_groups": {n: spec.ec2.security_groups[n] for n in per.security_groups},
@@ -165,6 +205,7 @@ class ClassLayout:
             "groups": self.shared_groups(),
             "security_groups": dict(outputs.get("security_groups") or {}),
             "instance_profiles": dict(outputs.get("instance_profiles") or {}),
+            "permissions_boundary": outputs.get("student_boundary"),
             "min_password_length": (self.spec.iam.password_policy.minimum_length
                                     if self.spec.iam.password_policy else None),
             "sign_in_url": outputs.get("sign_in_url") or (_sign_in_url(outputs) if plain

@@ -137,6 +137,7 @@ def plan_class(layout: ClassLayout, students: list[Student] | None = None, *,
 
         shared: dict[str, Any] = {}
         program(layout.shared_spec, expires_at=expires_at, with_network=layout.has_ec2,
+                student_boundary=layout.boundary_document(),
                 extra_tags={TAG_CLASS: layout.name}, export=shared.__setitem__)
         refs = layout.shared_refs(shared, plain=False)
         for key, value in shared.items():

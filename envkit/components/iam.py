@@ -122,10 +122,14 @@ class IamLab(pulumi.ComponentResource):
                  opts: pulumi.ResourceOptions | None = None,
                  existing_groups: Mapping[str, Any] | None = None,
                  min_password_length: int | None = None, *,
-                 force_destroy: bool = True) -> None:
+                 force_destroy: bool = True, permissions_boundary: Any = None,
+                 boundary_policy: Mapping[str, Any] | None = None) -> None:
         """``existing_groups`` (spec group name -> IAM group name) are groups made elsewhere
         (a classroom's shared stack) that this lab's users may join; ``min_password_length``
-        is the account password policy's minimum when that policy is made elsewhere."""
+        is the account password policy's minimum when that policy is made elsewhere.
+        ``boundary_policy`` (a document) is created as the managed policy
+        ``<lab>-student-boundary`` (output ``student_boundary``, its ARN);
+        ``permissions_boundary`` (an ARN) is set as every user's permissions boundary."""
         super().__init__("envkit:iam:IamLab", name, None, opts)
         iam = spec.iam
         env = spec.name
@@ -168,6 +172,13 @@ class IamLab(pulumi.ComponentResource):
                                     name="envkit-require-mfa",
                                     policy=json.dumps(require_mfa_policy(partition)), opts=gopts)
 
+        boundary_arn = None
+        if boundary_policy is not None:
+            boundary_arn = aws.iam.Policy(
+                f"{env}-student-boundary", name=f"{env}-student-boundary", path=IAM_PATH,
+                description="envkit: the most any student of this class may do",
+                policy=json.dumps(boundary_policy), tags=named(tags, "student-boundary"),
+                opts=child).arn
         group_names: dict[str, Any] = {**(existing_groups or {}),
                                        **{n: g.name for n, g in groups.items()}}
         users_out: dict[str, Any] = {}
@@ -175,7 +186,8 @@ class IamLab(pulumi.ComponentResource):
         keys: dict[str, Any] = {}
         for uname, user in iam.users.items():
             u = aws.iam.User(f"{env}-user-{uname}", name=uname, path=IAM_PATH,
-                             force_destroy=force_destroy, tags=named(tags, uname), opts=child)
+                             force_destroy=force_destroy, tags=named(tags, uname),
+                             permissions_boundary=permissions_boundary, opts=child)
             uopts = pulumi.ResourceOptions(parent=u)
             if user.groups:
                 aws.iam.UserGroupMembership(
@@ -223,6 +235,8 @@ class IamLab(pulumi.ComponentResource):
             "groups": {n: g.arn for n, g in groups.items()}, "roles": roles_out,
             "instance_profiles": profiles, "passwords": passwords, "access_keys": keys,
         }
+        if boundary_arn is not None:
+            self.exports["student_boundary"] = boundary_arn
         # Done registering children. The outputs are the stack's (see stack_program):
         # registering them here too would keep a second copy of every secret in state.
         self.register_outputs({})

@@ -50,6 +50,8 @@ _TAG_KEY = re.compile(r"^[a-z0-9-]+:(resourcetag|requesttag)/(.+)$", re.I)
 #: Queries with more candidate actions than this are split (Z3 handles big disjunctions,
 #: but smaller ones answer faster and name a smaller counterexample set).
 CHUNK = 500
+#: A query the solver cannot answer in this time counts as a violation (never as a proof).
+TIMEOUT_MS = 5000
 
 
 @dataclass(frozen=True)
@@ -246,8 +248,8 @@ class _Query:
         self.student = principal.student
         subst = principal.variables
         self.labelled: list[tuple[str, dict[str, Any]]] = []
-        for label, doc in principal.policies:
-            self.labelled += _statements(label, substitute(doc, subst))
+        for i, (_, doc) in enumerate(principal.policies):
+            self.labelled += _statements(f"#{i}#", substitute(doc, subst))
         boundary = None
         if principal.boundary is not None:
             blabel, bdoc = principal.boundary
@@ -280,7 +282,7 @@ class _Query:
         for start in range(0, len(actions), CHUNK):
             chunk = actions[start:start + CHUNK]
             solver = z3.Solver()
-            solver.set("timeout", 20000)
+            solver.set("timeout", TIMEOUT_MS)
             solver.add(z3.Or(*[action == z3.StringVal(a) for a in chunk]))
             solver.add(self._forbidden(prop, resource, ctx), self.well_formed)
             solver.add(allowed(self.principal, action, resource, ctx))
@@ -288,8 +290,8 @@ class _Query:
             if verdict == z3.sat:
                 return self._violation(prop, solver.model(), action, resource, ctx)
             if verdict == z3.unknown:
-                return Violation("", self.student, prop, "the solver gave up (timeout)",
-                                 chunk[0], "*")
+                return Violation("", self.student, prop, "", chunk[0], "*",
+                                 (("unproved", f"no answer within {TIMEOUT_MS // 1000} s"),))
         return None
 
     def possible(self, action_name: str, resource_pattern: str, tag: str | None) -> bool:
@@ -300,7 +302,7 @@ class _Query:
 
         action, resource, ctx = self._vars()
         solver = z3.Solver()
-        solver.set("timeout", 20000)
+        solver.set("timeout", TIMEOUT_MS)
         solver.add(action == z3.StringVal(action_name.lower()))
         solver.add(matches_any(resource, [resource_pattern]))
         if tag is not None:
@@ -315,7 +317,7 @@ class _Query:
         p, c = lab.partition, lab.class_name
         tag = ctx.string("aws:resourcetag/envkit:student")
         create_action = ctx.string("ec2:createaction")
-        digits = z3.Star(z3.Range("0", "9"))
+        digits = z3.Loop(z3.Range("0", "9"), 12, 12)
         name = z3.Star(z3.Union(z3.Range("a", "z"), z3.Range("0", "9"), z3.Re("-")))
         anything = z3.Star(z3.AllChar(z3.ReSort(z3.StringSort())))
 
@@ -421,12 +423,13 @@ def prove_all(principals: list[Principal], lab: Lab) -> list[Violation]:
     cache_: dict[str, list[Violation]] = {}
     stand_in = "envkitstudent0"
     for principal in principals:
-        raw = json.dumps([principal.policies, principal.boundary], sort_keys=True,
+        raw = json.dumps([[d for _, d in principal.policies],
+                          principal.boundary and principal.boundary[1]], sort_keys=True,
                          default=str)
         s = principal.student
         if s.lower() in raw.lower() or any(s.lower() in v.lower() and v != s
                                            for v in principal.variables.values()):
-            found = prove(principal, lab)
+            found = [_rename(v, principal.student, principal) for v in prove(principal, lab)]
         else:
             variables = {k: (stand_in if v == s else v) for k, v in principal.variables.items()}
             key = json.dumps([raw, sorted(variables.items()), principal.is_user])
@@ -443,5 +446,9 @@ def _rename(v: Violation, stand_in: str, principal: Principal) -> Violation:
     def r(text: str) -> str:
         return text.replace(stand_in, principal.student)
 
-    return Violation(principal.label, principal.student, v.prop, r(v.statement), r(v.action),
+    statement = v.statement
+    for i, (label, _) in enumerate(principal.policies):
+        statement = statement.replace(f"#{i}#", label)
+
+    return Violation(principal.label, principal.student, v.prop, r(statement), r(v.action),
                      r(v.resource), tuple((k, r(x)) for k, x in v.context))

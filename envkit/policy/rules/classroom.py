@@ -14,7 +14,6 @@ from parliament's IAM knowledge base, never from a hand-kept list.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -30,11 +29,16 @@ _IDENTITY_TYPES = frozenset({
     "aws:iam/user:User", "aws:iam/userGroupMembership:UserGroupMembership",
     "aws:iam/groupMembership:GroupMembership", "aws:iam/groupPolicy:GroupPolicy",
     "aws:iam/groupPolicyAttachment:GroupPolicyAttachment"})
+#: What the isolation proof reads: identities, every kind of policy, roles, instances.
+_REACH_TYPES = _IDENTITY_TYPES | frozenset({
+    "aws:iam/userPolicy:UserPolicy", "aws:iam/userPolicyAttachment:UserPolicyAttachment",
+    "aws:iam/policyAttachment:PolicyAttachment", "aws:iam/policy:Policy", "aws:iam/role:Role",
+    "aws:iam/rolePolicy:RolePolicy", "aws:iam/rolePolicyAttachment:RolePolicyAttachment",
+    "aws:iam/instanceProfile:InstanceProfile", "aws:ec2/instance:Instance",
+    "aws:iam/group:Group", "pulumi:providers:aws"})
 _COST_TYPES = frozenset({"aws:ec2/instance:Instance", "aws:ec2/eip:Eip"})
 _PRICED = ("instanceType", "tenancy", "instanceMarketOptions", "rootBlockDevice",
            "associatePublicIpAddress", "tags")
-# Condition keys that compare a resource's envkit:student tag (any service's spelling).
-_TAG_KEY = re.compile(rf"^[a-z0-9-]+:resourcetag/{re.escape(STUDENT_TAG)}$", re.I)
 
 
 # --- what students can do --------------------------------------------------------------------
@@ -132,23 +136,6 @@ def _list(value: Any) -> list:
     return list(value) if isinstance(value, (list, tuple)) else [value]
 
 
-def _tied_to_student(statement: dict[str, Any]) -> bool:
-    """Whether a statement only reaches resources of the signed-in student: every Resource
-    names ``${aws:username}``, or a StringEquals/StringLike condition ties a resource's
-    envkit:student tag to ``${aws:username}``."""
-    resources = [str(r) for r in _list(statement.get("Resource"))]
-    if resources and all(OWN in r for r in resources):
-        return True
-    for operator, block in (statement.get("Condition") or {}).items():
-        if operator.removesuffix("IfExists") not in ("StringEquals", "StringLike") or \
-                not isinstance(block, dict):
-            continue
-        for key, value in block.items():
-            if _TAG_KEY.match(key) and _list(value) == [OWN]:
-                return True
-    return False
-
-
 def _privileges(action: str) -> list[tuple[str, dict[str, Any] | None]]:
     """(action, parliament's privilege info or None when unknown) for an action pattern."""
     from ._iamdata import import_parliament as _import_parliament
@@ -172,52 +159,66 @@ def _privileges(action: str) -> list[tuple[str, dict[str, Any] | None]]:
     return out
 
 
-def _reach(statement: dict[str, Any]) -> list[str]:
-    """Why an Allow statement reaches beyond the student's own resources (empty: it does not)."""
-    if statement.get("Effect") != "Allow":
-        return []
-    used = [k for k in ("NotAction", "NotResource") if k in statement]
-    if used:
-        return [f"{'/'.join(used)} in an Allow statement reaches everything not listed"]
-    tied = _tied_to_student(statement)
-    resources = ", ".join(str(r) for r in _list(statement.get("Resource"))) or "-"
-    out = []
-    for pattern in _list(statement.get("Action")):
-        for action, info in _privileges(str(pattern)):
-            if info is None:
-                out.append(f"{action} (not an action IAM knows, or every action)")
-                continue
-            scopable = any(t.get("resource_type") for t in info.get("resource_types", []))
-            level = info.get("access_level", "")
-            if scopable and not tied:
-                out.append(f"{action} on {resources} reaches every student's resources")
-            elif not scopable and level not in ("List", "Read"):
-                out.append(f"{action} ({level}) cannot be limited to the student's resources")
-    return out
-
-
-def _sid(statement: dict[str, Any], index: int) -> str:
-    return f"statement '{statement['Sid']}'" if statement.get("Sid") else f"statement {index}"
-
-
 @rule("classroom-student-scope",
-      "A classroom's student permissions reach only the student's own resources: each action "
-      "that can be scoped is tied to the student (Resource with ${aws:username}, or the "
-      "envkit:student tag compared with ${aws:username}); account-wide actions are read-only.",
+      "A classroom's students are isolated, proved for every request: for every principal a "
+      "student can reach (their user with its groups, boundary and policies; the roles of "
+      "their instances; roles they can pass or assume), no request acts on another "
+      "student's, the shared or an untagged resource, writes IAM beyond their own password "
+      "and MFA, changes envkit:* tags after creation, reads parameters or secrets outside "
+      "their scope, launches outside the lab's types and regions or creates untagged "
+      "resources; and each student can still do what the lab intends.",
       EnforcementLevel.MANDATORY, Severity.HIGH,
       ["AWS IAM ABAC", "AWS IAM least privilege"],
-      "Add Condition: {StringEquals: {aws:ResourceTag/envkit:student: ${aws:username}}} to "
-      "statements on instances, use arn:...:user/envkit/${aws:username} for the student's own "
-      "user, and drop write actions that cannot be scoped.", types=_IDENTITY_TYPES, kind="stack")
+      "Tie each statement to the student: Condition StringEquals "
+      "aws:ResourceTag/envkit:student = ${aws:username} (not ...IfExists), resources "
+      "user/envkit/${aws:username} (nothing after the variable), tags only at creation "
+      "(aws:RequestTag + aws:TagKeys + ec2:CreateAction); instance roles scoped with "
+      "${aws:PrincipalTag/envkit:student}. docs/classroom-isolation.md says what is proved.",
+      types=_REACH_TYPES, kind="stack")
 def classroom_student_scope(args, report):
-    for grant in _student_grants(args.resources):
-        statements = [s for s in _list(grant.document.get("Statement")) if isinstance(s, dict)]
-        for i, statement in enumerate(statements):
-            problems = _reach(statement)
-            if problems:
-                report(f"{grant.label}, {_sid(statement, i)}: " + "; ".join(problems[:6])
-                       + (f"; and {len(problems) - 6} more" if len(problems) > 6 else ""),
-                       grant.urn)
+    from ._isolation import DESCRIPTIONS, prove_all
+    from ._reach import read_graph
+
+    graph = read_graph(args.resources)
+    if graph is None:
+        return
+    seen = set()
+    for v in prove_all(graph.principals, graph.lab):
+        key = (v.principal, v.prop)
+        if key in seen:
+            continue
+        seen.add(key)
+        if v.prop == "intended":
+            message = (f"{v.principal} {DESCRIPTIONS[v.prop]}: {_spell(v.action)} on "
+                       f"{v.resource} is not allowed")
+        else:
+            message = (f"{v.principal} {DESCRIPTIONS[v.prop]}: {v.statement} allows "
+                       f"{_spell(v.action)}{v.request()[len(v.action):]}")
+        report(message, graph.urns.get(v.principal))
+    for label, principal in ((p.label, p) for p in graph.principals if not p.is_user):
+        if " on instance " in label and not _pinned(principal.policies):
+            report(f"{label} is not pinned to its instance: add the Deny statements on "
+                   "aws:EC2InstanceSourceVPC and aws:EC2InstanceSourcePrivateIPv4 "
+                   "(envkit adds them to the roles of student instances)",
+                   graph.urns.get(label))
+
+
+def _spell(action: str) -> str:
+    from ._iamdata import spelled
+
+    return spelled([action])[0]
+
+
+def _pinned(policies: list) -> bool:
+    """Whether a role's policies deny use of its credentials away from their instance."""
+    keys = set()
+    for _, doc in policies:
+        for s in _list(doc.get("Statement")):
+            if isinstance(s, dict) and s.get("Effect") == "Deny":
+                text = json.dumps(s.get("Condition") or {}).lower()
+                keys |= {k for k in ("aws:ec2instancesourcevpc",
+                                     "aws:ec2instancesourceprivateipv4") if k in text}
+    return len(keys) == 2
 
 
 @rule("classroom-no-privilege-escalation",
