@@ -53,8 +53,10 @@ def test_one_shared_stack_and_one_stack_per_student(plan):
     assert {s.stack for s in plan.students.values()} == {
         "web-class-ann", "web-class-bob", "web-class-chen", "web-class-dana", "web-class-emil"}
     shared_types = plan.shared.counts()
-    assert shared_types["aws:ec2/vpc:Vpc"] == 1 and shared_types["aws:iam/role:Role"] == 1
+    assert shared_types["aws:ec2/vpc:Vpc"] == 1 and shared_types["aws:iam/policy:Policy"] == 1
     assert shared_types["aws:iam/accountAlias:AccountAlias"] == 1
+    # The instance role is per student (each stack its own copy), never shared.
+    assert "aws:iam/role:Role" not in shared_types
     assert "aws:ec2/instance:Instance" not in shared_types
     for one in plan.students.values():
         assert one.counts() == {
@@ -62,8 +64,10 @@ def test_one_shared_stack_and_one_stack_per_student(plan):
             "aws:ec2/securityGroup:SecurityGroup": 1, "aws:iam/user:User": 1,
             "aws:iam/userGroupMembership:UserGroupMembership": 1,
             "aws:iam/userLoginProfile:UserLoginProfile": 1,
+            "aws:iam/role:Role": 1, "aws:iam/rolePolicy:RolePolicy": 2,
+            "aws:iam/instanceProfile:InstanceProfile": 1,
             "pulumi-python:dynamic/envkit:SshKey": 1, "pulumi:providers:aws": 1}
-    assert plan.total() == plan.shared.total + 5 * 8
+    assert plan.total() == plan.shared.total + 5 * 12
 
 
 def test_each_student_gets_their_own_user_tagged_and_in_the_student_group(plan):
