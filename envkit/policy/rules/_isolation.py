@@ -427,6 +427,11 @@ def prove_all(principals: list[Principal], lab: Lab) -> list[Violation]:
                           principal.boundary and principal.boundary[1]], sort_keys=True,
                          default=str)
         s = principal.student
+        # Only the variables the documents use matter to the proof (and to its cache).
+        used = {k: v for k, v in principal.variables.items()
+                if "${" + k.lower() + "}" in raw.lower()}
+        principal = Principal(principal.label, s, principal.policies, principal.boundary,
+                              used, principal.is_user)
         if s.lower() in raw.lower() or any(s.lower() in v.lower() and v != s
                                            for v in principal.variables.values()):
             found = [_rename(v, principal.student, principal) for v in prove(principal, lab)]

@@ -42,6 +42,8 @@ class Graph:
     lab: Lab
     #: (principal label, urn) to report a finding against.
     urns: dict[str, str]
+    #: (policy label, urn of the resource that holds it): a finding names the spec line.
+    sources: dict[str, str]
 
 
 def _doc(value: Any) -> dict[str, Any] | None:
@@ -91,7 +93,7 @@ def _managed(r: Any, arn: Any, customer: dict[str, tuple[str, dict[str, Any]]]
 
 
 def _attached(resources: list, kind: str, type_: str,
-              customer: dict[str, tuple[str, dict[str, Any]]]
+              customer: dict[str, tuple[str, dict[str, Any]]], sources: dict[str, str]
               ) -> dict[str, list[tuple[str, dict[str, Any]]]]:
     """name of a user/group/role -> its inline and attached policies (label, document)."""
     owner_type = {"user": USER, "group": "aws:iam/group:Group", "role": ROLE}[kind]
@@ -102,10 +104,12 @@ def _attached(resources: list, kind: str, type_: str,
         for who in _linked(r, kind, owner_type):
             out.setdefault(who, []).append(
                 (f"{type_} '{who}' policy '{_name(r)}'", doc or _UNREADABLE))
+            sources[f"{type_} '{who}' policy '{_name(r)}'"] = r.urn
     for r in by_type(resources, f"aws:iam/{kind}PolicyAttachment:{cap}PolicyAttachment"):
         label, doc = _managed(r, known(lambda r=r: r.props.get("policyArn")), customer)
         for who in _linked(r, kind, owner_type):
             out.setdefault(who, []).append((f"{type_} '{who}' {label}", doc))
+            sources[f"{type_} '{who}' {label}"] = r.urn
     for r in by_type(resources, "aws:iam/policyAttachment:PolicyAttachment"):
         label, doc = _managed(r, known(lambda r=r: r.props.get("policyArn")), customer)
         for who in _linked(r, f"{kind}s", owner_type):
@@ -154,9 +158,10 @@ def read_graph(resources: list) -> Graph | None:
     customer = {p.urn: (f"customer policy '{_name(p)}'",
                         _doc(known(lambda p=p: p.props.get("policy"))) or _UNREADABLE)
                 for p in by_type(resources, POLICY)}
-    group_policies = _attached(resources, "group", "group", customer)
-    user_policies = _attached(resources, "user", "user", customer)
-    role_policies = _attached(resources, "role", "role", customer)
+    sources: dict[str, str] = {}
+    group_policies = _attached(resources, "group", "group", customer, sources)
+    user_policies = _attached(resources, "user", "user", customer, sources)
+    role_policies = _attached(resources, "role", "role", customer, sources)
     memberships = _groups_of_users(resources)
     roles = {_name(r): r for r in by_type(resources, ROLE)}
     profiles = {_name(p): _linked(p, "role", ROLE) for p in by_type(resources, PROFILE)}
@@ -178,7 +183,7 @@ def read_graph(resources: list) -> Graph | None:
             principals.append(Principal(rlabel, student, role_policies.get(role_name, []),
                                         _boundary(role, customer), _principal_tags(role)))
             urns[rlabel] = role.urn
-    return Graph(principals, _lab(resources), urns)
+    return Graph(principals, _lab(resources), urns, sources)
 
 
 def _principal_tags(r: Any) -> dict[str, str]:

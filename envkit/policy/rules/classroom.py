@@ -188,13 +188,19 @@ def classroom_student_scope(args, report):
         if key in seen:
             continue
         seen.add(key)
-        if v.prop == "intended":
+        if dict(v.context).get("unproved"):
+            message = (f"{v.principal} may {DESCRIPTIONS[v.prop].replace('s ', ' ', 1)}: "
+                       f"the solver found no answer for {_spell(v.action)} and the actions "
+                       f"after it ({dict(v.context)['unproved']}), so it is not proved")
+        elif v.prop == "intended":
             message = (f"{v.principal} {DESCRIPTIONS[v.prop]}: {_spell(v.action)} on "
                        f"{v.resource} is not allowed")
         else:
             message = (f"{v.principal} {DESCRIPTIONS[v.prop]}: {v.statement} allows "
                        f"{_spell(v.action)}{v.request()[len(v.action):]}")
-        report(message, graph.urns.get(v.principal))
+        source = next((urn for label, urn in graph.sources.items()
+                       if f"{label}, statement" in v.statement), None)
+        report(message, source or graph.urns.get(v.principal))
     for label, principal in ((p.label, p) for p in graph.principals if not p.is_user):
         if " on instance " in label and not _pinned(principal.policies):
             report(f"{label} is not pinned to its instance: add the Deny statements on "
