@@ -351,7 +351,13 @@ class _Query:
             return z3.And(create_action == z3.StringVal(""),
                           z3.PrefixOf(z3.StringVal("envkit:"), keys))
         if prop == "secrets":
-            return z3.And(not_own_tag, z3.Not(own_arn))
+            # Parameter and secret ARNs: no colon after the account, except secret's own.
+            no_colon = z3.Star(z3.Intersect(z3.AllChar(z3.ReSort(z3.StringSort())),
+                                            z3.Complement(z3.Re(":"))))
+            shape = z3.Or(resource == z3.StringVal("*"), z3.InRe(resource, z3.Union(
+                arn(f"arn:{p}:ssm:", name, ":", digits, ":parameter/", no_colon),
+                arn(f"arn:{p}:secretsmanager:", name, ":", digits, ":secret:", no_colon))))
+            return z3.And(not_own_tag, z3.Not(own_arn), shape)
         if prop == "launch":
             region = z3.String("launch-region")
             itype = ctx.string("ec2:instancetype")
