@@ -99,25 +99,32 @@ def _check_policy_refs(path: tuple, policies: list[str]) -> list[Problem]:
     return problems
 
 
+def _inline_size(path: tuple, kind: str, policies: dict) -> list[Problem]:
+    """IAM limits the aggregate of a principal's inline policies, white space not counted
+    (envkit/spec/iam_limits.py cites the quota page)."""
+    from .iam_limits import INLINE_POLICY_SIZE, policy_size
+
+    total = sum(policy_size(doc.to_json()) for doc in policies.values())
+    limit = INLINE_POLICY_SIZE[kind]
+    if total <= limit:
+        return []
+    return [Problem(path, f"the inline policies of this {kind} come to {total:,} characters "
+                          f"(without white space); IAM takes at most {limit:,} per {kind}")]
+
+
 def _check_iam(spec: EnvironmentSpec) -> list[Problem]:
     iam = spec.iam
     problems: list[Problem] = []
     for name, group in iam.groups.items():
         problems += _check_policy_refs(("iam", "groups", name, "managed_policies"),
                                        group.managed_policies)
-        for pname, doc in group.inline_policies.items():
-            if len(doc.to_json()) > 5120:
-                problems.append(Problem(("iam", "groups", name, "inline_policies", pname),
-                                        "inline group policies are limited to 5,120 "
-                                        "characters"))
+        problems += _inline_size(("iam", "groups", name, "inline_policies"), "group",
+                                 group.inline_policies)
     for name, role in iam.roles.items():
         problems += _check_policy_refs(("iam", "roles", name, "managed_policies"),
                                        role.managed_policies)
-        for pname, doc in role.inline_policies.items():
-            if len(doc.to_json()) > 10240:
-                problems.append(Problem(("iam", "roles", name, "inline_policies", pname),
-                                        "inline role policies are limited to 10,240 "
-                                        "characters"))
+        problems += _inline_size(("iam", "roles", name, "inline_policies"), "role",
+                                 role.inline_policies)
     for name, user in iam.users.items():
         for i, group in enumerate(user.groups):
             if group not in iam.groups:

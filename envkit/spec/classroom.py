@@ -78,6 +78,11 @@ def student_id_problem(value: Any) -> str | None:
     if not _STUDENT_ID.match(value):
         return (f"'{value[:80]}' is not a valid student id: it becomes the student's IAM user "
                 "name, so use letters, digits and + = , . @ _ - only (at most 64)")
+    if "," in value:
+        # The id is the value of the envkit:student tag, and IAM refuses a comma in a tag
+        # value (docs/classroom-isolation.md; envkit/spec/iam_limits.py cites the page).
+        return (f"'{value[:80]}' may not contain a comma: it is the value of the student's "
+                "envkit:student tag, and IAM refuses commas in tag values")
     if value.startswith(_FORMULA_START):
         return (f"'{value}' may not start with {value[0]}: spreadsheets read the handout CSV's "
                 "cells that start with = + - @ as formulas")
@@ -172,6 +177,8 @@ class QuotaSpec(StrictModel):
     security_groups: int | None = Field(None, ge=1, le=100000)
     network_interfaces: int | None = Field(None, ge=1, le=1000000)
     users: int | None = Field(None, ge=1, le=100000)
+    roles: int | None = Field(None, ge=1, le=100000)
+    instance_profiles: int | None = Field(None, ge=1, le=100000)
 
 
 class ClassroomSpec(StrictModel):
@@ -384,6 +391,10 @@ def default_quotas() -> dict[str, Quota]:
     match = re.search(r"self\._users_quota\s*=\s*(\d+)", text("iam", "models.py"))
     if match:
         quotas["users"] = Quota(int(match.group(1)), "IAM account summary UsersQuota")
+    from .iam_limits import ACCOUNT_DEFAULTS
+
+    for key, value in ACCOUNT_DEFAULTS.items():
+        quotas[key] = Quota(value, f"IAM quotas page, {key.replace('_', ' ')} per account")
     return quotas
 
 
@@ -435,6 +446,7 @@ def check_classroom(spec: EnvironmentSpec) -> list[Problem | SpecIssue]:
                                           "access_key for the template user)",
                                     (path, per_users)))
     problems += _isolation(spec)
+    problems += _limits(spec)
     if c.student_group in spec.iam.groups:
         path = ("classroom", "student_group")
         problems.append(Problem(path, f"'{c.student_group}' is already a group of the spec; "
@@ -494,12 +506,17 @@ def _isolation(spec: EnvironmentSpec) -> list[Problem]:
     return problems
 
 
+_PER_ACCOUNT = frozenset({"users", "roles", "instance_profiles"})
+
+
 def _quotas(spec: EnvironmentSpec, n: int) -> list[Problem]:
     """Totals of the whole class against the account's quotas (defaults unless declared)."""
     c = spec.classroom
     per = c.per_student  # type: ignore[union-attr]
     per_instances = [i for name, i in spec.ec2.instances.items() if name in per.instances]
     shared_instances = [i for name, i in spec.ec2.instances.items() if name not in per.instances]
+    # Roles of per-student instances are copied into every student's stack (layout.py).
+    student_roles = {i.role for i in per_instances if i.role and i.role in spec.iam.roles}
     usage = {
         "elastic_ips": (sum(i.elastic_ip for i in per_instances),
                         sum(i.elastic_ip for i in shared_instances), "elastic IPs"),
@@ -511,6 +528,11 @@ def _quotas(spec: EnvironmentSpec, n: int) -> list[Problem]:
                                sum(1 + i.extra_network_interfaces for i in shared_instances),
                                "network interfaces"),
         "users": (len(per.users), len(spec.iam.users) - len(per.users), "IAM users"),
+        "roles": (len(student_roles), len(spec.iam.roles) - len(student_roles), "IAM roles"),
+        "instance_profiles": (
+            sum(1 for r in student_roles if spec.iam.roles[r].instance_profile),
+            sum(1 for n, r in spec.iam.roles.items()
+                if r.instance_profile and n not in student_roles), "instance profiles"),
     }
     defaults = default_quotas()
     problems: list[Problem] = []
@@ -527,6 +549,63 @@ def _quotas(spec: EnvironmentSpec, n: int) -> list[Problem]:
         problems.append(Problem(("classroom", "roster"),
                                 f"{n} students x {each} {label} each + {shared} shared = "
                                 f"{total} {label}, over the quota of {quota.value} per "
-                                f"{'account' if key == 'users' else 'region'}: {where}",
+                                f"{'account' if key in _PER_ACCOUNT else 'region'}: {where}",
                                 ((),)))
+    return problems
+
+
+def _limits(spec: EnvironmentSpec) -> list[Problem]:
+    """IAM limits each student stack hits the same way (envkit/spec/iam_limits.py cites
+    AWS's quota pages): the generated group policy and boundary sizes, groups per user, the
+    size of student instance roles' inline policies with envkit's pin, the owner tag."""
+    from ..classroom.layout import pin_to_instance_policy, student_policy
+    from .catalog import partition_of
+    from .iam_limits import (
+        GROUPS_PER_USER,
+        INLINE_POLICY_SIZE,
+        MANAGED_POLICY_SIZE,
+        policy_size,
+        tag_value_problem,
+    )
+
+    c = spec.classroom
+    per = c.per_student  # type: ignore[union-attr]
+    problems: list[Problem] = []
+    extra = [s.model_dump(exclude_none=True) for s in c.student_permissions]  # type: ignore
+    size = policy_size(student_policy(partition_of(spec.region), spec.region, extra))
+    where = ("classroom", "student_permissions")
+    for limit, what in ((INLINE_POLICY_SIZE["group"], "inline policies of a group"),
+                        (MANAGED_POLICY_SIZE, "a managed policy (the students' permissions "
+                                              "boundary)")):
+        if size > limit:
+            problems.append(Problem(where, f"the generated student policy is {size:,} "
+                                           f"characters (without white space); IAM takes at "
+                                           f"most {limit:,} for {what}: shorten "
+                                           "student_permissions", (where,)))
+    for name in per.users:
+        template = spec.iam.users.get(name)
+        if template is None:
+            continue
+        student_group = c.student_group  # type: ignore[union-attr]
+        groups = {student_group, *template.groups}
+        if len(groups) > GROUPS_PER_USER:
+            path = ("iam", "users", name, "groups")
+            problems.append(Problem(path, f"each student joins {len(groups)} groups (these "
+                                          f"and the generated '{student_group}'); IAM "
+                                          f"allows at most {GROUPS_PER_USER} per user",
+                                    (path, ("classroom", "student_group"))))
+    pin = policy_size(pin_to_instance_policy())
+    for name, inst in spec.ec2.instances.items():
+        role = spec.iam.roles.get(inst.role) if name in per.instances and inst.role else None
+        if role is None:
+            continue
+        total = pin + sum(policy_size(d.to_json()) for d in role.inline_policies.values())
+        if total > INLINE_POLICY_SIZE["role"]:
+            path = ("iam", "roles", inst.role, "inline_policies")
+            problems.append(Problem(path, f"with envkit's pin to the instance ({pin:,}), the "
+                                          f"inline policies of role '{inst.role}' come to "
+                                          f"{total:,} characters; IAM takes at most "
+                                          f"{INLINE_POLICY_SIZE['role']:,} per role", (path,)))
+    if spec.owner and (why := tag_value_problem(spec.owner)):
+        problems.append(Problem(("owner",), f"the owner (the envkit:owner tag) {why}"))
     return problems
