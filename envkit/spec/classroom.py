@@ -557,7 +557,8 @@ def _quotas(spec: EnvironmentSpec, n: int) -> list[Problem]:
 def _limits(spec: EnvironmentSpec) -> list[Problem]:
     """IAM limits each student stack hits the same way (envkit/spec/iam_limits.py cites
     AWS's quota pages): the generated group policy and boundary sizes, groups per user, the
-    size of student instance roles' inline policies with envkit's pin, the owner tag."""
+    size of student instance roles' inline policies with envkit's pin (the owner tag
+    and names are checked where the spec's fields are)."""
     from ..classroom.layout import pin_to_instance_policy, student_policy
     from .catalog import partition_of
     from .iam_limits import (
@@ -565,7 +566,6 @@ def _limits(spec: EnvironmentSpec) -> list[Problem]:
         INLINE_POLICY_SIZE,
         MANAGED_POLICY_SIZE,
         policy_size,
-        tag_value_problem,
     )
 
     c = spec.classroom
@@ -606,6 +606,4 @@ def _limits(spec: EnvironmentSpec) -> list[Problem]:
                                           f"inline policies of role '{inst.role}' come to "
                                           f"{total:,} characters; IAM takes at most "
                                           f"{INLINE_POLICY_SIZE['role']:,} per role", (path,)))
-    if spec.owner and (why := tag_value_problem(spec.owner)):
-        problems.append(Problem(("owner",), f"the owner (the envkit:owner tag) {why}"))
     return problems
