@@ -260,10 +260,32 @@ class _Query:
         else:
             self.candidates = _candidates(s for _, s in self.labelled)
         self.parsed = [(label, parse_statement(s)) for label, s in self.labelled]
+        self.boundary = boundary
+        self.label = principal.label
         self.principal = IPrincipal(principal.label,
                                     [Policy(principal.label, [p for _, p in self.parsed])],
                                     permission_boundary=boundary)
         self.context = Context()
+
+    def _for(self, actions: list[str]) -> Any:
+        """The principal with only the statements that can match one of ``actions``: a
+        statement whose actions miss them all cannot change the answer for them, and big
+        managed policies otherwise make the solver slow."""
+        from iamprover.model import Policy
+        from iamprover.model import Principal as IPrincipal
+
+        wanted = frozenset(actions)
+
+        def relevant(st: Any) -> bool:
+            return bool(st.not_actions) or any(expand(a) & wanted for a in st.actions)
+
+        boundary = None
+        if self.boundary is not None:
+            boundary = Policy(self.boundary.name,
+                              [s for s in self.boundary.statements if relevant(s)])
+        return IPrincipal(self.label, [Policy(self.label, [p for _, p in self.parsed
+                                                          if relevant(p)])],
+                          permission_boundary=boundary)
 
     # the request's variables
     def _vars(self) -> tuple[Any, Any, Any]:
@@ -285,7 +307,7 @@ class _Query:
             solver.set("timeout", TIMEOUT_MS)
             solver.add(z3.Or(*[action == z3.StringVal(a) for a in chunk]))
             solver.add(self._forbidden(prop, resource, ctx), self.well_formed)
-            solver.add(allowed(self.principal, action, resource, ctx))
+            solver.add(allowed(self._for(chunk), action, resource, ctx))
             verdict = solver.check()
             if verdict == z3.sat:
                 return self._violation(prop, solver.model(), action, resource, ctx)
@@ -307,7 +329,7 @@ class _Query:
         solver.add(matches_any(resource, [resource_pattern]))
         if tag is not None:
             solver.add(ctx.string("aws:resourcetag/envkit:student") == z3.StringVal(tag))
-        solver.add(allowed(self.principal, action, resource, ctx))
+        solver.add(allowed(self._for([action_name.lower()]), action, resource, ctx))
         return solver.check() == z3.sat
 
     def _forbidden(self, prop: str, resource: Any, ctx: Any) -> Any:
@@ -395,6 +417,10 @@ _SHOWN = frozenset({"aws:resourcetag/envkit:student", "aws:requesttag/envkit:stu
 
 def prove(principal: Principal, lab: Lab) -> list[Violation]:
     """Every property ``principal`` breaks, one counterexample each (empty: proved)."""
+    return [_rename(v, principal.student, principal) for v in _prove(principal, lab)]
+
+
+def _prove(principal: Principal, lab: Lab) -> list[Violation]:
     query = _Query(principal, lab)
     found = []
     for prop, actions in _classes(query.candidates).items():
@@ -440,14 +466,14 @@ def prove_all(principals: list[Principal], lab: Lab) -> list[Violation]:
                               used, principal.is_user)
         if s.lower() in raw.lower() or any(s.lower() in v.lower() and v != s
                                            for v in principal.variables.values()):
-            found = [_rename(v, principal.student, principal) for v in prove(principal, lab)]
+            found = prove(principal, lab)
         else:
             variables = {k: (stand_in if v == s else v) for k, v in principal.variables.items()}
             key = json.dumps([raw, sorted(variables.items()), principal.is_user])
             if key not in cache_:
                 stand = Principal(principal.label, stand_in, principal.policies,
                                   principal.boundary, variables, principal.is_user)
-                cache_[key] = prove(stand, lab)
+                cache_[key] = _prove(stand, lab)
             found = [_rename(v, stand_in, principal) for v in cache_[key]]
         out += found
     return out
