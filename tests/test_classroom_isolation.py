@@ -241,3 +241,28 @@ def test_the_ssm_managed_policy_on_the_instance_role_is_refused():
     assert any("reads a parameter or secret outside the student's scope" in m and
                "managed policy AmazonSSMManagedInstanceCore" in m and "ssm:GetParameter" in m
                for m in found)
+
+
+def test_a_role_the_student_may_pass_is_proved_too():
+    from envkit.policy.rules._reach import read_graph
+
+    class R:
+        def __init__(self, type_, name, props, deps=()):
+            self.resource_type, self.name, self.props = type_, name, props
+            self.urn, self.dependencies, self.provider = f"urn:{name}", list(deps), None
+
+    user = R("aws:iam/user:User", "ann", {"name": "ann", "tags": {"envkit:student": "ann"}})
+    passer = R("aws:iam/userPolicy:UserPolicy", "p", {"user": "ann", "name": "p", "policy": {
+        "Statement": [{"Effect": "Allow", "Action": "iam:PassRole",
+                       "Resource": "arn:aws:iam::*:role/ops"}]}}, [user])
+    ops = R("aws:iam/role:Role", "ops", {"name": "ops", "path": "/"})
+    ops_policy = R("aws:iam/rolePolicy:RolePolicy", "o", {"role": "ops", "name": "o", "policy": {
+        "Statement": [{"Effect": "Allow", "Action": "ssm:GetParameter", "Resource": "*"}]}},
+        [ops])
+    graph = read_graph([user, passer, ops, ops_policy])
+    labels = [p.label for p in graph.principals]
+    assert labels == ["student 'ann' (user ann)", "role 'ops' (passable of student 'ann')"]
+    found = prove_all(graph.principals, graph.lab)
+    assert {(v.principal, v.prop) for v in found} >= {
+        ("role 'ops' (passable of student 'ann')", "secrets"),
+        ("student 'ann' (user ann)", "iam")}
