@@ -106,6 +106,9 @@ def _condition_text(raw: str) -> str:
     return json.dumps(doc) if changed else raw
 
 
+_TAG_VARIABLE = re.compile(r"\$\{aws:(?:Principal|Resource|Request)Tag/[^}]*\}", re.I)
+
+
 @per_document
 def parliament_findings(raw: str) -> tuple[tuple[str, str], ...]:
     """parliament's core findings (issue, detail) for one document text.
@@ -115,7 +118,10 @@ def parliament_findings(raw: str) -> tuple[tuple[str, str], ...]:
     :func:`credential_actions`."""
     analyze_policy_string = import_parliament().analyze_policy_string
 
-    policy = analyze_policy_string(_condition_text(raw))
+    # parliament splits ARNs on ':' and '/', so a variable such as
+    # ${aws:PrincipalTag/envkit:student} reads as a malformed resource; any variable is one
+    # path segment to AWS, as ${aws:username} is to parliament.
+    policy = analyze_policy_string(_TAG_VARIABLE.sub("${aws:username}", _condition_text(raw)))
     return tuple((f.issue, json.dumps(f.detail, default=str) if not isinstance(f.detail, str)
                   else f.detail) for f in policy.findings)
 
