@@ -15,7 +15,9 @@ Scoring, per program, over distinct (rule, resource) pairs:
   ``controls`` name one of that problem's peer checks, is a TP (a rule that now catches it);
 - anything else reported is ``unjudged`` (listed, so someone judges it; not scored);
 - a judged TP or a ``missed`` problem the run does not report is an FN. A program without
-  a verdict (exit 2, a timeout) reports nothing, so all its real problems are FNs.
+  a verdict (exit 2, a timeout) reports nothing, so all its real problems are FNs;
+- a ``missed`` problem marked ``by_design`` (a peer check envkit declines on purpose, as
+  docs/policy-peers.md explains) is counted apart, and in a second recall figure.
 Rules about envkit's own conventions (the manifest's ``conventions``) are counted apart.
 
 Prints JSON. Goals (issue 15 point 6): precision >= 0.95, recall >= 0.90.
@@ -168,12 +170,14 @@ def score(program: dict[str, Any], run: dict[str, Any],
     fn = [f"{f['rule']} on {f['resource']}" for key, f in judged.items()
           if f["judgement"] == "TP" and key not in pairs]
     fn += [f"{m['what']} on {m['resource']} ({', '.join(m['peers'])})"
-           for i, m in enumerate(missed) if i not in caught]
+           for i, m in enumerate(missed) if i not in caught and not m.get("by_design")]
+    by_design = [f"{m['what']} on {m['resource']} ({', '.join(m['peers'])})"
+                 for i, m in enumerate(missed) if i not in caught and m.get("by_design")]
     return {"name": program["name"], "verdict": verdict,
             "expected_verdict": program["expected_verdict"],
             "failure": failure_reason(run), "seconds": run["seconds"],
             "tp": tp, "fp": fp, "fn": len(fn), "convention_findings": conv,
-            "missed": fn, "unjudged": unjudged}
+            "missed": fn, "missed_by_design": by_design, "unjudged": unjudged}
 
 
 def _ratio(a: int, b: int) -> float | None:
@@ -224,11 +228,16 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps({
         "programs": len(results),
         "verdicts_given": len(judged),
-        "verdicts_as_expected": sum(r["verdict"] == r["expected_verdict"] for r in results),
+        "verdicts_as_expected": sum(r["expected_verdict"] is not None
+                                    and r["verdict"] == r["expected_verdict"] for r in results),
+        "verdicts_judged": sum(r["expected_verdict"] is not None for r in results),
         "tp": tp, "fp": fp, "fn": fn,
         "precision": _ratio(tp, tp + fp),
         "recall": _ratio(tp, tp + fn),
         "recall_where_a_verdict_was_given": _ratio(tp, tp + fn_judged),
+        "missed_by_design": sum(len(r["missed_by_design"]) for r in results),
+        "recall_counting_by_design_misses": _ratio(
+            tp, tp + fn + sum(len(r["missed_by_design"]) for r in results)),
         "convention_findings": conv,
         "precision_counting_conventions_as_fp": _ratio(tp, tp + fp + conv),
         "unjudged": sum(len(r["unjudged"]) for r in results),
