@@ -68,9 +68,14 @@ def materialize(program: dict[str, Any], mirrors: Path, into: Path) -> Path:
     source = git_dir(mirrors, program["repo"])
     if source is None:
         raise FileNotFoundError(f"no git copy of {program['repo']} under {mirrors}")
-    archive = subprocess.run(
+    done = subprocess.run(
         ["git", "--git-dir", str(source), "archive", "--format=tar", program["commit"],
-         "--", program["path"]], capture_output=True, check=True, timeout=120).stdout
+         "--", program["path"]], capture_output=True, timeout=120)
+    if done.returncode != 0:
+        raise FileNotFoundError(
+            f"{source}: no {program['path']} at commit {program['commit']} "
+            f"({done.stderr.decode('utf-8', 'replace').strip()[:200]})")
+    archive = done.stdout
     target = into / program["name"]
     target.mkdir(parents=True)
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
