@@ -92,8 +92,11 @@ def installed(built, tmp_path_factory) -> dict[str, Path]:
     purelib = _run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]
                    ).stdout.strip()
     Path(purelib, "envkit-test-deps.pth").write_text(f"{root / 'deps'}\n")
+    # Without PYTHONPATH: a checkout on it (with the egg-info `build` leaves there) would make
+    # pip answer "already satisfied" and install nothing.
+    quiet = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     done = _run([python, "-m", "pip", "install", "--no-index", "--disable-pip-version-check",
-                 built["wheel"]])
+                 built["wheel"]], env=quiet)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     work = root / "work"
     work.mkdir()
@@ -197,7 +200,8 @@ def test_gitignore_covers_what_init_jupyter_and_builds_write():
     if top.returncode != 0 or Path(top.stdout.strip()).resolve() != ROOT:
         pytest.skip(f"{ROOT} is not a git checkout (an sdist?): no .gitignore to check")
     paths = ["envkit.yaml", "notebooks/.ipynb_checkpoints/01-iam-basics-checkpoint.ipynb",
-             "build/lib/envkit/cli.py", "dist/envkit-0.1.0.tar.gz", "envkit.egg-info/PKG-INFO",
+             "build/lib/envkit/cli/__init__.py", "dist/envkit-0.1.0.tar.gz",
+             "envkit.egg-info/PKG-INFO",
              ".venv/bin/python"]
     ignored = _run(["git", "-C", ROOT, "check-ignore", "--no-index", *paths])
     assert ignored.stdout.split() == paths
