@@ -29,7 +29,8 @@ def scope_findings(data: dict) -> list[str]:
 
 def student(name: str, *extra: dict, boundary: dict | None = None) -> Principal:
     return Principal(f"student '{name}'", name,
-                     [("group policy", student_policy("aws", "us-east-1", list(extra)))],
+                     [("group 'web-class-students' policy 'envkit-student-access'",
+                       student_policy("aws", "us-east-1", list(extra)))],
                      ("boundary", boundary) if boundary else None,
                      {"aws:username": name}, is_user=True)
 
@@ -266,3 +267,39 @@ def test_a_role_the_student_may_pass_is_proved_too():
     assert {(v.principal, v.prop) for v in found} >= {
         ("role 'ops' (passable of student 'ann')", "secrets"),
         ("student 'ann' (user ann)", "iam")}
+
+
+class _R:
+    """A resource as a stack rule sees it (type, name, props, urn, dependencies)."""
+
+    def __init__(self, type_, name, props, deps=()):
+        self.resource_type, self.name, self.props = type_, name, props
+        self.urn, self.dependencies, self.provider = f"urn:{name}", list(deps), None
+
+
+def test_a_student_instance_role_not_pinned_to_its_instance_is_reported():
+    from types import SimpleNamespace
+
+    from envkit.policy.rules.classroom import classroom_student_scope
+
+    user = _R("aws:iam/user:User", "ann", {"name": "ann", "tags": {"envkit:student": "ann"}})
+    role = _R("aws:iam/role:Role", "r", {"name": "r", "tags": {"envkit:student": "ann"}})
+    profile = _R("aws:iam/instanceProfile:InstanceProfile", "p", {"name": "p", "role": "r"},
+                 [role])
+    instance = _R("aws:ec2/instance:Instance", "web", {
+        "iamInstanceProfile": "p", "instanceType": "t3.micro",
+        "tags": {"envkit:student": "ann"}}, [profile])
+    found: list[str] = []
+    classroom_student_scope(SimpleNamespace(resources=[user, role, profile, instance]),
+        lambda message, urn=None: found.append(message))
+    assert found == ["role 'r' (on instance 'web' of student 'ann') is not pinned to its "
+                     "instance: add the Deny statements on aws:EC2InstanceSourceVPC and "
+                     "aws:EC2InstanceSourcePrivateIPv4 (envkit adds them to the roles of "
+                     "student instances)"]
+
+
+def test_the_prover_knows_envkits_student_policy_name():
+    from envkit.classroom.layout import STUDENT_POLICY
+    from envkit.policy.rules._isolation import STUDENT_POLICY as PROVER
+
+    assert STUDENT_POLICY == PROVER

@@ -202,7 +202,7 @@ def classroom_student_scope(args, report):
                        if f"{label}, statement" in v.statement), None)
         report(message, source or graph.urns.get(v.principal))
     for label, principal in ((p.label, p) for p in graph.principals if not p.is_user):
-        if " on instance " in label and not _pinned(principal.policies):
+        if "(on instance " in label and not _pinned(principal.policies):
             report(f"{label} is not pinned to its instance: add the Deny statements on "
                    "aws:EC2InstanceSourceVPC and aws:EC2InstanceSourcePrivateIPv4 "
                    "(envkit adds them to the roles of student instances)",
