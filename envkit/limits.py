@@ -119,14 +119,17 @@ def parse_port(value: Any, source: str) -> int:
 
 
 def read_text(path: str | os.PathLike[str], what: str = "spec", limit: int = MAX_SPEC_BYTES,
-              encoding: str = "utf-8") -> str:
+              encoding: str = "utf-8", within: str | os.PathLike[str] | None = None) -> str:
     """Read a user's file as text: a regular file only, at most ``limit`` bytes, strict
     UTF-8. Anything else is a :class:`SpecError` (exit 2) naming the file and the reason.
 
     The file is opened non-blocking and checked with ``fstat`` before a byte is read, so a
     FIFO, a device or a directory is refused at once instead of hanging or streaming.
+    ``within`` (a folder such as ENVKIT_HOME) refuses a file that a link leads out of it: the
+    file opened must be the one the link-free path inside ``within`` names.
     """
     name = os.fspath(path)
+    real = _inside(name, within, what) if within is not None else None
     flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
         fd = os.open(name, flags)
@@ -142,6 +145,8 @@ def read_text(path: str | os.PathLike[str], what: str = "spec", limit: int = MAX
         raise _issue(name, f"cannot read the {what}: {_reason(exc)}") from None
     try:
         info = os.fstat(fd)
+        if real is not None and not _same_file(info, real):
+            raise _issue(name, f"changed while it was opened; the {what} was not read")
         if not stat.S_ISREG(info.st_mode):
             raise _issue(name, f"is {_kind(info.st_mode)}, not a regular file: a {what} is "
                                "read only from a file")
@@ -166,6 +171,79 @@ def read_text(path: str | os.PathLike[str], what: str = "spec", limit: int = MAX
         raise SpecError(SpecIssue("", f"is not UTF-8 text (byte {exc.start + 1} on line "
                                       f"{line} cannot be read)", file=clip(name, 200),
                                   line=line)) from None
+
+
+def _inside(name: str, within: str | os.PathLike[str], what: str) -> str:
+    """The real path of ``name``, which must lie inside ``within`` (links resolved)."""
+    real = os.path.realpath(name)
+    root = os.path.realpath(within)
+    if os.path.commonpath([real, root]) != root:
+        raise _issue(name, f"is a link that leads out of {clip(os.fspath(within), 200)}; "
+                           f"envkit does not read a {what} through it")
+    return real
+
+
+def _same_file(info: os.stat_result, real: str) -> bool:
+    try:
+        other = os.stat(real)
+    except OSError:
+        return False
+    return (info.st_dev, info.st_ino) == (other.st_dev, other.st_ino)
+
+
+#: Most digits in one JSON number (a price, a count): more is not a value, it is a payload.
+MAX_JSON_DIGITS = 30
+
+
+def read_json(path: str | os.PathLike[str], what: str, limit: int = MAX_SPEC_BYTES,
+              within: str | os.PathLike[str] | None = None) -> Any:
+    """A JSON document from a file, read with :func:`read_text` (regular file, ``limit``,
+    ``within``) and bounded: at most :data:`MAX_DEPTH` levels, numbers of at most
+    :data:`MAX_JSON_DIGITS` digits, no NaN or Infinity. A problem is a :class:`SpecError`
+    naming the file (and line), never quoting the file's contents."""
+    import json
+
+    name = os.fspath(path)
+    text = read_text(path, what, limit, within=within)
+
+    def number(kind: type) -> Any:
+        def parse(token: str) -> Any:
+            if len(token) > MAX_JSON_DIGITS + 8:
+                raise ValueError(f"a number of {len(token)} characters")
+            return kind(token)
+        return parse
+
+    def constant(token: str) -> Any:
+        raise ValueError(f"{token} is not a JSON number")
+
+    try:
+        data = json.loads(text, parse_int=number(int), parse_float=number(float),
+                          parse_constant=constant)
+    except json.JSONDecodeError as exc:
+        raise SpecError(SpecIssue("", f"is not a JSON {what}: {exc.msg} (column {exc.colno})",
+                                  file=clip(name, 200), line=exc.lineno)) from None
+    except RecursionError:
+        raise _issue(name, f"nests deeper than {MAX_DEPTH} levels; not a {what}") from None
+    except ValueError as exc:
+        raise _issue(name, f"is not a JSON {what}: {exc}") from None
+    if _depth(data) > MAX_DEPTH:
+        raise _issue(name, f"nests deeper than {MAX_DEPTH} levels; not a {what}")
+    return data
+
+
+def _depth(value: Any) -> int:
+    """How deep ``value`` nests (iteratively: a deep document cannot exhaust the stack)."""
+    deepest = 0
+    stack = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, (dict, list)):
+            deepest = max(deepest, level)
+            if deepest > MAX_DEPTH:
+                return deepest
+            stack.extend((v, level + 1) for v in (item.values() if isinstance(item, dict)
+                                                  else item))
+    return deepest
 
 
 def check_text_size(text: str, what: str = "spec", filename: str | None = None,

@@ -13,7 +13,8 @@ import stat
 
 import pytest
 
-from envkit import Classroom, OperationError
+from envkit import Classroom
+from envkit.errors import InputError
 from envkit.classroom.handout import CSV_HEADER, render_handouts, write_handouts
 from envkit.spec.classroom import Student
 from envkit.targets import Target
@@ -85,10 +86,9 @@ def test_a_student_without_console_access_gets_no_csv_row():
 
 def test_written_into_a_private_folder_with_private_files(deployed, tmp_path):
     classroom, outputs = deployed
-    folder = tmp_path / "out"
-    folder.mkdir(mode=0o755)
+    folder = tmp_path / "new" / "out"
     written = write_handouts(render_handouts("web-class", classroom.selected, outputs), folder)
-    assert stat.S_IMODE(folder.stat().st_mode) == 0o700  # tightened
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700  # created private
     assert stat.S_IMODE(written.csv.stat().st_mode) == 0o600
     for sid in outputs:
         assert stat.S_IMODE(written.pages[sid].stat().st_mode) == 0o600
@@ -103,11 +103,12 @@ def test_never_written_through_a_symlink(deployed, tmp_path):
     elsewhere.mkdir()
     link = tmp_path / "link"
     link.symlink_to(elsewhere)
-    with pytest.raises(OperationError, match="is a symbolic link"):
+    with pytest.raises(InputError, match="is a symbolic link"):
         write_handouts(handouts, link)
     assert not list(elsewhere.iterdir())
     folder = tmp_path / "out"
-    (folder / "ann").mkdir(parents=True)
+    folder.mkdir(mode=0o700)
+    (folder / "ann").mkdir(mode=0o700)
     victim = tmp_path / "victim.txt"
     victim.write_text("keep me")
     (folder / "ann" / "ann-lab.pem").symlink_to(victim)

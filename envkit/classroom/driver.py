@@ -36,6 +36,7 @@ from ..events import Event
 from ..spec.classroom import Student
 from .layout import TAG_CLASS, TAG_STUDENT, ClassLayout
 from .planning import ClassPlan, classroom_exports
+from .record import ClassRecord
 
 SHARED = None  # the student of the shared stack
 
@@ -143,46 +144,6 @@ class ClassEnvironment(Environment):
                 extra_tags={TAG_STUDENT: self.student.id, TAG_CLASS: self.layout.name})
         pulumi.export("classroom", classroom_exports(self.layout, self.student, fingerprint,
                                                      refs))
-
-
-# --- the local record of a class ---------------------------------------------------------------
-
-
-class ClassRecord:
-    """What this machine knows of a class (ENVKIT_HOME/classes/NAME.json): per stack the
-    fingerprint, state, resources, elapsed time, expiry and last error. The backend stays
-    the source of truth; the record lets ``up`` skip unchanged students without asking it."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.path = home.subdir("classes") / f"{name}.json"
-        self._lock = threading.Lock()
-
-    def read(self) -> dict[str, Any]:
-        """The whole record."""
-        try:
-            data = json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            return {"stacks": {}}
-        return data if isinstance(data, dict) and isinstance(data.get("stacks"), dict) \
-            else {"stacks": {}}
-
-    def stack(self, stack: str) -> dict[str, Any]:
-        """One stack's entry (empty when unknown)."""
-        return dict(self.read()["stacks"].get(stack) or {})
-
-    def update(self, stack: str | None = None, **fields: Any) -> None:
-        """Merge ``fields`` into a stack's entry (or the class's own when ``stack`` is None)."""
-        with self._lock, home.locked(f"class-{self.name}"):
-            data = self.read()
-            if stack is None:
-                data.update(fields)
-            else:
-                data["stacks"].setdefault(stack, {}).update(
-                    fields, updated=datetime.now(timezone.utc).isoformat(timespec="seconds"))
-            tmp = self.path.with_name(f".{self.name}.{os.getpid()}.{threading.get_ident()}")
-            tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-            tmp.replace(self.path)
 
 
 def default_parallel() -> int:

@@ -231,6 +231,8 @@ class ClassCost:
     source: str
     dates: list[str]
     reason: str | None
+    #: Why a price source was set aside (a damaged cache), shown with the estimate.
+    note: str | None = None
 
     @property
     def class_hourly(self) -> float | None:
@@ -255,6 +257,7 @@ class ClassCost:
                 "class_hourly": money(self.class_hourly), "lease_hours": self.lease_hours,
                 "lease": money(self.lease), "prices": self.source, "price_dates": self.dates,
                 "unknown_because": None if self.class_hourly is not None else self.reason,
+                "price_note": self.note,
                 "shared": self.shared.to_dict(), "student": self.per_student.to_dict()}
 
 
@@ -290,4 +293,4 @@ def cost_of(plan: ClassPlan, table: Any, why_missing: str | None = None) -> Clas
     hours = parse_ttl(layout.student_ttl).total_seconds() / 3600
     reason = shared.reason or student.reason
     return ClassCost(shared, student, len(plan.students), hours, table.source, table.dates(),
-                     reason)
+                     reason, getattr(table, "note", None))

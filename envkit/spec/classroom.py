@@ -141,7 +141,7 @@ class RosterSpec(StrictModel):
         if value is None:
             return None
         path = _resolve(value, info)
-        if not path.is_file():
+        if not path.exists():  # what it is (a FIFO, a folder) is the bounded reader's call
             raise ValueError(f"roster file '{value}' does not exist")
         return path
 
@@ -260,17 +260,12 @@ def _load_roster(roster: RosterSpec) -> tuple[list[Student], list[int], list[Pro
 
 def read_roster_csv(path: Path) -> list[Student]:
     """Read ``id,email[,name]`` rows; every problem is a SpecIssue at the CSV's line."""
+    from ..limits import read_text
+
     file = str(path)
-    try:
-        size = path.stat().st_size
-        if size > MAX_ROSTER_BYTES:
-            raise SpecError(SpecIssue("", f"the roster is {size:,} bytes; the limit is "
-                                          f"{MAX_ROSTER_BYTES:,}", file=file))
-        text = path.read_bytes().decode("utf-8-sig")
-    except OSError as exc:
-        raise SpecError(SpecIssue("", f"cannot read the roster: {exc}", file=file)) from None
-    except UnicodeDecodeError:
-        raise SpecError(SpecIssue("", "the roster is not UTF-8 text", file=file)) from None
+    # The bounded reader: a regular file (a FIFO or device is refused at once), at most
+    # MAX_ROSTER_BYTES, UTF-8 (a byte-order mark, as spreadsheets write, is dropped).
+    text = read_text(path, "roster", MAX_ROSTER_BYTES).removeprefix("\ufeff")
     reader = csv.reader(io.StringIO(text, newline=""), strict=True)
     issues: list[SpecIssue] = []
     students: list[Student] = []
@@ -278,9 +273,11 @@ def read_roster_csv(path: Path) -> list[Student]:
     try:
         header = [h.strip().lower() for h in next(reader, [])]
         if header not in (["id", "email"], ["id", "email", "name"]):
-            raise SpecError(SpecIssue("", "the first line must be the header id,email or "
-                                          f"id,email,name; found {','.join(header)[:80]!r}",
-                                      file=file, line=1))
+            # Never quote what was found: until the header matches, the file may be anything
+            # (a key, the passphrase), and an error message ends up in terminals and logs.
+            raise SpecError(SpecIssue("", "is not a roster: the first line must be the "
+                                          "header id,email or id,email,name (found "
+                                          f"{_shape(header)})", file=file, line=1))
         for row in reader:
             line = reader.line_num
             if not any(cell.strip() for cell in row):
@@ -316,6 +313,14 @@ def read_roster_csv(path: Path) -> list[Student]:
         raise SpecError([SpecIssue("id", message, file=file, line=lines[i])
                          for i, message in duplicates])
     return students
+
+
+def _shape(header: list[str]) -> str:
+    """What a first line looks like, without a word of its text."""
+    if not any(header):
+        return "an empty line"
+    return f"a line of {len(header)} field{'s' if len(header) != 1 else ''}, " \
+           f"{sum(len(h) for h in header)} characters"
 
 
 def _duplicates(students: list[Student], where: list[int] | None = None
