@@ -79,8 +79,9 @@ def subdir(*parts: str) -> Path:
 
 
 def keys_dir(environment: str) -> Path:
-    """Where an environment's private keys live (not created)."""
-    return home() / "keys" / environment
+    """Where an environment's private keys live (not created, nor is ENVKIT_HOME: a plan
+    names the folder without making it)."""
+    return location() / "keys" / environment
 
 
 def private_dir(path: Path) -> Path:

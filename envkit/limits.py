@@ -198,9 +198,10 @@ MAX_JSON_DIGITS = 30
 def read_json(path: str | os.PathLike[str], what: str, limit: int = MAX_SPEC_BYTES,
               within: str | os.PathLike[str] | None = None) -> Any:
     """A JSON document from a file, read with :func:`read_text` (regular file, ``limit``,
-    ``within``) and bounded: at most :data:`MAX_DEPTH` levels, numbers of at most
-    :data:`MAX_JSON_DIGITS` digits, no NaN or Infinity. A problem is a :class:`SpecError`
-    naming the file (and line), never quoting the file's contents."""
+    ``within``) and bounded: at most :data:`MAX_DEPTH` levels, no NaN or Infinity; a number
+    of more than :data:`MAX_JSON_DIGITS` digits is read as infinity, never converted, so the
+    caller's range check names its key. A problem is a :class:`SpecError` naming the file
+    (and line or key), never quoting the file's contents."""
     import json
 
     name = os.fspath(path)
@@ -208,9 +209,7 @@ def read_json(path: str | os.PathLike[str], what: str, limit: int = MAX_SPEC_BYT
 
     def number(kind: type) -> Any:
         def parse(token: str) -> Any:
-            if len(token) > MAX_JSON_DIGITS + 8:
-                raise ValueError(f"a number of {len(token)} characters")
-            return kind(token)
+            return kind(token) if len(token) <= MAX_JSON_DIGITS + 8 else float("inf")
         return parse
 
     def constant(token: str) -> Any:
@@ -226,24 +225,27 @@ def read_json(path: str | os.PathLike[str], what: str, limit: int = MAX_SPEC_BYT
         raise _issue(name, f"nests deeper than {MAX_DEPTH} levels; not a {what}") from None
     except ValueError as exc:
         raise _issue(name, f"is not a JSON {what}: {exc}") from None
-    if _depth(data) > MAX_DEPTH:
-        raise _issue(name, f"nests deeper than {MAX_DEPTH} levels; not a {what}")
+    deep = _too_deep(data)
+    if deep is not None:
+        raise SpecError(SpecIssue(deep, f"nests deeper than {MAX_DEPTH} levels; not a {what}",
+                                  file=clip(name, 200)))
     return data
 
 
-def _depth(value: Any) -> int:
-    """How deep ``value`` nests (iteratively: a deep document cannot exhaust the stack)."""
-    deepest = 0
-    stack = [(value, 1)]
+def _too_deep(value: Any) -> str | None:
+    """The key under which ``value`` nests deeper than MAX_DEPTH (its first levels, dotted),
+    or None. Iterative: a deep document cannot exhaust the stack."""
+    stack: list[tuple[Any, tuple[str, ...]]] = [(value, ())]
     while stack:
-        item, level = stack.pop()
-        if isinstance(item, (dict, list)):
-            deepest = max(deepest, level)
-            if deepest > MAX_DEPTH:
-                return deepest
-            stack.extend((v, level + 1) for v in (item.values() if isinstance(item, dict)
-                                                  else item))
-    return deepest
+        item, where = stack.pop()
+        if not isinstance(item, (dict, list)):
+            continue
+        if len(where) >= MAX_DEPTH:
+            shown = [clip(k, 40) for k in where[:4]]
+            return ".".join(shown) + ("..." if len(where) > 4 else "")
+        pairs = item.items() if isinstance(item, dict) else enumerate(item)
+        stack.extend((v, (*where, str(k))) for k, v in pairs)
+    return None
 
 
 def check_text_size(text: str, what: str = "spec", filename: str | None = None,

@@ -615,8 +615,10 @@ class Classroom:
     def handouts(self, out_dir: str | os.PathLike[str] | None = None) -> Any:
         """Write each selected student's handout (see :mod:`envkit.classroom.handout`) into
         ``out_dir`` (default ENVKIT_HOME/handouts/NAME); returns what was written."""
-        from .handout import render_handouts, write_handouts
+        from .handout import check_folder, render_handouts, write_handouts
 
+        folder = Path(out_dir) if out_dir else home.location() / "handouts" / self.name
+        check_folder(folder)  # before any secret is read: a folder we may not use stops here
         outputs: dict[str, dict[str, Any]] = {}
         missing: list[str] = []
         for student in self.selected:
@@ -630,7 +632,6 @@ class Classroom:
             else:
                 missing.append(student.id)
         rendered = render_handouts(self.name, self.selected, outputs)
-        folder = Path(out_dir) if out_dir else home.home() / "handouts" / self.name
         written = write_handouts(rendered, folder)
         written.missing = missing
         return written

@@ -143,6 +143,13 @@ def render_handouts(name: str, students: list[Student], outputs: dict[str, dict[
 # --- writing ------------------------------------------------------------------------------------
 
 
+def check_folder(folder: Path) -> None:
+    """Refuse (InputError, exit 2) an existing ``folder`` that handouts may not go into:
+    a link, not a folder, someone else's, or open to other users. A missing one is fine."""
+    if folder.exists() or folder.is_symlink():
+        _private_folder(folder)
+
+
 def _private_folder(folder: Path) -> Path:
     """``folder`` as a private directory of ours: created 0700 when missing; an existing one
     is used only when it is a real folder (not a link), owned by this user and closed to

@@ -11,6 +11,7 @@ the key; reading never creates a folder.
 from __future__ import annotations
 
 import json
+import math
 import threading
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,6 +35,8 @@ _JSON_NAMES = {str: "a string", int: "a number", float: "a number", dict: "an ob
 
 
 def _kind(value: Any) -> str:
+    if isinstance(value, float) and value in (float("inf"), float("-inf")):
+        return "a number too long to read"
     return "null" if value is None else _JSON_NAMES.get(type(value), type(value).__name__)
 
 
@@ -45,7 +48,8 @@ def validate_record(data: Any, file: str) -> dict[str, Any]:
     issues: list[SpecIssue] = []
 
     def check(where: str, value: Any, types: tuple[type, ...]) -> None:
-        if value is None or (isinstance(value, types) and not isinstance(value, bool)):
+        if value is None or (isinstance(value, types) and not isinstance(value, bool)
+                             and not (isinstance(value, float) and not math.isfinite(value))):
             return
         want = " or ".join(dict.fromkeys(_JSON_NAMES[t] for t in types))
         issues.append(SpecIssue(where, f"expected {want}, found {_kind(value)}", file=file))
