@@ -14,8 +14,8 @@ import stat
 import pytest
 
 from envkit import Classroom
-from envkit.errors import InputError
 from envkit.classroom.handout import CSV_HEADER, render_handouts, write_handouts
+from envkit.errors import InputError
 from envkit.spec.classroom import Student
 from envkit.targets import Target
 

@@ -107,7 +107,7 @@ def test_a_damaged_class_record_is_exit_2_naming_the_file_and_key(record, messag
     path.write_text(json.dumps(record))
     for args in (["class", "plan", "web-class"], ["class", "plan", str(CLASS)],
                  ["class", "status", str(CLASS)], ["reap", "--yes", "--no-orphans"]):
-        code, out, err = in_process(capsys, *args)
+        code, _out, err = in_process(capsys, *args)
         assert code == 2, (args, err)
         assert f"{path}: {message}" in err, (args, err)
         assert "unexpected error" not in err and "Traceback" not in err
@@ -175,7 +175,7 @@ def test_a_price_cache_linked_to_dev_zero_is_refused_without_reading_it(capsys):
 
 def test_a_fifo_price_cache_does_not_block_the_plan(capsys):
     os.mkfifo(home.home() / "prices.json")
-    code, out, err = in_process(capsys, "class", "plan", str(CLASS))
+    code, out, _err = in_process(capsys, "class", "plan", str(CLASS))
     assert code == 0 and "a FIFO (named pipe)" in " ".join(out.split())
 
 
@@ -186,7 +186,7 @@ def test_a_device_given_as_price_table_is_exit_2(capsys):
 
 def test_a_good_price_cache_still_prices_the_class(capsys):
     (home.home() / "prices.json").write_text(json.dumps(price_table()))
-    code, out, err = in_process(capsys, "class", "plan", str(CLASS))
+    code, out, _err = in_process(capsys, "class", "plan", str(CLASS))
     assert code == 0 and "class of 5 $0.0814/h" in " ".join(out.split())
 
 
@@ -280,7 +280,7 @@ def test_handouts_refuse_someone_elses_folder(deployed, tmp_path, capsys):
 def test_handouts_go_into_a_private_folder_of_ours_as_it_is(deployed, tmp_path, capsys):
     mine = tmp_path / "mine"
     mine.mkdir(mode=0o700)
-    code, out, err = in_process(capsys, "class", "handout", str(CLASS), "-o", str(mine))
+    code, _out, err = in_process(capsys, "class", "handout", str(CLASS), "-o", str(mine))
     assert code == 0, err
     assert (mine / "web-class-credentials.csv").is_file()
     assert stat.S_IMODE(mine.stat().st_mode) == 0o700

@@ -399,6 +399,7 @@ def find_orphans(known: set[str], regions: list[str], target: str | None,
     notes: list[str] = []
     unscanned: list[str] = []
     found: dict[tuple[str, str], Orphan] = {}
+    iam_pending = True
     for region in regions:
         try:
             resolved = resolve_target(target, region, profile, start_emulator=False)
@@ -410,9 +411,12 @@ def find_orphans(known: set[str], regions: list[str], target: str | None,
             notes.append(f"orphans not listed in {region}: the local emulator is not running")
             continue
         try:
-            for env_name, kind, rid in tagged_resources(resolved):
+            # IAM is global: its users and roles are listed once, with the first region that
+            # answers.
+            for env_name, kind, rid in tagged_resources(resolved, with_iam=iam_pending):
                 if env_name not in known:
                     found[(kind, rid)] = Orphan(env_name, region, kind, rid)
+            iam_pending = False
         except Exception as exc:  # noqa: BLE001 - botocore's many errors, one line
             notes.append(f"orphans not listed in {region}: {exc}")
             unscanned.append(region)
@@ -420,8 +424,9 @@ def find_orphans(known: set[str], regions: list[str], target: str | None,
             unscanned)
 
 
-def tagged_resources(target: Any) -> Iterator[tuple[str, str, str]]:
-    """(environment, kind, id) for every resource tagged envkit:environment on the target."""
+def tagged_resources(target: Any, with_iam: bool = True) -> Iterator[tuple[str, str, str]]:
+    """(environment, kind, id) for every resource tagged envkit:environment on the target
+    (in its region; IAM users and roles too unless ``with_iam`` is False)."""
     tagging = target.client("resourcegroupstaggingapi")
     for page in tagging.get_paginator("get_resources").paginate(
             TagFilters=[{"Key": TAG_ENVIRONMENT}]):
@@ -437,6 +442,8 @@ def tagged_resources(target: Any) -> Iterator[tuple[str, str, str]]:
     for address in ec2.describe_addresses(Filters=flt).get("Addresses", []):
         yield (_tag(address.get("Tags"), TAG_ENVIRONMENT), "ec2:elastic-ip",
                address.get("AllocationId") or address.get("PublicIp", ""))
+    if not with_iam:
+        return
     iam = target.client("iam")
     for page in iam.get_paginator("list_users").paginate(PathPrefix="/envkit/"):
         for user in page.get("Users", []):
