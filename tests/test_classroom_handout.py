@@ -127,7 +127,7 @@ def test_roster_widget_shows_each_student_and_reveals_one_at_a_time(deployed):
     assert list(widget.rows) == ["ann", "bob", "chen", "dana", "emil"]
     assert widget.rows["chen"]["who"].value == "<b>chen</b> (Chen Wei)"
     assert widget.rows["ann"]["state"].value == "deployed"
-    assert widget.rows["ann"]["resources"].value == "8"
+    assert widget.rows["ann"]["resources"].value == "10"
     password = outputs["ann"]["passwords"]["ann"]
     assert all(password not in r["details"].value for r in widget.rows.values())
     widget.rows["ann"]["reveal"].value = True

@@ -35,7 +35,7 @@ from ..errors import EnvkitError, OperationError, PolicyViolationError, UsageErr
 from ..events import Event
 from ..spec.classroom import Student
 from .layout import TAG_CLASS, TAG_STUDENT, ClassLayout
-from .planning import ClassPlan, classroom_exports
+from .planning import ClassPlan, classroom_exports, lease_extension
 from .record import ClassRecord
 
 SHARED = None  # the student of the shared stack
@@ -136,12 +136,15 @@ class ClassEnvironment(Environment):
         fingerprint = config.get("fingerprint")
         if self.student is None:
             program(self.spec, with_network=self.layout.has_ec2,
-                    extra_tags={TAG_CLASS: self.layout.name}, **common)
+                    extra_tags={TAG_CLASS: self.layout.name},
+                    extend=lease_extension(self.layout, None, None, common["target"]),
+                    **common)
             pulumi.export("classroom", classroom_exports(self.layout, None, fingerprint))
             return
         refs = config.require_object("shared")
         program(self.spec, shared=refs, **common,
-                extra_tags={TAG_STUDENT: self.student.id, TAG_CLASS: self.layout.name})
+                extra_tags={TAG_STUDENT: self.student.id, TAG_CLASS: self.layout.name},
+                extend=lease_extension(self.layout, self.student, refs, common["target"]))
         pulumi.export("classroom", classroom_exports(self.layout, self.student, fingerprint,
                                                      refs))
 

@@ -123,6 +123,29 @@ def classroom_exports(layout: ClassLayout, student: Student | None, fingerprint:
             "sign_in_url": (refs or {}).get("sign_in_url")}
 
 
+def lease_extension(layout: ClassLayout, student: Student | None,
+                    refs: dict[str, Any] | None, target: str) -> Any:
+    """The ``extend`` hook of :func:`envkit.stack_program.program` for a class's stack: the
+    shared stack's schedule group, execution role and budget, or a student's lease-end
+    schedules (:mod:`envkit.classroom.aws_lease`)."""
+    from ..components.base import lab_tags
+    from ..spec.catalog import partition_of
+
+    partition = partition_of(layout.spec.region)
+
+    def extend(opts: Any, exports: dict[str, Any]) -> dict[str, Any]:
+        from .aws_lease import shared_guards, student_lease
+
+        if student is None:
+            tags = {**lab_tags(layout.shared_spec, None), TAG_CLASS: layout.name}
+            if exports.get("expires"):
+                tags["envkit:expires"] = exports["expires"]
+            return shared_guards(layout, partition, tags, opts, exports, target)
+        return student_lease(layout, student, partition, opts, exports, refs or {})
+
+    return extend
+
+
 def plan_class(layout: ClassLayout, students: list[Student] | None = None, *,
                expires_at: datetime | None = None, source: str | None = None) -> ClassPlan:
     """Plan the shared stack and each student's stack offline (all students by default)."""
@@ -137,7 +160,8 @@ def plan_class(layout: ClassLayout, students: list[Student] | None = None, *,
 
         shared: dict[str, Any] = {}
         program(layout.shared_spec, expires_at=expires_at, with_network=layout.has_ec2,
-                extra_tags={TAG_CLASS: layout.name}, export=shared.__setitem__)
+                extra_tags={TAG_CLASS: layout.name}, export=shared.__setitem__,
+                extend=lease_extension(layout, None, None, "aws"))
         refs = layout.shared_refs(shared, plain=False)
         for key, value in shared.items():
             pulumi.export(key, value)
@@ -146,7 +170,8 @@ def plan_class(layout: ClassLayout, students: list[Student] | None = None, *,
             exports: dict[str, Any] = {}
             program(layout.student_spec(student), expires_at=expires_at, shared=refs,
                     extra_tags={TAG_STUDENT: student.id, TAG_CLASS: layout.name},
-                    export=exports.__setitem__)
+                    export=exports.__setitem__,
+                    extend=lease_extension(layout, student, refs, "aws"))
             exports["classroom"] = classroom_exports(layout, student, None, refs)
             pulumi.export(STUDENT_OUTPUTS + student.id, exports)
 
