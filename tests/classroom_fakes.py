@@ -60,6 +60,16 @@ class DeployMocks:
             kind = t.rsplit(":", 1)[-1].lower()
             arn = f"arn:aws:iam::{ACCOUNT}:{kind}{inputs.get('path', '/')}{inputs['name']}"
             return inputs["name"], {**inputs, "arn": arn}
+        if t == "aws:iam/policy:Policy":
+            arn = f"arn:aws:iam::{ACCOUNT}:policy{inputs.get('path', '/')}{inputs['name']}"
+            return arn, {**inputs, "arn": arn}
+        if t == "aws:scheduler/scheduleGroup:ScheduleGroup":
+            arn = f"arn:aws:scheduler:{self.region}:{ACCOUNT}:schedule-group/{inputs['name']}"
+            return inputs["name"], {**inputs, "arn": arn}
+        if t == "aws:scheduler/schedule:Schedule":
+            arn = (f"arn:aws:scheduler:{self.region}:{ACCOUNT}:schedule/"
+                   f"{inputs.get('groupName') or 'default'}/{inputs['name']}")
+            return f"{inputs.get('groupName')}/{inputs['name']}", {**inputs, "arn": arn}
         if t == "aws:iam/instanceProfile:InstanceProfile":
             return inputs["name"], inputs
         if t == "aws:iam/userLoginProfile:UserLoginProfile":
