@@ -440,3 +440,21 @@ def test_class_up_without_the_pulumi_cli_plans_checks_then_exits_3():
     doc = json.loads(as_json.stdout.splitlines()[-1])
     assert doc["exit_code"] == 3 and doc["error"]["type"] == "PrerequisiteError"
     assert "Pulumi CLI is not installed" in doc["error"]["message"]
+
+
+def test_class_findings_are_reported_once_per_class_naming_the_students(classroom):
+    report = classroom.check()
+    mfa = [f for f in report.findings if f.policy == "iam-console-users-mfa"]
+    assert len(mfa) == 1  # not once per student
+    (finding,) = mfa
+    assert finding.students == ["ann", "bob", "chen", "dana", "emil"]
+    assert finding.message == ("console user '<student>' is in no MFA-enforcing group (for 5 "
+                               "students: ann, bob, chen, dana, emil)")
+    assert finding.resource_name == "web-class-<student>-user-<student>-console"
+    assert finding.to_dict()["students"] == finding.students
+    flow = next(f for f in report.findings if f.policy == "ec2-vpc-flow-logs")
+    assert flow.resource_name == "web-class-vpc"  # the shared stack's finding is as it was
+    assert len(report.advisory) == 3
+    done = envkit("class", "plan", str(CLASS))
+    assert done.stdout.count("iam-console-users-mfa") == 1
+    assert "(for 5 students: ann, bob, chen, dana, emil)" in done.stdout

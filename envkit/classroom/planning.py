@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from ..planner import Plan, PlannedResource
@@ -239,7 +240,70 @@ def check_class(plan: ClassPlan, user_config: dict[str, Any] | None = None,
                     layout.classroom.student_permissions else ("classroom",)
         f.line = _line_for(path, locations) if locations else None
     return PolicyReport(target=plan.source or layout.name, pack=_pack_name(),
-                        resources=plan.total(), findings=findings)
+                        resources=plan.total(),
+                        findings=group_by_class(findings, layout, plan.stack_of))
+
+
+@cache
+def _class_finding() -> type:
+    """:class:`envkit.policy.gate.Finding` with the students it applies to (made on first
+    use: reading a layout does not load the policy module)."""
+    from ..policy.gate import Finding
+
+    @dataclass
+    class ClassFinding(Finding):
+        """A finding of a class: once for every student stack it holds in, naming them
+        (``students``)."""
+
+        students: list[str] = field(default_factory=list)
+
+    return ClassFinding
+
+
+def group_by_class(findings: list[Any], layout: ClassLayout, stack_of: dict[str, str]
+                   ) -> list[Any]:
+    """One finding per rule and problem for the whole class, naming the students it holds
+    for, instead of one per student: every student stack is a copy of one template, so
+    ``ann``'s finding and ``bob``'s are the same finding. Findings of the shared stack pass
+    through unchanged."""
+    import re
+    from dataclasses import asdict
+
+    kind = _class_finding()
+    students = {layout.stack_name(s): s for s in layout.students}
+    out: list[Any] = []
+    groups: dict[tuple, tuple[Any, list[str], str, str | None]] = {}
+    for f in findings:
+        stack = stack_of.get(f.urn or "")
+        student = students.get(stack or "")
+        if student is None:
+            out.append(f)
+            continue
+        general = f"{layout.name}-<student>"
+        message = f.message.replace(stack, general)
+        for quote in ("'", '"', "`"):
+            message = message.replace(f"{quote}{student.id}{quote}", f"{quote}<student>{quote}")
+        name = f.resource_name.replace(stack, general) if f.resource_name else None
+        if name:
+            name = re.sub(rf"(?<=-){re.escape(student.slug)}(?=-|$)", "<student>", name)
+        key = (f.policy, f.level, f.kind, f.severity, message, name, f.line, f.file)
+        if key not in groups:
+            groups[key] = (f, [], message, name)
+            out.append(key)
+        groups[key][1].append(student.id)
+    result = []
+    for item in out:
+        if not isinstance(item, tuple):
+            result.append(item)
+            continue
+        first, ids, message, name = groups[item]
+        fields = asdict(first)
+        if len(ids) > 1:
+            shown = ", ".join(ids[:10]) + (f" and {len(ids) - 10} more" if len(ids) > 10 else "")
+            fields.update(message=f"{message} (for {len(ids)} students: {shown})",
+                          resource_name=name)
+        result.append(kind(**fields, students=ids))
+    return result
 
 
 # --- cost --------------------------------------------------------------------------------------
