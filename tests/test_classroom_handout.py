@@ -67,7 +67,7 @@ def test_each_page_has_what_a_student_needs_to_start(deployed):
     assert "- **Private key:** `ann-lab.pem`" in page
     assert f"- **SSH:** `ssh -i ann-lab.pem ec2-user@{web['public_ip']}`" in page
     assert f"- **Web:** {web['web_url']}" in page
-    assert f"deleted at {ann['expires']} (UTC)" in page
+    assert f"Your lease ends at {ann['expires']} (UTC)" in page
     assert handouts.keys["ann"] == {"ann-lab.pem": ann["private_keys"]["lab"]
                                     if ann["private_keys"]["lab"].endswith("\n")
                                     else ann["private_keys"]["lab"] + "\n"}

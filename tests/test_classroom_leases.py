@@ -335,3 +335,13 @@ def test_the_budget_calls_moto_implements_work_and_the_rest_are_missing(tmp_path
             getattr(budgets, call)(**arguments)
         assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500, call
     budgets.delete_budget(AccountId=ACCOUNT, BudgetName="envkit-web-class")
+
+
+def test_the_handout_tells_the_student_when_and_how_the_lease_ends(engine, tmp_path):
+    classroom = Classroom(CLASS, target=AWS)
+    classroom.up()
+    written = classroom.handouts(tmp_path / "handouts")
+    page = written.pages["ann"].read_text()
+    expires = engine.states["web-class-ann"]["outputs"]["expires"].value
+    assert f"Your lease ends at {expires} (UTC): your instances stop and your console " \
+           "password is removed then" in page

@@ -114,7 +114,11 @@ def render_student(name: str, student: Student, outputs: dict[str, Any]
         if inst.get("web_url"):
             lines.append(f"- **Web:** {inst['web_url']}")
         lines.append("")
-    if outputs.get("expires"):
+    if outputs.get("expires") and outputs.get("lease_end"):
+        lines += [f"Your lease ends at {outputs['expires']} (UTC): your instances stop and your "
+                  "console password is removed then, and the environment is deleted soon "
+                  "after.", ""]
+    elif outputs.get("expires"):
         lines += [f"This environment is deleted at {outputs['expires']} (UTC).", ""]
     row = [user.get("name", student.id), password, url or ""] if password else None
     return row, "\n".join(lines), key_files
