@@ -620,7 +620,8 @@ class Classroom:
         ``out_dir`` (default ENVKIT_HOME/handouts/NAME); returns what was written."""
         from .handout import check_folder, render_handouts, write_handouts
 
-        folder = Path(out_dir) if out_dir else home.location() / "handouts" / self.name
+        # The default folder is made inside ENVKIT_HOME (home() creates that 0700 first).
+        folder = Path(out_dir) if out_dir else home.home() / "handouts" / self.name
         check_folder(folder)  # before any secret is read: a folder we may not use stops here
         outputs: dict[str, dict[str, Any]] = {}
         missing: list[str] = []
