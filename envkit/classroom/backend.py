@@ -29,9 +29,12 @@ def backend_workspace(backend: str | None = None) -> Any:
     except OSError:
         # A read-only ENVKIT_HOME: listing stacks writes only the workspace's Pulumi.yaml,
         # so a private folder of the session serves (class status stays read-only).
+        import atexit
+        import shutil
         import tempfile
 
         work_dir = tempfile.mkdtemp(prefix="envkit-backend-")
+        atexit.register(shutil.rmtree, work_dir, True)
     try:
         return auto.LocalWorkspace(work_dir=str(work_dir),
                                    project_settings=settings, env_vars=env,
