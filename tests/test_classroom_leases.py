@@ -97,8 +97,10 @@ def test_the_shared_stack_holds_the_schedule_group_and_a_tightly_scoped_role(pla
                                   "Null": {"aws:ResourceTag/envkit:student": "false"}}
     trust = document(role.inputs["assumeRolePolicy"])["Statement"][0]
     assert trust["Principal"] == {"Service": "scheduler.amazonaws.com"}
-    assert trust["Condition"]["ArnLike"]["aws:SourceArn"] == \
-        f"arn:aws:scheduler:us-east-1:{ACCOUNT}:schedule/envkit-web-class/*"
+    # The group's ARN, as the Scheduler User Guide requires ("Confused deputy prevention").
+    assert trust["Condition"]["StringEquals"] == {
+        "aws:SourceAccount": ACCOUNT,
+        "aws:SourceArn": f"arn:aws:scheduler:us-east-1:{ACCOUNT}:schedule-group/envkit-web-class"}
 
 
 def test_the_generated_class_with_schedules_and_a_budget_passes_the_policy_pack(tmp_path):

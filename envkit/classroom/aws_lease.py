@@ -13,8 +13,8 @@ The shared stack holds what the schedules share: a schedule group for the class 
 execution role Scheduler assumes. The role may stop only instances and remove only login
 profiles of users tagged with this class *and* a student (``envkit:student`` present), in
 this account, and only Scheduler may assume it, for schedules of this class's group
-(``aws:SourceAccount``, ``aws:SourceArn``: the confused-deputy guard of the Scheduler User
-Guide, "Set up the execution role").
+(``aws:SourceAccount``, and ``aws:SourceArn`` = the group's ARN: the confused-deputy guard
+of the Scheduler User Guide, "Confused deputy prevention").
 
 A class with ``classroom.budget`` gets a monthly COST budget filtered by the cost-allocation
 tag ``envkit:class`` (``TagKeyValue`` = ``user:envkit:class$<class>``) that emails the
@@ -119,17 +119,22 @@ def scheduler_policy(partition: str, region: str, account: str, class_name: str
 
 def scheduler_trust(partition: str, region: str, account: str, group: str) -> dict[str, Any]:
     """Only EventBridge Scheduler may assume the role, for this account's schedules of the
-    class's group."""
+    class's group. ``aws:SourceArn`` is the schedule *group's* ARN: the Scheduler User Guide
+    ("Confused deputy prevention") says it must be a group's, never a schedule's or a
+    schedule name prefix."""
     return {"Version": "2012-10-17", "Statement": [{
         "Effect": "Allow", "Principal": {"Service": SCHEDULER_PRINCIPAL},
         "Action": "sts:AssumeRole",
-        "Condition": {"StringEquals": {"aws:SourceAccount": account},
-                      "ArnLike": {"aws:SourceArn": f"arn:{partition}:scheduler:{region}:"
-                                                   f"{account}:schedule/{group}/*"}}}]}
+        "Condition": {"StringEquals": {
+            "aws:SourceAccount": account,
+            "aws:SourceArn": f"arn:{partition}:scheduler:{region}:{account}:schedule-group/"
+                             f"{group}"}}}]}
 
 
 def budgets_trust(partition: str, account: str) -> dict[str, Any]:
-    """Only AWS Budgets may assume the budget action's role, for this account's budgets."""
+    """Only AWS Budgets may assume the budget action's role, for this account's budgets
+    (Cost Management User Guide, "Cross-service confused deputy prevention": for Budgets
+    ``aws:SourceArn`` must be ``arn:aws:budgets::ACCOUNT:budget/*``)."""
     return {"Version": "2012-10-17", "Statement": [{
         "Effect": "Allow", "Principal": {"Service": BUDGETS_PRINCIPAL},
         "Action": "sts:AssumeRole",
