@@ -184,8 +184,9 @@ def size(students: int, ci: str, *, shards: Any = None, max_parallel: Any = None
     """Choose (or check) the shard count and max-parallel for ``students`` students.
 
     Defaults: as many jobs at once as the plan allows (GitHub Free unless told), and one
-    shard per job slot so every shard runs in the first round; never more shards than
-    students, nor than the platform's matrix allows. A shard estimated to outrun the job
+    shard per job slot so every shard runs in the first round, but no fewer than
+    ``job_parallel`` students per shard; never more shards than the platform's matrix
+    allows. A shard estimated to outrun the job
     time limit is refused with the way forward.
     """
     if ci not in CIS:
@@ -214,7 +215,9 @@ def size(students: int, ci: str, *, shards: Any = None, max_parallel: Any = None
             raise UsageError(f"--shards {count} is more than the class's {students} students: "
                              "a shard would have nobody to deploy")
     else:
-        count = min(students, parallel, matrix.value)
+        # A job runs job_parallel stacks at once, so fewer students than that per shard
+        # only adds runner set-up.
+        count = max(1, min(math.ceil(students / max(1, job_parallel)), parallel, matrix.value))
     parallel = min(parallel, count)
     if stack_seconds is not None:
         seconds, source = float(stack_seconds), "given"
@@ -356,6 +359,9 @@ def github_workflow(request: WorkflowRequest) -> dict[str, Any]:
         shared_steps.append({"name": "Destroy the shared stack (after every student)",
                              "run": 'envkit class down "$ENVKIT_SPEC" --shared-only --yes '
                                     "--json"})
+    shared_steps.append({"name": "Release the shared stack's lock (cancelled or failed)",
+                         "if": "cancelled() || failure()", "timeout-minutes": 10,
+                         "run": 'envkit class cancel "$ENVKIT_SPEC" --shared-only --yes --json'})
     shard = "${{ matrix.shard }}"
     shard_steps = _github_setup(request, f"envkit-{name}-shard", shard_minutes)
     total = str(sizing.shards)
@@ -616,6 +622,27 @@ def dry_run(layout: Any, shards: int) -> DryRun:
     roster = [s.id for s in layout.students]
     selected = {i: [s.id for s in layout.select(f"{i}/{shards}")] for i in range(1, shards + 1)}
     return DryRun(selected, roster, partition_problems(roster, selected))
+
+
+def order_problems(doc: dict[str, Any], ci: str, operation: str) -> list[str]:
+    """Why the file would not run the shared stack first (up) or last (down)."""
+    if operation == "reap":
+        return []
+    if ci == "github":
+        jobs = doc.get("jobs") or {}
+        def needs(job: str) -> list[str]:
+            value = (jobs.get(job) or {}).get("needs") or []
+            return [value] if isinstance(value, str) else list(value)
+        first, then = ("shared", "students") if operation == "up" else ("students", "shared")
+        return [] if first in needs(then) else [f"job {then} does not wait for job {first}"]
+    stages = doc.get("stages") or []
+    order = [(doc.get(job) or {}).get("stage") for job in ("shared", "students")]
+    if None in order or any(stage not in stages for stage in order):
+        return ["the shared and students jobs are not both in a stage"]
+    shared_at, students_at = (stages.index(stage) for stage in order)
+    ok = shared_at < students_at if operation == "up" else shared_at > students_at
+    return [] if ok else ["the shared stage is not "
+                          + ("before" if operation == "up" else "after") + " the students"]
 
 
 def partition_problems(roster: list[str], shards: dict[int, list[str]]) -> list[str]:
