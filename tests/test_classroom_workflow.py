@@ -123,7 +123,7 @@ def github_doc(repo, capsys, *extra) -> tuple[dict, str, str]:
 
 
 def test_the_shared_stack_runs_first_then_a_matrix_of_shard_numbers(repo, capsys):
-    doc, text, _ = github_doc(repo, capsys)
+    doc, _, _ = github_doc(repo, capsys)
     jobs = doc["jobs"]
     assert jobs["students"]["needs"] == "shared"
     strategy = jobs["students"]["strategy"]
@@ -256,12 +256,12 @@ def test_limits_are_refused_with_exit_2_naming_the_limit_and_its_source(repo, ca
 
 
 def test_the_github_schema_accepts_what_github_refuses_and_envkit_does_not(repo, capsys):
-    doc, text, _ = github_doc(repo, capsys)
+    doc, _, _ = github_doc(repo, capsys)
     doc["jobs"]["students"]["strategy"]["matrix"]["shard"] = list(range(1, 301))
     edited = repo / "edited.yml"
     edited.write_text(yaml.safe_dump(doc, sort_keys=False))
     assert schema_check(edited, "github-workflows").returncode == 0  # the schema lets it pass
-    with pytest.raises(UsageError, match="matrix of 300 is over the limit.*at most 256"):
+    with pytest.raises(UsageError, match=r"matrix of 300 is over the limit.*at most 256"):
         wf.check_limits(doc, "github")
 
 
@@ -309,7 +309,7 @@ def test_default_sizes_follow_the_plan_and_the_roster():
 
 
 def test_a_shard_that_would_outrun_the_job_limit_is_refused():
-    with pytest.raises(UsageError, match="limit of 360 min.*give more --shards"):
+    with pytest.raises(UsageError, match=r"limit of 360 min.*give more --shards"):
         wf.size(500, "github", shards="1", stack_seconds=600)
 
 

@@ -58,31 +58,39 @@ def class_workflow(
     spec: Annotated[Path | None, typer.Argument(
         parser=cli_types.spec_path, show_default=False,
         help="The class's spec, inside the repository the workflow runs in.")] = None,
-    ci: Annotated[str, typer.Option("--ci", help="github or gitlab.")] = "github",
+    ci: Annotated[str, typer.Option("--ci", metavar="CI",
+                                    help="github or gitlab.")] = "github",
     operation: Annotated[str, typer.Option(
-        "--operation", help="up (shared stack, then shards), down (shards, then the shared "
-                            "stack) or reap (a scheduled reaper).")] = "up",
+        "--operation", metavar="OPERATION",
+        help="up (shared stack, then shards), down (shards, then the shared stack) or reap "
+             "(a scheduled reaper).")] = "up",
     output: Annotated[Path | None, typer.Option(
-        "--output", "-o", help="The file to write (default .github/workflows/envkit-LAB.yml, "
-                               "or .gitlab-ci.yml, at the repository's root).")] = None,
+        "--output", "-o", metavar="FILE",
+        help="The file to write (default .github/workflows/envkit-LAB.yml, or "
+             ".gitlab-ci.yml, at the repository's root).")] = None,
     shards: Annotated[str | None, typer.Option(
-        "--shards", help="Jobs the roster is split into (default: as many as run at once, "
-                         "at most one per student).")] = None,
+        "--shards", metavar="N",
+        help="Jobs the roster is split into (default: as many as run at once, with at "
+             "least --parallel students each).")] = None,
     max_parallel: Annotated[str | None, typer.Option(
-        "--max-parallel", help="Jobs at once (GitHub; default: the plan's limit).")] = None,
+        "--max-parallel", metavar="N",
+        help="Jobs at once (GitHub; default: the plan's limit).")] = None,
     plan: Annotated[str | None, typer.Option(
-        "--plan", help="Your GitHub plan, for its concurrent-job limit: free, pro, team or "
-                       "enterprise (default free).")] = None,
+        "--plan", metavar="PLAN",
+        help="Your GitHub plan, for its concurrent-job limit: free, pro, team or "
+             "enterprise (default free).")] = None,
     parallel: Annotated[str, typer.Option(
-        "--parallel", "-p", help="Stacks at once inside each job.")] = "4",
+        "--parallel", "-p", metavar="N", help="Stacks at once inside each job.")] = "4",
     stack_seconds: Annotated[float | None, typer.Option(
-        "--stack-seconds", min=1, max=86400,
+        "--stack-seconds", metavar="SECONDS", min=1, max=86400,
         help="Seconds one student's stack takes, for the wall time (default: the median "
              "recorded here, else 240).")] = None,
     pip: Annotated[str | None, typer.Option(
-        "--pip", help="What the runner installs (default: this envkit's version).")] = None,
+        "--pip", metavar="REQUIREMENT",
+        help="What the runner installs (default: this envkit's version).")] = None,
     schedule: Annotated[str, typer.Option(
-        "--schedule", help="The reaper's cron schedule (UTC).")] = "17 * * * *",
+        "--schedule", metavar="CRON",
+        help="The reaper's cron schedule (UTC).")] = "17 * * * *",
     dry_run: Annotated[bool, typer.Option(
         "--dry-run", help="Check everything, write nothing.")] = False,
     force: Annotated[bool, typer.Option(
@@ -93,14 +101,18 @@ def class_workflow(
                                "(with --account-id, --repo and --branch or "
                                "--environment).")] = False,
     account_id: Annotated[str | None, typer.Option(
-        "--account-id", help="The AWS account of the role (12 digits).")] = None,
+        "--account-id", metavar="ACCOUNT",
+        help="The AWS account of the role (12 digits).")] = None,
     repo: Annotated[str | None, typer.Option(
-        "--repo", help="OWNER/REPOSITORY allowed to assume the role.")] = None,
+        "--repo", metavar="OWNER/REPO",
+        help="The repository allowed to assume the role.")] = None,
     branch: Annotated[str | None, typer.Option(
-        "--branch", help="The branch allowed to assume the role.")] = None,
+        "--branch", metavar="BRANCH",
+        help="The branch allowed to assume the role.")] = None,
     environment: Annotated[str | None, typer.Option(
-        "--environment", help="The deployment environment allowed to assume the role, "
-                              "instead of a branch.")] = None,
+        "--environment", metavar="NAME",
+        help="The deployment environment allowed to assume the role, instead of a "
+             "branch.")] = None,
 ) -> None:
     """Write a GitHub Actions or GitLab CI workflow that runs the class in parallel jobs."""
     from .. import __version__
@@ -130,11 +142,12 @@ def class_workflow(
     sizing = None
     if operation != "reap":
         recorded = classroom.estimated_wall_time()
+        per_job = wf.parse_whole(parallel, "--parallel",
+                                 wf.Limit(64, "stacks at once in one job", "envkit class up"))
+        # `class up` never runs more than the spec's classroom.concurrency at once.
+        per_job = min(per_job, layout.classroom.concurrency)
         sizing = wf.size(len(layout.students), ci, shards=shards, max_parallel=max_parallel,
-                         plan=plan, job_parallel=wf.parse_whole(parallel, "--parallel",
-                                                                wf.Limit(64, "stacks at once "
-                                                                         "in one job",
-                                                                         "classroom.concurrency")),
+                         plan=plan, job_parallel=per_job,
                          stack_seconds=stack_seconds,
                          recorded_seconds=recorded["stack_seconds"]
                          if recorded["source"] == "recorded" else None)
