@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from .oidc import trust_policy as trust_policy  # part of this module's API
 
 # --- the platforms' limits ---------------------------------------------------------------------
 
@@ -90,8 +91,6 @@ SECRET_PASSPHRASE = "ENVKIT_PASSPHRASE"
 
 _REQUIREMENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.\-\[\],=<>!~ ]{0,199}$")
 _CRON = re.compile(r"^[0-9*/,\- ]{9,80}$")
-_REPO = re.compile(r"^[A-Za-z0-9_.-]{1,100}/[A-Za-z0-9_.-]{1,100}$")
-_REF = re.compile(r"^[A-Za-z0-9_./-]{1,200}$")
 _SAFE_PATH = re.compile(r"^[A-Za-z0-9_./-]{1,300}$")
 
 
@@ -559,42 +558,6 @@ def _wrap(line: str, width: int = 100) -> str:
     import textwrap
 
     return "# " + "\n# ".join(textwrap.wrap(line[2:], width - 2))
-
-
-# --- the AWS side --------------------------------------------------------------------------------
-
-
-def trust_policy(ci: str, account_id: str, repo: str, branch: str | None = None,
-                 environment: str | None = None) -> dict[str, Any]:
-    """The IAM role trust policy that lets only this repository's branch (or environment)
-    assume the workflow's role through the platform's OIDC provider."""
-    if not re.fullmatch(r"\d{12}", account_id or ""):
-        raise UsageError(f"--account-id must be the 12-digit AWS account id, not "
-                         f"'{str(account_id)[:40]}'")
-    if not _REPO.match(repo or ""):
-        raise UsageError(f"--repo must be OWNER/REPOSITORY, not '{str(repo)[:80]}'")
-    if (branch is None) == (environment is None):
-        raise UsageError("give exactly one of --branch and --environment: the role is "
-                         "tied to one branch or one deployment environment")
-    ref = branch if branch is not None else environment
-    if not _REF.match(ref or "") or ".." in (ref or ""):
-        raise UsageError(f"'{str(ref)[:80]}' is not a branch or environment name")
-    if ci == "github":
-        provider = "token.actions.githubusercontent.com"
-        sub = f"repo:{repo}:ref:refs/heads/{branch}" if branch is not None else \
-            f"repo:{repo}:environment:{environment}"
-    elif ci == "gitlab":
-        provider = "gitlab.com"
-        sub = f"project_path:{repo}:ref_type:branch:ref:{branch}" if branch is not None \
-            else f"project_path:{repo}:environment:{environment}"
-    else:
-        raise UsageError(f"--ci must be one of {', '.join(CIS)}")
-    return {"Version": "2012-10-17", "Statement": [{
-        "Sid": "EnvkitClassWorkflow", "Effect": "Allow",
-        "Principal": {"Federated": f"arn:aws:iam::{account_id}:oidc-provider/{provider}"},
-        "Action": "sts:AssumeRoleWithWebIdentity",
-        "Condition": {"StringEquals": {f"{provider}:aud": "sts.amazonaws.com",
-                                       f"{provider}:sub": sub}}}]}
 
 
 # --- the dry run -------------------------------------------------------------------------------
