@@ -401,6 +401,10 @@ def test_an_existing_file_envkit_did_not_write_is_not_replaced(repo, capsys):
     os.symlink(repo / "elsewhere.yml", link)
     code, _, err = cli(capsys, "class", "workflow", "labs/classroom.yaml", "-o", str(link))
     assert code == 2 and "symbolic link" in err and not (repo / "elsewhere.yml").exists()
+    (repo / "plain").write_text("")
+    code, _, err = cli(capsys, "class", "workflow", "labs/classroom.yaml", "-o",
+                       str(repo / "plain" / "wf.yml"))
+    assert code == 2 and "cannot write the workflow" in err and "Traceback" not in err
 
 
 def test_a_spec_outside_the_repository_is_refused(repo, capsys, tmp_path_factory):

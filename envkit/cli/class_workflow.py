@@ -46,11 +46,22 @@ def _write(path: Path, text: str, force: bool) -> None:
         if not first.startswith(HEADER):
             raise UsageError(f"{path}: exists and was not written by envkit; pass --force to "
                              "replace it, or choose another file with -o")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "x", encoding="utf-8") as fh:
-        fh.write(text)
-    os.replace(tmp, path)
+    import tempfile
+
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            os.chmod(tmp, 0o644)  # a workflow file is meant to be committed and read
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise UsageError(f"{path}: cannot write the workflow: "
+                         f"{exc.strerror or exc}") from None
 
 
 @class_app.command("workflow")
