@@ -146,6 +146,8 @@ def test_credentials_come_from_oidc_a_secret_and_a_variable(repo, capsys):
     doc, text, _ = github_doc(repo, capsys)
     assert doc["permissions"] == {"contents": "read", "id-token": "write"}
     assert doc["env"]["PULUMI_CONFIG_PASSPHRASE"] == "${{ secrets.ENVKIT_PASSPHRASE }}"
+    # Older envkits replaced PULUMI_CONFIG_PASSPHRASE with ENVKIT_PASSPHRASE: both are set.
+    assert doc["env"]["ENVKIT_PASSPHRASE"] == "${{ secrets.ENVKIT_PASSPHRASE }}"
     assert doc["env"]["PULUMI_BACKEND_URL"] == "${{ vars.ENVKIT_BACKEND_URL }}"
     for job in doc["jobs"].values():
         creds = [s for s in job["steps"] if "configure-aws-credentials" in s.get("uses", "")]
@@ -225,6 +227,7 @@ def test_the_gitlab_pipeline_maps_parallel_onto_students_i_of_n(repo, capsys):
     assert doc[".envkit"]["id_tokens"] == {"ENVKIT_AWS_ID_TOKEN": {"aud": "sts.amazonaws.com"}}
     assert doc["variables"]["PULUMI_BACKEND_URL"] == "$ENVKIT_BACKEND_URL"
     assert "PULUMI_CONFIG_PASSPHRASE" not in doc["variables"]  # a masked CI/CD variable
+    assert doc["variables"]["ENVKIT_PASSPHRASE"] == "$PULUMI_CONFIG_PASSPHRASE"
     assert doc["status"]["when"] == "always"
 
 

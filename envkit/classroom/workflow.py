@@ -319,6 +319,9 @@ def github_workflow(request: WorkflowRequest) -> dict[str, Any]:
     env = {"ENVKIT_SPEC": request.spec_path, "ENVKIT_PIP": request.requirement,
            "PULUMI_BACKEND_URL": f"${{{{ vars.{VAR_BACKEND} }}}}",
            "PULUMI_CONFIG_PASSPHRASE": f"${{{{ secrets.{SECRET_PASSPHRASE} }}}}",
+           # The same value under envkit's own name: envkit releases before the
+           # passphrase precedence of Pulumi replaced PULUMI_CONFIG_PASSPHRASE with it.
+           "ENVKIT_PASSPHRASE": f"${{{{ secrets.{SECRET_PASSPHRASE} }}}}",
            "PULUMI_SKIP_UPDATE_CHECK": "true"}
     doc: dict[str, Any] = {"name": f"envkit class {request.operation}: {name}"}
     if request.operation == "reap":
@@ -421,7 +424,9 @@ def gitlab_pipeline(request: WorkflowRequest) -> dict[str, Any]:
     name = request.class_name
     variables = {"ENVKIT_SPEC": request.spec_path, "ENVKIT_PIP": request.requirement,
                  "AWS_REGION": request.region, "AWS_ROLE_ARN": f"${VAR_ROLE}",
-                 "PULUMI_BACKEND_URL": f"${VAR_BACKEND}", "PULUMI_SKIP_UPDATE_CHECK": "true"}
+                 "PULUMI_BACKEND_URL": f"${VAR_BACKEND}", "PULUMI_SKIP_UPDATE_CHECK": "true",
+                 # As on GitHub: the passphrase under envkit's name too, for older envkits.
+                 "ENVKIT_PASSPHRASE": "$PULUMI_CONFIG_PASSPHRASE"}
     base = {"image": f"python:{PYTHON_VERSION}-slim", "interruptible": False,
             "id_tokens": {"ENVKIT_AWS_ID_TOKEN": {"aud": "sts.amazonaws.com"}},
             "before_script": [*_GITLAB_CREDENTIALS,
