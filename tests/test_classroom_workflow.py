@@ -450,3 +450,20 @@ def test_the_trust_policy_ties_the_role_to_the_repository_and_branch(capsys):
 def test_a_trust_policy_without_its_parts_is_refused(capsys, args, fragment):
     code, _, err = cli(capsys, "class", "workflow", "--trust-policy", *args)
     assert code == 2 and fragment in err
+
+
+def test_a_roster_file_the_runners_cannot_read_is_refused(repo, capsys, tmp_path_factory):
+    outside = tmp_path_factory.mktemp("private") / "roster.csv"
+    outside.write_text("id,email\nann,\nbob,\n")
+    text = CLASS.read_text()
+    start, end = text.index("  roster:"), text.index("  per_student:")
+    spec = repo / "labs" / "outside.yaml"
+    spec.write_text(text[:start] + f"  roster: {{csv: '{outside}'}}\n" + text[end:])
+    code, _, err = cli(capsys, "class", "workflow", "labs/outside.yaml")
+    assert code == 2 and "the runners cannot read it" in " ".join(err.split())
+    assert not (repo / ".github").exists()
+    inside = repo / "labs" / "roster.csv"
+    inside.write_text("id,email\nann,\nbob,\n")
+    spec.write_text(text[:start] + "  roster: {csv: roster.csv}\n" + text[end:])
+    code, _, err = cli(capsys, "class", "workflow", "labs/outside.yaml")
+    assert code == 0 and "is inside the repository" in " ".join(err.split())

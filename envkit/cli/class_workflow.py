@@ -178,10 +178,10 @@ def class_workflow(
         raise UsageError(f"refusing to write: {plural(len(leaked), 'roster or secret value')} "
                          "would be in the file")
     target = output or root / wf.default_output(ci, operation, layout.name)
+    notes = _roster_notes(classroom, root)
     if not dry_run:
         _write(target, text, force)
     say = make_console(stderr=True).print
-    notes = _roster_notes(classroom, root)
     if as_json:
         doc = wf.summary(request, str(target), dry)
         doc.update(written=not dry_run, notes=notes)
@@ -200,7 +200,8 @@ def class_workflow(
 
 
 def _roster_notes(classroom: Any, root: Path) -> list[str]:
-    """Where the roster lives, when that puts personal data in the repository."""
+    """Where the roster lives, when that puts personal data in the repository (a roster
+    the runners cannot read at all is refused)."""
     roster = classroom.layout.classroom.roster
     if roster.students is not None:
         return ["the roster is written in the spec, so it is in the repository with it; keep "
@@ -210,8 +211,11 @@ def _roster_notes(classroom: Any, root: Path) -> list[str]:
         try:
             path.resolve().relative_to(root)
         except ValueError:
-            return [f"the roster {path} is outside the repository: the runners cannot read "
-                    "it; put it in the backend's bucket (classroom.roster: {csv: s3://...})"]
+            from ..errors import UsageError
+
+            raise UsageError(f"the roster {path} is outside the repository, so the runners "
+                             "cannot read it: put it in the backend's bucket "
+                             "(classroom.roster: {csv: s3://bucket/key})") from None
         return [f"the roster {path} is inside the repository; keep personal data in the "
                 "backend's bucket instead (classroom.roster: {csv: s3://...})"]
     return []
