@@ -306,7 +306,8 @@ def test_a_roster_pointed_at_the_passphrase_never_prints_it(tmp_path, capsys):
         code, out, err = in_process(capsys, *args)
         assert code == 2, (args, err)
         assert secret not in out + err and secret[:12] not in out + err
-        assert f"{passphrase}:1: is not a roster" in out + err
+        assert f"{passphrase}:1: the first line must be a roster header" in out + err
+        assert "found a line of 1 field, 33 characters" in out + err
 
 
 def test_a_fifo_roster_is_refused_at_once(tmp_path, capsys):
