@@ -60,10 +60,16 @@ def read_text(path: str | os.PathLike[str], what: str = "spec", limit: int = MAX
     file opened must be the one the link-free path inside ``within`` names.
     """
     name = os.fspath(path)
-    real = _inside(name, within, what) if within is not None else None
     flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+    opened = name
+    if within is not None:
+        # Open the resolved path itself, refusing a link that appears there since: what is
+        # read is the file inside ``within``. (A file replaced atomically meanwhile, as
+        # envkit rewrites its records, is simply read in its new version.)
+        opened = _inside(name, within, what)
+        flags |= getattr(os, "O_NOFOLLOW", 0)
     try:
-        fd = os.open(name, flags)
+        fd = os.open(opened, flags)
     except FileNotFoundError:
         if what == "spec" and os.path.basename(name) == "envkit.yaml":
             raise _issue(name, "no envkit.yaml here: `envkit init` writes one from a shipped "
@@ -76,8 +82,6 @@ def read_text(path: str | os.PathLike[str], what: str = "spec", limit: int = MAX
         raise _issue(name, f"cannot read the {what}: {_reason(exc)}") from None
     try:
         info = os.fstat(fd)
-        if real is not None and not _same_file(info, real):
-            raise _issue(name, f"changed while it was opened; the {what} was not read")
         if not stat.S_ISREG(info.st_mode):
             raise _issue(name, f"is {_kind(info.st_mode)}, not a regular file: a {what} is "
                                "read only from a file")
@@ -112,14 +116,6 @@ def _inside(name: str, within: str | os.PathLike[str], what: str) -> str:
         raise _issue(name, f"is a link that leads out of {clip(os.fspath(within), 200)}; "
                            f"envkit does not read a {what} through it")
     return real
-
-
-def _same_file(info: os.stat_result, real: str) -> bool:
-    try:
-        other = os.stat(real)
-    except OSError:
-        return False
-    return (info.st_dev, info.st_ino) == (other.st_dev, other.st_ino)
 
 
 #: Most digits in one JSON number (a price, a count): more is not a value, it is a payload.

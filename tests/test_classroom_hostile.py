@@ -322,3 +322,28 @@ def test_a_fifo_roster_is_refused_at_once(tmp_path, capsys):
     spec.write_text(text[:start] + text[end:])
     code, out, err = in_process(capsys, "validate", str(spec))
     assert code == 2 and "is a FIFO (named pipe), not a regular file" in out + err
+
+
+def test_a_record_rewritten_while_it_is_read_is_read_whole():
+    """Students update the class record from parallel threads (each write an atomic
+    rename): a reader sees the old record or the new one, never an error."""
+    from envkit.classroom.record import ClassRecord
+
+    record = ClassRecord("web-class")
+    record.update("web-class-ann", state="deployed")
+    stop = threading.Event()
+
+    def writer() -> None:
+        n = 0
+        while not stop.is_set():
+            n += 1
+            record.update("web-class-bob", resources=n)
+
+    thread = threading.Thread(target=writer, daemon=True)
+    thread.start()
+    try:
+        for _ in range(300):
+            assert record.stack("web-class-ann")["state"] == "deployed"
+    finally:
+        stop.set()
+        thread.join(timeout=30)
