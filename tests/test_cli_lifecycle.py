@@ -140,12 +140,10 @@ def test_init_writes_a_starter_and_refuses_to_overwrite(tmp_path):
 def test_install_pulumi_offline_exits_3(monkeypatch):
     import urllib.error
 
-    from pulumi.automation import PulumiCommand
-
     def offline(*a, **k):
         raise urllib.error.URLError("name resolution failed")
 
-    monkeypatch.setattr(PulumiCommand, "install", offline)
+    monkeypatch.setattr("envkit.pulumi_cli._fetch", offline)
     from envkit.cli import main
 
     with pytest.raises(SystemExit) as code:

@@ -18,7 +18,6 @@ from envkit import home
 from envkit.engine import (
     Environment,
     find_pulumi,
-    install_pulumi,
     map_engine_error,
     mask_outputs,
     pulumi_command,
@@ -113,20 +112,6 @@ def test_a_cli_on_path_is_used_as_pulumi_itself_would(no_pulumi, monkeypatch, tm
     assert find_pulumi() == on_path
     pulumi_command()
     assert made[-1] is None
-
-
-def test_offline_install_is_one_clear_message(monkeypatch):
-    import urllib.error
-
-    from pulumi.automation import PulumiCommand
-
-    def offline(*args, **kwargs):
-        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
-
-    monkeypatch.setattr(PulumiCommand, "install", offline)
-    with pytest.raises(PrerequisiteError, match="seems to be offline") as info:
-        install_pulumi()
-    assert "envkit plan" in str(info.value)
 
 
 def test_aws_plugin_installed_at_the_pulumi_aws_version(fake):
