@@ -16,7 +16,14 @@ import typer
 
 from .. import cli_types
 from ..limits import plural
-from ._shared import SETTINGS, ask, chosen_packs, ensure_engine, make_console
+from ._shared import (
+    SETTINGS,
+    ask,
+    chosen_packs,
+    ensure_engine,
+    is_interactive,
+    make_console,
+)
 
 class_app = typer.Typer(
     help="Classrooms: one lab, a roster, an isolated environment per student, leases.",
@@ -109,6 +116,15 @@ def _finish(result: Any, verb: str) -> None:
 
     counts = ", ".join(f"{n} {state}" for state, n in result.counts().items()) or "nothing"
     make_console(stderr=True).print(f"[bold]class {verb} done[/bold]: {counts}")
+    cancelled = [s for s in result.stacks.values() if s.state == "cancelled"]
+    if cancelled:
+        from ..errors import CancelledError
+
+        raise CancelledError(
+            f"class {verb} cancelled: {plural(len(cancelled), 'stack')} cancelled ("
+            + ", ".join(s.student or "(shared)" for s in cancelled[:20])
+            + "); each stack's state records what was done and its lock is released: run "
+            "the command again to resume")
     failed = result.failed
     if failed:
         lines = [f"{plural(len(failed), 'stack')} failed (run the command again to retry them):"]
@@ -227,6 +243,8 @@ def class_up(spec: ClassSpecArg, target: TargetOpt = None, profile: ProfileOpt =
 
     if shared_only and students:
         raise UsageError("--shared-only and --students exclude each other")
+    if not yes and (as_json or not is_interactive()):
+        ask("", yes, as_json)  # refuses before any work: no question on a JSON stream
     from ..errors import PolicyViolationError
     from ..policy.gate import load_config
 
@@ -251,7 +269,7 @@ def class_up(spec: ClassSpecArg, target: TargetOpt = None, profile: ProfileOpt =
             f"(unchanged ones are skipped)" + (
                 f"; [red]{len(removing)} removed from the roster will be destroyed: "
                 f"{', '.join(removing[:20])}[/red]" if removing else ""))
-        return ask("Proceed?", yes)
+        return ask("Proceed?", yes, as_json)
 
     result = _drive(f"class up: {classroom.name}", lambda emit: classroom.up(
         emit, confirm=confirm, check_policy=False, shared_only=shared_only), as_json)
@@ -270,6 +288,8 @@ def class_down(spec: ClassSpecArg, target: TargetOpt = None, profile: ProfileOpt
                    "--remove", help="Also forget the stacks' state and history.")] = False
                ) -> None:
     """Destroy the students' stacks (all, or --students), then the shared stack."""
+    if not yes and (as_json or not is_interactive()):
+        ask("", yes, as_json)  # refuses before any work: no question on a JSON stream
     say = (lambda m: None) if as_json else make_console(stderr=True).print
     classroom = _classroom(spec, target=target, profile=profile, backend=backend,
                            parallel=parallel, students=students)
@@ -279,7 +299,7 @@ def class_down(spec: ClassSpecArg, target: TargetOpt = None, profile: ProfileOpt
         say(f"class {summary['class']} on {summary['target']}: destroy "
             f"{plural(len(summary['students']), 'student stack')}"
             + (" and then the shared stack" if summary["shared"] else ""))
-        return ask("Destroy them?", yes)
+        return ask("Destroy them?", yes, as_json)
 
     result = _drive(f"class down: {classroom.name}", lambda emit: classroom.down(
         emit, remove=remove, confirm=confirm), as_json)

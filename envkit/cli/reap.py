@@ -42,7 +42,7 @@ def reap(
         if not as_json:
             say(f"{plural(len(items), 'expired environment')}: "
                 + ", ".join(f"{i.stack} (expired {i.expires})" for i in items[:20]))
-        return ask("Destroy them?", yes)
+        return ask("Destroy them?", yes, as_json)
 
     report = run_reaper(backend=backend, specs=[str(s) for s in specs or []], target=target,
                         profile=profile, regions=region, dry_run=dry_run,
