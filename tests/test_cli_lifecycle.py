@@ -95,6 +95,23 @@ def test_doctor_reports_each_check_and_exits_3_without_cli():
     assert "envkit install-pulumi" in checks["Pulumi CLI"]["fix"]
     assert checks["python package pulumi_aws"]["status"] == "pass"
     assert checks["ENVKIT_HOME"]["status"] == "pass"
+    assert "3.231.0" in checks["Pulumi CLI"]["detail"]
+    assert checks["aws provider plugin"]["detail"].startswith("v7.")
+    assert "from default (ENVKIT_HOME/state)" in checks["backend"]["detail"]
+    assert "from generated (ENVKIT_HOME/passphrase)" in checks["passphrase"]["detail"]
+
+
+def test_doctor_says_where_backend_and_passphrase_come_from_never_the_passphrase():
+    secret = "correct-horse-battery-staple"
+    done = run_envkit("doctor", env_extra={"PULUMI_BACKEND_URL": "s3://team/state",
+                                           "PULUMI_CONFIG_PASSPHRASE": secret})
+    assert "s3://team/state (from PULUMI_BACKEND_URL" in done.stdout
+    assert "passphrase: from PULUMI_CONFIG_PASSPHRASE (" in done.stdout
+    assert secret not in done.stdout + done.stderr
+    as_json = run_envkit("doctor", "--json", env_extra={"ENVKIT_PASSPHRASE": secret})
+    checks = {c["name"]: c for c in json.loads(as_json.stdout)}
+    assert checks["passphrase"]["detail"].startswith("from ENVKIT_PASSPHRASE")
+    assert secret not in as_json.stdout
 
 
 def test_local_commands_as_a_subprocess(emulator):
