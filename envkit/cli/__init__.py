@@ -250,6 +250,8 @@ def _run(argv: list[str] | None) -> Any:
         with cancellable():
             code = _command().main(args=argv, prog_name="envkit", standalone_mode=False)
     except EnvkitError as exc:
+        if exc.exit_code == 130 and sys.stderr.isatty():
+            typer.echo("", err=True)  # after the terminal's ^C, the message on its own line
         code = _fail(exc, exc.exit_code, as_json=as_json)
     except typer.Abort as exc:
         code = _fail(exc, EXIT_FAILED, "aborted", as_json=as_json)
