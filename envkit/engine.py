@@ -331,7 +331,9 @@ class Environment:
     def _pin_expiry(self, stack: Any) -> None:
         """Carry the expiry into the program: the ``expires`` output the backend holds for
         this stack (every machine reads the same), else a new lease from the spec's ttl (a
-        stack never deployed, or destroyed); a stale local value is never used."""
+        stack never deployed, or destroyed: the CLI prints ``{}`` for a stack without a root
+        resource, pkg/cmd/pulumi/stack/stack_output.go:308-310); a stale local value is
+        never used."""
         from pulumi.automation import ConfigValue
 
         from .stack_program import expiry

@@ -132,10 +132,11 @@ def preview(spec: SpecArg = Path("envkit.yaml"), target: TargetOpt = None,
             policy_pack_config: PolicyConfigOpt = None, no_policy: NoPolicyOpt = False) -> None:
     """Ask the engine what `up` would change (the policy packs run in the engine)."""
     say = (lambda m: None) if as_json else make_console(stderr=True).print
+    packs = chosen_packs(policy_pack, no_policy, make_console(stderr=True).print,
+                         policy_pack_config)
     ensure_cli(not as_json, say)
-    env = environment_for(spec, target, profile, region, backend,
-                       chosen_packs(policy_pack, no_policy, make_console(stderr=True).print),
-                       policy_pack_config, say)
+    env = environment_for(spec, target, profile, region, backend, packs,
+                          policy_pack_config if packs else None, say)
     run_operation(env, "preview", lambda cb: env.preview(cb), 0, as_json)
 
 
