@@ -176,6 +176,9 @@ class Environment:
         self._passphrase = passphrase
         self.preview_packs = bool(policy_packs) if preview_packs is None else preview_packs
         self._run_program = run_program
+        #: Asked before each engine operation starts (the class driver's cancel): True
+        #: reports the operation cancelled without starting it.
+        self.stop_requested: Callable[[], bool] = lambda: False
         self._stack_obj: Any = None
         self.log: list[str] = []
 
@@ -409,6 +412,9 @@ class Environment:
             if on_event is not None:
                 on_event(event)
 
+        if self.stop_requested():
+            raise cancelled_error(self.name, operation, interrupts.signal_name(
+                interrupts.last_signal()))
         lost = self._emulator_lost()
         if self.target.kind == "local":
             from . import local

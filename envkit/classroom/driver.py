@@ -201,12 +201,14 @@ class Classroom:
 
     def _env(self, student: Student | None) -> ClassEnvironment:
         spec = self.layout.shared_spec if student is None else self.layout.student_spec(student)
-        return ClassEnvironment(spec, layout=self.layout, student=student,
-                                target=self._resolved_target(), profile=self.profile,
-                                backend=self.backend, secrets_provider=self.secrets_provider,
-                                policy_packs=self.policy_packs,
-                                policy_pack_configs=self.policy_pack_configs,
-                                spec_path=self.source)
+        env = ClassEnvironment(spec, layout=self.layout, student=student,
+                               target=self._resolved_target(), profile=self.profile,
+                               backend=self.backend, secrets_provider=self.secrets_provider,
+                               policy_packs=self.policy_packs,
+                               policy_pack_configs=self.policy_pack_configs,
+                               spec_path=self.source)
+        env.stop_requested = self.cancelled  # a cancelled class starts no further operation
+        return env
 
     def _stack(self, student: Student | None) -> str:
         return self.name if student is None else self.layout.stack_name(student)
