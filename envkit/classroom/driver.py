@@ -125,6 +125,9 @@ class Classroom:
         self.secrets_provider = secrets_provider
         self.policy_packs = list(policy_packs or [])
         self.policy_pack_configs = list(policy_pack_configs or [])
+        #: Whether each stack's up previews with the policy packs first (None: when packs
+        #: are given; the CLI says False for envkit's own pack, already run offline).
+        self.preview_packs: bool | None = None
         self.record = ClassRecord(self.layout.name)
         from ..targets import Target
 
@@ -206,7 +209,7 @@ class Classroom:
                                backend=self.backend, secrets_provider=self.secrets_provider,
                                policy_packs=self.policy_packs,
                                policy_pack_configs=self.policy_pack_configs,
-                               spec_path=self.source)
+                               spec_path=self.source, preview_packs=self.preview_packs)
         env.stop_requested = self.cancelled  # a cancelled class starts no further operation
         return env
 

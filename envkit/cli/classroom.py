@@ -262,6 +262,7 @@ def class_up(spec: ClassSpecArg, target: TargetOpt = None, profile: ProfileOpt =
         say(f"policy: no mandatory violations ({len(report.advisory)} advisory)")
     ensure_engine(as_json)
     classroom.policy_packs = [] if no_policy else _packs(say)  # written only now
+    classroom.preview_packs = False  # envkit's own pack: its offline gate ran above
     def confirm(summary: dict[str, Any]) -> bool:
         removing = summary["remove"]
         say(f"class {summary['class']} on {summary['target']}: shared stack "
