@@ -126,7 +126,8 @@ def render_state_tree(environment: str, resources: list[dict[str, Any]],
     one-line summary (``- 12 to delete``); returns how many."""
     console = console or Console()
     custom = [r for r in resources if r.get("custom")]
-    tree = Tree(f"[bold]{inert(environment)}[/bold]: {len(custom)} resources to delete")
+    noun = "resource" if len(custom) == 1 else "resources"
+    tree = Tree(f"[bold]{inert(environment)}[/bold]: {len(custom)} {noun} to delete")
     for r in custom:
         tree.add(f"[red]-[/red] {inert(r.get('type') or '')} {inert(r.get('name') or '')}")
     console.print(tree)

@@ -511,3 +511,18 @@ def test_ctrl_c_at_a_real_terminal_is_a_cancel_on_its_own_line():
     assert code == 130, text
     lines = [line.strip() for line in text.replace("\r", "").split("\n")]
     assert "error: confirmation cancelled, not proceeding with the update" in lines
+
+
+def test_down_at_a_terminal_shows_what_goes_and_one_line_then_asks(engine, monkeypatch):
+    """As `pulumi destroy`: the resources the state records, `- N to delete`, the
+    question; No destroys nothing and is a bail."""
+    monkeypatch.setattr("envkit.cli.lifecycle.is_interactive", lambda: True)
+    assert invoke("up", "--yes", str(BASICS), "--target", "local").exit_code == 0
+    declined = invoke("down", str(BASICS), "--target", "local", input="n\n")
+    out = declined.output
+    assert "aws-basics: 1 resource to delete" in out and "lab-user-ann" in out
+    assert "Resources: - 1 to delete" in out
+    assert "Do you want to perform this destroy? ('aws-basics', - 1 to delete, on local)" \
+        in out
+    assert "confirmation declined, not proceeding with the destroy" in str(declined.exception)
+    assert not [n for s in engine.stacks for n, _ in s.calls if n == "destroy"]
