@@ -113,12 +113,19 @@ def engine_env(secrets_provider: str | None = None, passphrase: str | None = Non
     which the SDK passes through: pulumi/automation/_cmd.py ``PulumiCommand.run``).
 
     ``PULUMI_PYTHON_CMD`` is this interpreter (the dynamic-provider host runs
-    ``${PULUMI_PYTHON_CMD:-python3}``). ``PULUMI_CONFIG_PASSPHRASE`` is set only when
+    ``${PULUMI_PYTHON_CMD:-python3}``); ``PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER`` makes a
+    fresh workspace use the stack's own secrets state. ``PULUMI_CONFIG_PASSPHRASE`` is set only when
     neither it nor PULUMI_CONFIG_PASSPHRASE_FILE is set by the user (the CLI reads those
     itself, in that order) and no other secrets provider was chosen: then it is
     ``passphrase``, ENVKIT_PASSPHRASE or the generated one.
     """
     env = {"PULUMI_SKIP_UPDATE_CHECK": "true", "PULUMI_PYTHON_CMD": sys.executable}
+    # A machine whose workspace has no stack config yet (a second machine on a shared
+    # backend) takes the secrets manager the stack's state records instead of making a new
+    # salt (pulumi/pulumi pkg/cmd/pulumi/stack/secrets.go:248-283, off by default:
+    # sdk/go/common/env/env.go:132).
+    env["PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER"] = os.environ.get(
+        "PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER", "true")
     if secrets_provider and secrets_provider != "passphrase":
         return env
     source = passphrase_source(passphrase)

@@ -162,6 +162,9 @@ def test_passphrase_follows_pulumis_precedence_then_envkits(fake, monkeypatch, t
 
     generated = lab().env_vars()["PULUMI_CONFIG_PASSPHRASE"]
     assert passphrase_source() == "generated (ENVKIT_HOME/passphrase)"
+    # A fresh workspace (a second machine) takes the salt the stack's state records
+    # (pkg/cmd/pulumi/stack/secrets.go:248-283), not a new one.
+    assert lab().env_vars()["PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER"] == "true"
     monkeypatch.setenv("ENVKIT_PASSPHRASE", "chosen-for-envkit")
     assert lab().env_vars()["PULUMI_CONFIG_PASSPHRASE"] == "chosen-for-envkit"
     assert passphrase_source() == "ENVKIT_PASSPHRASE"
