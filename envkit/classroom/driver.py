@@ -470,9 +470,11 @@ class Classroom:
         return self.layout.shared_refs(deployed)
 
     def down(self, on_event: Callable[[Any], None] | None = None, *, remove: bool = False,
-             confirm: Callable[[dict[str, Any]], bool] | None = None) -> ClassResult:
+             confirm: Callable[[dict[str, Any]], bool] | None = None,
+             shared_only: bool = False) -> ClassResult:
         """Destroy the selected students' stacks and, for the whole class, the shared stack
-        last (with students removed from the roster since the last ``up``)."""
+        last (with students removed from the roster since the last ``up``); ``shared_only``:
+        only the shared stack (and removed students), once no student's stack is left."""
         emit = on_event or (lambda e: None)
         self._begin()
         target = self._resolved_target()
@@ -484,7 +486,10 @@ class Classroom:
         roster = {s.id for s in self.layout.students}
         extra = [] if self.sliced else [Student(sid) for sid in classroom.get("students") or []
                                         if sid not in roster]
-        students = self.selected + extra
+        students = extra if shared_only else self.selected + extra
+        if shared_only:  # the shared stack must outlive every student's
+            from .locks import require_students_gone
+            require_students_gone(self)
         summary = {"class": self.name, "target": target.kind,
                    "students": [s.id for s in students], "shared": not self.sliced}
         if confirm is not None and not confirm(summary):

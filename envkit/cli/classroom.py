@@ -167,6 +167,9 @@ def class_plan(
         doc = plan.to_dict()
         doc["cost"] = estimate.to_dict()
         doc["schedule"] = schedule
+        # What --students selects, in roster order: a CI shard's work (`class workflow`).
+        doc["selected"] = [{"student": s.id, "stack": classroom.layout.stack_name(s)}
+                           for s in classroom.selected]
         doc["student_policy"] = classroom.layout.policy_document()
         if report is not None:
             doc["policy"] = report.to_dict()
@@ -286,9 +289,17 @@ def class_down(spec: ClassSpecArg, target: TargetOpt = None, profile: ProfileOpt
                backend: BackendOpt = None, as_json: JsonOpt = False, yes: YesOpt = False,
                parallel: ParallelOpt = None, students: StudentsOpt = None,
                remove: Annotated[bool, typer.Option(
-                   "--remove", help="Also forget the stacks' state and history.")] = False
+                   "--remove", help="Also forget the stacks' state and history.")] = False,
+               shared_only: Annotated[bool, typer.Option(
+                   "--shared-only", help="Only the shared stack, once every student's stack "
+                                         "is destroyed (the last step after --students "
+                                         "slices).")] = False
                ) -> None:
     """Destroy the students' stacks (all, or --students), then the shared stack."""
+    from ..errors import UsageError
+
+    if shared_only and students:
+        raise UsageError("--shared-only and --students exclude each other")
     if not yes and (as_json or not is_interactive()):
         ask("", yes, as_json)  # refuses before any work: no question on a JSON stream
     say = (lambda m: None) if as_json else make_console(stderr=True).print
@@ -303,7 +314,7 @@ def class_down(spec: ClassSpecArg, target: TargetOpt = None, profile: ProfileOpt
         return ask("Destroy them?", yes, as_json)
 
     result = _drive(f"class down: {classroom.name}", lambda emit: classroom.down(
-        emit, remove=remove, confirm=confirm), as_json)
+        emit, remove=remove, confirm=confirm, shared_only=shared_only), as_json)
     _finish(result, "down")
 
 
@@ -391,3 +402,7 @@ def class_handout(spec: ClassSpecArg,
     if written.missing:
         typer.echo(f"not deployed, no handout: {', '.join(written.missing)}")
 
+
+
+# `class workflow` and `class cancel` live in their own module; importing it registers them.
+from . import class_workflow as _class_workflow  # noqa: E402,F401
