@@ -422,8 +422,13 @@ class Environment:
             local.engine_used()  # from here on the emulator holds what the state records
         with interrupts.cancellable(), interrupts.engine_operation():
             try:
-                return call(on_event=handler, on_output=self.log.append, color="never",
-                            **kwargs)
+                result = call(on_event=handler, on_output=self.log.append, color="never",
+                              **kwargs)
+                if mandatory and operation == "preview":
+                    # The engine fails a preview with a mandatory violation; should one ever
+                    # come back without failing, the update still must not start.
+                    raise policy_error(self.name, operation, mandatory)
+                return result
             except EnvkitError:
                 raise
             except Exception as exc:  # noqa: BLE001 - mapped at this one boundary

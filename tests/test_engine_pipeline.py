@@ -106,6 +106,21 @@ def test_user_packs_preview_first_and_a_mandatory_violation_changes_nothing(fake
     assert stack.calls[0][1]["policy_pack_configs"] == ["/packs/team.json"]
 
 
+def test_a_mandatory_event_in_a_preview_stops_the_up_even_if_the_preview_succeeded(fake):
+    env = Environment(minimal(), target=LOCAL, policy_packs=["/packs/team"])
+    stack = env.stack()
+
+    def preview(**kwargs):
+        stack.calls.append(("preview", kwargs))
+        kwargs["on_event"](_violation("mandatory"))
+        return type("R", (), {"change_summary": {}})()
+
+    stack.preview = preview
+    with pytest.raises(PolicyViolationError):
+        env.up()
+    assert [n for n, _ in stack.calls] == ["preview"]
+
+
 def test_envkits_own_pack_alone_does_not_cost_a_preview(fake):
     """envkit's own pack is already the offline gate: the CLI asks for no extra preview."""
     env = Environment(minimal(), target=LOCAL, policy_packs=["/envkit/pack"],
