@@ -327,7 +327,7 @@ def test_a_fifo_roster_is_refused_at_once(tmp_path, capsys):
 def test_a_record_rewritten_while_it_is_read_is_read_whole():
     """Students update the class record from parallel threads (each write an atomic
     rename): a reader sees the old record or the new one, never an error."""
-    from envkit.classroom.record import ClassRecord
+    from envkit.classroom.records import ClassRecord
 
     record = ClassRecord("web-class")
     record.update("web-class-ann", state="deployed")

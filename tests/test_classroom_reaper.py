@@ -303,3 +303,28 @@ def test_a_student_stack_no_spec_knows_still_keeps_the_shared_stack(engine, caps
     items = {i["stack"]: i for i in json.loads(out)["stacks"]}
     assert items["web-class-dana"]["action"] == "active"
     assert items["web-class"]["action"] == "waiting" and code == 1
+
+
+def test_a_cancelled_reap_stops_at_once_and_exits_130(engine, capsys):
+    """SIGTERM during a reap (a scheduled job stopped): the destroy under way is cancelled
+    by its CLI, the remaining expired stacks are left for the next run, and exit 130."""
+    import signal
+
+    from envkit import interrupts
+
+    Classroom(CLASS, target=AWS).up()
+    expire(engine, *class_stacks())
+
+    class Cancelled(dict):
+        def get(self, name, default=None):
+            interrupts.note_interrupt(signal.SIGTERM)  # envkit's handler saw it
+            return auto_errors.CommandError(CommandResult("", "error: update canceled", 255))
+
+    engine.failures = Cancelled()
+    code, out, err = reap(capsys, "--yes", "--json")
+    assert code == 130, err
+    report = json.loads(out)
+    assert report["cancelled"] and report["exit_code"] == 130
+    actions = [i["action"] for i in report["stacks"]]
+    assert actions.count("cancelled") == 1 and "destroyed" not in actions
+    assert len(engine.operations("destroy")) <= 1

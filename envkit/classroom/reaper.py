@@ -31,7 +31,7 @@ from typing import Any
 
 from .. import home
 from ..components.base import TAG_ENVIRONMENT
-from ..errors import EnvkitError, OperationError, StackLockedError
+from ..errors import CancelledError, EnvkitError, OperationError, StackLockedError
 from ..limits import plural
 
 #: ``envkit reap``'s exit code when something needs a person: an expired environment that
@@ -77,6 +77,7 @@ class ReapReport:
     orphans: list[Orphan] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     dry_run: bool = False
+    cancelled: bool = False
     #: The regions the orphan scan covered, and those it could not (why is in ``notes``).
     regions: list[str] = field(default_factory=list)
     unscanned: list[str] = field(default_factory=list)
@@ -85,13 +86,16 @@ class ReapReport:
     def failed(self) -> list[ReapItem]:
         """Expired stacks that are still there after this run."""
         return [i for i in self.items if i.action in ("failed", "busy", "unresolved",
-                                                          "waiting")]
+                                                          "waiting", "cancelled")]
 
     @property
     def exit_code(self) -> int:
-        """1 (EXIT_REAP_ATTENTION) when an expired stack is still there (not in a dry run),
-        when orphans were found, or when a region could not be searched for them; else 0.
-        Cron mails a non-zero run, so each of these reaches a person."""
+        """130 when the run was cancelled; 1 (EXIT_REAP_ATTENTION) when an expired stack is
+        still there (not in a dry run), when orphans were found, or when a region could not
+        be searched for them; else 0. Cron mails a non-zero run, so each of these reaches a
+        person."""
+        if self.cancelled:
+            return 130
         stuck = bool(self.failed) and not self.dry_run
         return EXIT_REAP_ATTENTION if stuck or self.orphans or self.unscanned else 0
 
@@ -100,8 +104,9 @@ class ReapReport:
         return {"kind": "reap_result", "dry_run": self.dry_run,
                 "stacks": [i.to_dict() for i in self.items],
                 "orphans": [o.to_dict() for o in self.orphans], "notes": self.notes,
-                "failed": len(self.failed), "regions": self.regions,
-                "unscanned_regions": self.unscanned, "exit_code": self.exit_code}
+                "failed": len(self.failed), "cancelled": self.cancelled,
+                "regions": self.regions, "unscanned_regions": self.unscanned,
+                "exit_code": self.exit_code}
 
 
 @contextlib.contextmanager
@@ -195,10 +200,10 @@ class _Resolver:
 
 def recorded_class_specs() -> list[str]:
     """The spec of every class recorded on this machine. Each record is read as hostile
-    input (:mod:`envkit.classroom.record`): a damaged one, a FIFO or a link out of
+    input (:mod:`envkit.classroom.records`): a damaged one, a FIFO or a link out of
     ENVKIT_HOME is a SpecError (exit 2) naming the file and key, raised before the reaper
     takes its lock, so it can neither hang holding the lock nor destroy on a guess."""
-    from .record import read_record_file
+    from .records import read_record_file
 
     folder = home.location() / "classes"
     try:
@@ -289,11 +294,17 @@ def reap(*, backend: str | None = None, specs: list[str] | None = None,
                 env.destroy(on_event)
                 item.action = "destroyed"
                 gone.add(item.stack)
+            except CancelledError as exc:
+                # Ctrl-C, SIGTERM or SIGHUP: this destroy was cancelled cleanly; the
+                # expired stacks not reached yet are left for the next run.
+                item.action, item.detail = "cancelled", " ".join(str(exc).split())[:300]
+                report.cancelled = True
+                break
             except StackLockedError:
                 item.action, item.detail = "busy", "another update holds the stack's lock"
             except EnvkitError as exc:
                 item.action, item.detail = "failed", " ".join(str(exc).split())[:300]
-    if orphans:
+    if orphans and not report.cancelled:
         known = {s.name for s in summaries if s.resource_count != 0} - {
             i.stack for i in report.items if i.action == "destroyed"}
         if regions:

@@ -16,7 +16,14 @@ import typer
 
 from .. import cli_types
 from ..limits import plural
-from ._shared import SETTINGS, ask, chosen_packs, ensure_engine, make_console
+from ._shared import (
+    SETTINGS,
+    ask,
+    chosen_packs,
+    ensure_engine,
+    is_interactive,
+    make_console,
+)
 
 class_app = typer.Typer(
     help="Classrooms: one lab, a roster, an isolated environment per student, leases.",
@@ -67,7 +74,7 @@ def _source(spec: Path) -> Path:
         return spec
     import re
 
-    from ..classroom.record import recorded_spec
+    from ..classroom.records import recorded_spec
 
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", spec.name):
         return spec
@@ -110,6 +117,15 @@ def _finish(result: Any, verb: str) -> None:
 
     counts = ", ".join(f"{n} {state}" for state, n in result.counts().items()) or "nothing"
     make_console(stderr=True).print(f"[bold]class {verb} done[/bold]: {counts}")
+    cancelled = [s for s in result.stacks.values() if s.state == "cancelled"]
+    if cancelled:
+        from ..errors import CancelledError
+
+        raise CancelledError(
+            f"class {verb} cancelled: {plural(len(cancelled), 'stack')} cancelled ("
+            + ", ".join(s.student or "(shared)" for s in cancelled[:20])
+            + "); each stack's state records what was done and its lock is released: run "
+            "the command again to resume")
     failed = result.failed
     if failed:
         lines = [f"{plural(len(failed), 'stack')} failed (run the command again to retry them):"]
@@ -233,6 +249,8 @@ def class_up(spec: ClassSpecArg, target: TargetOpt = None, profile: ProfileOpt =
 
     if shared_only and students:
         raise UsageError("--shared-only and --students exclude each other")
+    if not yes and (as_json or not is_interactive()):
+        ask("", yes, as_json)  # refuses before any work: no question on a JSON stream
     from ..errors import PolicyViolationError
     from ..policy.gate import load_config
 
@@ -250,6 +268,7 @@ def class_up(spec: ClassSpecArg, target: TargetOpt = None, profile: ProfileOpt =
         say(f"policy: no mandatory violations ({len(report.advisory)} advisory)")
     ensure_engine(as_json)
     classroom.policy_packs = [] if no_policy else _packs(say)  # written only now
+    classroom.preview_packs = False  # envkit's own pack: its offline gate ran above
     def confirm(summary: dict[str, Any]) -> bool:
         removing = summary["remove"]
         say(f"class {summary['class']} on {summary['target']}: shared stack "
@@ -257,7 +276,7 @@ def class_up(spec: ClassSpecArg, target: TargetOpt = None, profile: ProfileOpt =
             f"(unchanged ones are skipped)" + (
                 f"; [red]{len(removing)} removed from the roster will be destroyed: "
                 f"{', '.join(removing[:20])}[/red]" if removing else ""))
-        return ask("Proceed?", yes)
+        return ask("Proceed?", yes, as_json)
 
     result = _drive(f"class up: {classroom.name}", lambda emit: classroom.up(
         emit, confirm=confirm, check_policy=False, shared_only=shared_only), as_json)
@@ -284,6 +303,8 @@ def class_down(spec: ClassSpecArg, target: TargetOpt = None, profile: ProfileOpt
 
     if shared_only and students:
         raise UsageError("--shared-only and --students exclude each other")
+    if not yes and (as_json or not is_interactive()):
+        ask("", yes, as_json)  # refuses before any work: no question on a JSON stream
     say = (lambda m: None) if as_json else make_console(stderr=True).print
     classroom = _classroom(spec, target=target, profile=profile, backend=backend,
                            parallel=parallel, students=students)
@@ -293,7 +314,7 @@ def class_down(spec: ClassSpecArg, target: TargetOpt = None, profile: ProfileOpt
         say(f"class {summary['class']} on {summary['target']}: destroy "
             f"{plural(len(summary['students']), 'student stack')}"
             + (" and then the shared stack" if summary["shared"] else ""))
-        return ask("Destroy them?", yes)
+        return ask("Destroy them?", yes, as_json)
 
     result = _drive(f"class down: {classroom.name}", lambda emit: classroom.down(
         emit, remove=remove, confirm=confirm, shared_only=shared_only), as_json)

@@ -44,7 +44,7 @@ def reap(
         if not as_json:
             say(f"{plural(len(items), 'expired environment')}: "
                 + ", ".join(f"{i.stack} (expired {i.expires})" for i in items[:20]))
-        return ask("Destroy them?", yes)
+        return ask("Destroy them?", yes, as_json)
 
     regions = _regions(region)
     report = run_reaper(backend=backend, specs=[str(s) for s in specs or []], target=target,
@@ -54,6 +54,15 @@ def reap(
         typer.echo(json.dumps(report.to_dict(), indent=2))
     else:
         _render_reap(report)
+    if report.cancelled:
+        from ..errors import CancelledError
+
+        message = ("reap cancelled; the stacks destroyed so far are gone, the rest are left "
+                   "for the next run")
+        if as_json:
+            typer.echo(f"error: {message}", err=True)
+            raise typer.Exit(130)
+        raise CancelledError(message)
     if report.exit_code:
         message = _attention(report)
         if as_json:

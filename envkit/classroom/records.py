@@ -1,24 +1,97 @@
-"""What this machine knows of a class: ENVKIT_HOME/classes/NAME.json.
-
-The record is a cache (the backend stays the source of truth), but it is read by ``class
-plan``, ``class status``, ``class up`` and the reaper, so it is read as hostile input: through
-the bounded reader (a regular file of at most :data:`MAX_RECORD_BYTES`, never through a link
-out of ENVKIT_HOME, so a FIFO cannot hang a reaper that holds its lock), and checked field by
-field. A damaged record is a :class:`~envkit.errors.SpecError` (exit 2) naming the file and
-the key; reading never creates a folder.
-"""
+"""What a class operation reports (events, per-stack states, the result) and what this
+machine records of a class (ENVKIT_HOME/classes/NAME.json, read as hostile input)."""
 
 from __future__ import annotations
 
 import json
 import math
 import threading
+import time
+from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from .. import home
 from ..errors import SpecError, SpecIssue
+from ..events import Event
+
+# --- events ------------------------------------------------------------------------------------
+
+
+@dataclass
+class StackEvent:
+    """An engine event of one stack of the class, tagged with its student (None: shared)."""
+
+    student: str | None
+    stack: str
+    event: Event
+
+    @property
+    def kind(self) -> str:
+        """The engine event's kind."""
+        return self.event.kind
+
+    def to_dict(self) -> dict[str, Any]:
+        """One NDJSON line: the event's fields plus ``student`` and ``stack``."""
+        return {**self.event.to_dict(), "student": self.student, "stack": self.stack}
+
+
+@dataclass
+class StackState:
+    """A stack of the class changed state (queued, running, done, skipped, failed...)."""
+
+    student: str | None
+    stack: str
+    state: str
+    planned: int = 0
+    elapsed_s: float = 0.0
+    changes: dict[str, int] = field(default_factory=dict)
+    error: str | None = None
+    kind: str = field(default="stack_state", init=False)
+    timestamp: float = field(default_factory=time.time)
+
+    def to_dict(self) -> dict[str, Any]:
+        """One NDJSON line."""
+        return asdict(self)
+
+
+@dataclass
+class ClassResult:
+    """What a class operation did to each stack."""
+
+    operation: str
+    name: str
+    target: str
+    stacks: dict[str, StackState] = field(default_factory=dict)
+    removed: list[str] = field(default_factory=list)
+
+    @property
+    def failed(self) -> list[StackState]:
+        """Stacks whose operation failed."""
+        return [s for s in self.stacks.values() if s.state == "failed"]
+
+    def counts(self) -> dict[str, int]:
+        """Stacks per final state."""
+        out: dict[str, int] = {}
+        for s in self.stacks.values():
+            out[s.state] = out.get(s.state, 0) + 1
+        return dict(sorted(out.items()))
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON result document (the last NDJSON line)."""
+        return {"kind": "class_result", "operation": self.operation, "class": self.name,
+                "target": self.target, "counts": self.counts(), "removed": self.removed,
+                "stacks": {k: v.to_dict() for k, v in self.stacks.items()}}
+
+
+# --- the local record of a class ---------------------------------------------------------------
+#
+# The record is a cache (the backend stays the source of truth), but it is read by `class plan`,
+# `class status`, `class up` and the reaper, so it is read as hostile input: through the bounded
+# reader (a regular file of at most MAX_RECORD_BYTES, never through a link out of ENVKIT_HOME,
+# so a FIFO cannot hang a reaper that holds its lock), and checked field by field. A damaged
+# record is a SpecError (exit 2) naming the file and the key; reading never creates a folder.
 
 #: Largest class record: about 300 bytes per stack, for 5,000 students, with room to spare.
 MAX_RECORD_BYTES = 8 * 1024 * 1024
