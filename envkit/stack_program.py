@@ -34,6 +34,7 @@ def program(spec: EnvironmentSpec, *, expires_at: datetime | None = None,
             target: str = "aws",
             shared: Mapping[str, Any] | None = None, extra_tags: Mapping[str, str] | None = None,
             with_network: bool = False, export: Callable[[str, Any], None] | None = None,
+            extend: Callable[[Any, dict[str, Any]], Mapping[str, Any]] | None = None,
             student_boundary: Mapping[str, Any] | None = None) -> None:
     """Declare the whole lab for ``spec`` in the current Pulumi program and export outputs.
 
@@ -45,7 +46,9 @@ def program(spec: EnvironmentSpec, *, expires_at: datetime | None = None,
     ``network``, ``security_groups``, ``instance_profiles``, ``min_password_length``),
     ``extra_tags`` (on every resource), ``with_network`` (the shared stack makes the lab
     network even when it has no instances of its own) and ``export`` (collects outputs
-    instead of ``pulumi.export``, to plan many stacks in one program).
+    instead of ``pulumi.export``, to plan many stacks in one program) and ``extend``
+    (called with the stack's resource options and its outputs so far, it declares more
+    resources with the same provider and returns more outputs: a class's lease schedules).
     ``student_boundary`` (a policy document) makes the shared stack create the students'
     permissions boundary and export its ARN as ``student_boundary``; a student stack gets
     that ARN as ``shared["permissions_boundary"]`` and sets it on its user.
@@ -81,6 +84,8 @@ def program(spec: EnvironmentSpec, *, expires_at: datetime | None = None,
                      emulator=target == "local")
         exports.update(network.exports)
         exports.update(ec2.exports)
+    if extend is not None:
+        exports.update(extend(opts, exports))
     for key, value in exports.items():
         (export or pulumi.export)(
             key, pulumi.Output.secret(value) if key in SECRET_OUTPUTS else value)
