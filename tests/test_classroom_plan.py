@@ -59,8 +59,6 @@ def test_one_shared_stack_and_one_stack_per_student(plan):
     assert shared_types["aws:iam/policy:Policy"] == 1
     assert shared_types["aws:scheduler/scheduleGroup:ScheduleGroup"] == 1
     assert shared_types["aws:iam/accountAlias:AccountAlias"] == 1
-    # The instance role is per student (each stack its own copy), never shared.
-    assert "aws:iam/role:Role" not in shared_types
     assert "aws:ec2/instance:Instance" not in shared_types
     for one in plan.students.values():
         assert one.counts() == {
