@@ -92,8 +92,11 @@ def installed(built, tmp_path_factory) -> dict[str, Path]:
     purelib = _run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]
                    ).stdout.strip()
     Path(purelib, "envkit-test-deps.pth").write_text(f"{root / 'deps'}\n")
+    # Without PYTHONPATH: a checkout on it (with the egg-info a build leaves) would make pip
+    # think envkit is installed already.
+    clean = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV")}
     done = _run([python, "-m", "pip", "install", "--no-index", "--disable-pip-version-check",
-                 built["wheel"]])
+                 built["wheel"]], env=clean)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     work = root / "work"
     work.mkdir()
@@ -147,7 +150,10 @@ def test_init_plan_and_policy_check_run_from_the_wheel(installed, tmp_path):
     init = envkit(installed, "init", "--notebooks")
     assert init.returncode == 0, init.stderr
     work = installed["work"]
-    assert (work / "envkit.yaml").read_bytes() == BASICS.read_bytes()
+    written = (work / "envkit.yaml").read_text()
+    assert "reference for the spec format" not in written  # no note to envkit's maintainers
+    assert written.endswith(BASICS.read_text().split("\nname:", 1)[1])  # the lab as shipped
+    assert "next: envkit plan envkit.yaml" in init.stdout
     assert sorted(p.name for p in (work / "notebooks").glob("*.ipynb")) == [
         "01-iam-basics.ipynb", "02-ec2-web-server.ipynb", "03-policy-gate.ipynb",
         "04-classroom.ipynb"]
@@ -205,3 +211,38 @@ def test_gitignore_covers_what_init_jupyter_and_builds_write():
     kept = _run(["git", "-C", ROOT, "check-ignore", "--no-index", "labs/aws-basics.yaml",
                  "notebooks/01-iam-basics.ipynb", "envkit/labs"])
     assert kept.returncode == 1 and not kept.stdout  # none of these is ignored
+
+
+def test_init_notebooks_then_run_all_of_every_notebook_from_the_wheel(installed, tmp_path,
+                                                                      monkeypatch):
+    """As a user does after `pipx install`: an empty folder, `envkit init --notebooks`, the
+    kernel installed, then Run All of each copied notebook (nbclient drives the wheel's
+    kernel; nothing of the checkout is on its path)."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    folder = tmp_path / "course"
+    folder.mkdir()
+    init = _run([installed["venv"] / "bin" / "envkit", "init", "--notebooks"], cwd=folder,
+                env=installed["env"])
+    assert init.returncode == 0, init.stderr
+    assert "open these copies" in init.stdout
+    prefix = tmp_path / "jupyter"
+    kernel = envkit(installed, "kernel", "install", "--prefix", str(prefix))
+    assert kernel.returncode == 0, kernel.stderr
+    monkeypatch.setenv("JUPYTER_PATH", str(prefix / "share" / "jupyter"))
+    copies = sorted((folder / "notebooks").glob("*.ipynb"))
+    assert [p.name for p in copies] == ["01-iam-basics.ipynb", "02-ec2-web-server.ipynb",
+                                        "03-policy-gate.ipynb", "04-classroom.ipynb"]
+    for path in copies:
+        nb = nbformat.read(path, as_version=4)
+        nb.cells.append(nbformat.v4.new_code_cell("import envkit; print('envkit from', "
+                                                  "envkit.__file__)"))
+        NotebookClient(nb, kernel_name="envkit", timeout=300,
+                       resources={"metadata": {"path": str(path.parent)}}
+                       ).execute(env=installed["env"])
+        errors = [out for cell in nb.cells for out in cell.get("outputs", [])
+                  if out["output_type"] == "error"]
+        assert not errors, (path.name, errors[0].get("ename"), errors[0].get("evalue"))
+        where = nb.cells[-1].outputs[0]["text"].split("envkit from ", 1)[1].strip()
+        assert Path(where).is_relative_to(installed["venv"]), (path.name, where)

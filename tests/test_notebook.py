@@ -532,7 +532,7 @@ def test_notebook_runs_top_to_bottom(path, kernel_prefix, tmp_path):
     if path.name == "04-classroom.ipynb":
         assert "web-class: 5 students, 6 stacks, 55 resources" in joined
         assert "classroom-student-scope: group 'web-class-students'" in joined  # caught
-        assert "class per hour: None - no price for" in joined  # unknown, with the reason
+        assert "class per hour: unknown - no price for" in joined  # unknown, with the reason
         assert "class of 5 $0.0814/h" in joined
         assert "over the budget of maxClassHourlyCost $0.0500/hour" in joined
         assert "Roster of web-class: 5 students" in joined

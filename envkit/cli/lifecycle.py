@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -106,7 +106,7 @@ def init(
 
         raise UsageError(f"unknown lab '{template}'{did_you_mean(template, list(labs))}; "
                          f"shipped labs: {', '.join(labs) or 'none found'}")
-    copies = {output: labs[template]}
+    copies: dict[Path, Any] = {output: None}
     if notebooks:
         folder = output.parent / "notebooks"
         copies.update({folder / name: nb for name, nb in shipped.notebooks().items()})
@@ -114,14 +114,17 @@ def init(
     if existing and not force:
         raise UsageError(f"{', '.join(existing)} exist{'s' if len(existing) == 1 else ''}; "
                          "pass --force to overwrite")
+    shown = printable(str(output))
     for path, source in copies.items():
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(source.read_bytes())
-    shown = printable(str(output))
-    typer.echo(f"wrote {shown} from {template}; next: envkit plan {shown}")
+        if source is None:
+            path.write_text(shipped.starter_spec(template, shown), encoding="utf-8")
+        else:
+            path.write_bytes(source.read_bytes())
+    typer.echo(f"wrote {shown} from {template}; next: {shipped.next_command(template, shown)}")
     if notebooks:
         typer.echo(f"wrote {len(copies) - 1} notebooks to {output.parent / 'notebooks'}; "
-                   "open them with the envkit kernel (envkit kernel install)")
+                   "open these copies with the envkit kernel (envkit kernel install)")
 
 
 @app.command()
