@@ -89,7 +89,7 @@ class Plan:
         return [r for r in self.resources if r.parent == urn]
 
     def to_dict(self) -> dict[str, Any]:
-        """The stable JSON document of ``envkit plan --json`` (see README, "Plan JSON")."""
+        """The stable JSON document of ``envkit plan --json`` (docs/reference.md, "Plan JSON")."""
         return {
             "schema_version": PLAN_SCHEMA_VERSION,
             "environment": self.environment,

@@ -246,3 +246,38 @@ def test_init_notebooks_then_run_all_of_every_notebook_from_the_wheel(installed,
         assert not errors, (path.name, errors[0].get("ename"), errors[0].get("evalue"))
         where = nb.cells[-1].outputs[0]["text"].split("envkit from ", 1)[1].strip()
         assert Path(where).is_relative_to(installed["venv"]), (path.name, where)
+
+
+def test_wheel_ships_notebooks_without_outputs_whatever_the_working_copy_holds(tmp_path):
+    """JupyterLab autosaves outputs into notebooks/; a wheel built afterwards must still
+    ship the notebooks as committed, without outputs."""
+    import nbformat
+
+    tree = tmp_path / "tree"
+    listed = _run(["git", "-C", ROOT, "ls-files", "-z"])
+    if listed.returncode != 0:
+        pytest.skip(f"{ROOT} is not a git checkout (an sdist?): no tracked files to copy")
+    for name in listed.stdout.split("\0"):
+        source = ROOT / name
+        if name and (source.is_file() or source.is_symlink()):
+            (tree / name).parent.mkdir(parents=True, exist_ok=True)
+            if source.is_symlink():
+                (tree / name).symlink_to(os.readlink(source))
+            else:
+                (tree / name).write_bytes(source.read_bytes())
+    dirty = tree / "notebooks" / "01-iam-basics.ipynb"
+    nb = nbformat.read(dirty, as_version=4)
+    nb.cells[1].outputs = [nbformat.v4.new_output("stream", text="autosaved output\n")]
+    nb.cells[1].execution_count = 7
+    nbformat.write(nb, dirty)
+    clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = _run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir",
+                 tmp_path / "dist", tree], env=clean)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    with zipfile.ZipFile(next((tmp_path / "dist").glob("envkit-*.whl"))) as wheel:
+        shipped = nbformat.reads(wheel.read("envkit/notebooks/01-iam-basics.ipynb").decode(),
+                                 as_version=4)
+    assert shipped.cells[1].source == nb.cells[1].source
+    for cell in shipped.cells:
+        if cell.cell_type == "code":
+            assert not cell.outputs and cell.execution_count is None

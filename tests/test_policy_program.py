@@ -488,7 +488,7 @@ def test_pre_commit_hook_manifest_is_valid_and_its_command_gates_a_project(tmp_p
 
 def test_json_interface_is_documented_in_the_readme(lookups_report):
     doc = lookups_report.to_dict()
-    section = (ROOT / "README.md").read_text().split("### Pipelines", 1)[1].split("\n## ")[0]
+    section = (ROOT / "docs" / "rules.md").read_text().split("## Pipelines", 1)[1].split("\n## ")[0]
     keys = set(doc) | set(doc["summary"]) | set(doc["findings"][0]) | set(doc["notes"][0])
     assert [k for k in sorted(keys) if f"`{k}`" not in section] == []
 
@@ -500,7 +500,7 @@ def test_cli_timeout_default_is_the_documented_one():
     from envkit.policy.program import DEFAULT_TIMEOUT
 
     assert inspect.signature(policy_check).parameters["timeout"].default == DEFAULT_TIMEOUT
-    assert f"`--timeout` (default {DEFAULT_TIMEOUT:g} s)" in (ROOT / "README.md").read_text()
+    assert f"`--timeout` (default {DEFAULT_TIMEOUT:g} s)" in (ROOT / "docs" / "rules.md").read_text()
 
 
 def test_envkits_own_program_checks_like_its_spec(unsafe_spec_copy):

@@ -26,7 +26,7 @@ from ..errors import EnvkitError, SpecError, SpecIssue
 LEVELS = ("advisory", "mandatory", "remediate", "disabled")
 _LOCK = threading.Lock()
 PREVIEW_NOTICE = "during preview"
-#: Version of the `envkit policy check --format json` document (README, "Policy JSON").
+#: Version of the `envkit policy check --format json` document (docs/rules.md, "Pipelines").
 POLICY_SCHEMA_VERSION = 1
 
 
