@@ -37,8 +37,15 @@ def _label(r: PlannedResource) -> str:
     return f"{marker} {inert(r.name)}  [dim]{inert(_short(r.type))}[/dim]"
 
 
+#: How an empty mapping or list reads in an outputs table (a lab without roles: "roles
+#: none", not "roles {}").
+NONE = "none"
+
+
 def _flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
-    if isinstance(value, dict) and value:
+    if isinstance(value, (dict, list)) and not value:
+        return [(prefix, NONE)]
+    if isinstance(value, dict):
         rows: list[tuple[str, Any]] = []
         for k, v in value.items():
             rows += _flatten(v, f"{prefix}.{k}" if prefix else str(k))

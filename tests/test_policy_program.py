@@ -500,7 +500,8 @@ def test_cli_timeout_default_is_the_documented_one():
     from envkit.policy.program import DEFAULT_TIMEOUT
 
     assert inspect.signature(policy_check).parameters["timeout"].default == DEFAULT_TIMEOUT
-    assert f"`--timeout` (default {DEFAULT_TIMEOUT:g} s)" in (ROOT / "docs" / "rules.md").read_text()
+    rules = (ROOT / "docs" / "rules.md").read_text()
+    assert f"`--timeout` (default {DEFAULT_TIMEOUT:g} s)" in rules
 
 
 def test_envkits_own_program_checks_like_its_spec(unsafe_spec_copy):
