@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from .. import cli_types
+from ..limits import clip
 
 #: How every envkit (sub)command behaves: plain help text, no shell-completion options, no
 #: pretty tracebacks (envkit reports errors itself), -h as well as --help.
@@ -100,14 +101,63 @@ def make_console(stderr: bool = False, file: Any = None):
     return Console(file=file, stderr=stderr, highlight=False, width=width, soft_wrap=not tty)
 
 
-def spec_source(spec: Path) -> Path:
-    """A spec path, or the spec recorded for an environment of that name."""
-    if spec.exists() or spec.suffix in (".yaml", ".yml"):
+def _recorded_classes() -> dict[str, str | None]:
+    """Classes deployed from this machine: name -> the spec recorded for it."""
+    from .. import home
+
+    found: dict[str, str | None] = {}
+    for record in sorted((home.home() / "classes").glob("*.json")):
+        try:
+            found[record.stem] = json.loads(record.read_text()).get("spec")
+        except (OSError, ValueError):
+            found[record.stem] = None
+    return found
+
+
+def spec_source(spec: Path, kind: str = "environment") -> Path:
+    """A spec file, or the spec recorded for an environment (``kind="environment"``) or a
+    class (``kind="class"``) of that name. A name that is neither a file nor known is bad
+    input, and the message says what it is and what exists."""
+    from ..errors import UsageError
+
+    if spec.exists() or spec.suffix in (".yaml", ".yml") or len(spec.parts) != 1:
         return spec
     from .. import home
 
-    recorded = home.read_registry().get(str(spec), {}).get("spec")
-    return Path(recorded) if recorded else spec
+    name = str(spec)
+    environments = {n: r.get("spec") for n, r in home.read_registry().items()}
+    classes = _recorded_classes()
+    # A class's stacks are environments too; the class itself is named in its records.
+    wanted, other = (classes, environments) if kind == "class" else (environments, classes)
+    if wanted.get(name):
+        return Path(wanted[name])
+    shown = f"'{clip(name)}'"
+    if name in wanted:
+        raise UsageError(f"the {kind} {shown} has no spec recorded on this machine: "
+                         "give the spec file instead")
+    if name in other:
+        command = "envkit class" if kind == "environment" else "envkit"
+        raise UsageError(f"{shown} is {'a class' if kind == 'environment' else 'an environment'}"
+                         f", not {'an environment' if kind == 'environment' else 'a class'}: "
+                         f"use `{command} ...` with it")
+    known = [*(f"{n} (environment)" for n in sorted(environments)),
+             *(f"{n} (class)" for n in sorted(classes))]
+    raise UsageError(f"no environment or class named {shown}, and no such file; known: "
+                     f"{', '.join(known[:20]) or 'none yet (envkit up SPEC creates one)'}")
+
+
+def require_deployed(spec: Path, backend: str | None) -> None:
+    """Before any engine check: an environment never deployed from here (and no other
+    backend named) has no stack to act on; say so, as `status` does (exit 1)."""
+    from ..errors import OperationError
+    from ..spec import load_spec
+    from ..states import current_state
+
+    if backend or os.environ.get("PULUMI_BACKEND_URL"):
+        return  # the stack may live there without a record on this machine
+    state = current_state(load_spec(spec_source(spec)).name, str(spec))
+    if state.kind == "never-deployed":
+        raise OperationError(state.line())
 
 
 def long_running() -> None:

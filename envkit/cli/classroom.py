@@ -16,7 +16,7 @@ import typer
 
 from .. import cli_types
 from ..limits import plural
-from ._shared import SETTINGS, ask, chosen_packs, ensure_engine, make_console
+from ._shared import SETTINGS, ask, chosen_packs, ensure_engine, make_console, spec_source
 
 class_app = typer.Typer(
     help="Classrooms: one lab, a roster, an isolated environment per student, leases.",
@@ -62,16 +62,7 @@ NoPolicyOpt = Annotated[bool, typer.Option("--no-policy", help="Skip the policy 
 
 def _source(spec: Path) -> Path:
     """A spec path, or the spec recorded for a class deployed from this machine."""
-    if spec.exists() or spec.suffix in (".yaml", ".yml"):
-        return spec
-    from .. import home
-
-    record = home.home() / "classes" / f"{spec.name}.json"
-    try:
-        recorded = json.loads(record.read_text()).get("spec")
-    except (OSError, ValueError):
-        recorded = None
-    return Path(recorded) if recorded else spec
+    return spec_source(spec, "class")
 
 
 def _classroom(spec: Path, **kwargs: Any) -> Any:

@@ -37,6 +37,7 @@ from ._shared import (
     print_outputs,
     recorded_environment,
     run_operation,
+    require_deployed,
     spec_source,
 )
 
@@ -75,11 +76,16 @@ def plan(
 
 
 @app.command()
-def validate(spec: SpecArg = Path("envkit.yaml")) -> None:
+def validate(spec: SpecArg = Path("envkit.yaml"), as_json: JsonOpt = False) -> None:
     """Check a spec and report every problem with its line; exit 2 if there is one."""
     from ..spec import load_spec
 
     loaded = load_spec(spec)
+    if as_json:
+        typer.echo(json.dumps({"valid": True, "source": str(spec), "environment": loaded.name,
+                               "region": loaded.region, "users": len(loaded.iam.users),
+                               "instances": len(loaded.ec2.instances)}))
+        return
     typer.echo(f"{printable(str(spec))}: ok ({loaded.name}, {loaded.region}: "
                f"{len(loaded.iam.users)} users, {len(loaded.ec2.instances)} instances)")
 
@@ -212,6 +218,8 @@ def down(spec: SpecArg = Path("envkit.yaml"), target: TargetOpt = None,
     """Destroy every resource of the environment (asks first unless --yes)."""
     from ..errors import UsageError
 
+    require_deployed(spec, backend)
+
     if not yes and (as_json or not is_interactive()):
         raise UsageError("refusing to destroy without a terminal to confirm: pass --yes")
     say = (lambda m: None) if as_json else make_console(stderr=True).print
@@ -231,6 +239,7 @@ def refresh(spec: SpecArg = Path("envkit.yaml"), target: TargetOpt = None,
             profile: ProfileOpt = None, region: RegionOpt = None, backend: BackendOpt = None,
             as_json: EventsJsonOpt = False) -> None:
     """Bring the stack's state in line with what really exists."""
+    require_deployed(spec, backend)
     say = (lambda m: None) if as_json else make_console(stderr=True).print
     ensure_cli(not as_json, say)
     env = environment_for(spec, target, profile, region, backend, say=say)
@@ -353,6 +362,7 @@ def history(spec: SpecArg = Path("envkit.yaml"), target: TargetOpt = None,
                 "--limit", "-n", min=1, max=1000,
                 help="How many operations to show, newest first.")] = 10) -> None:
     """The last operations on the environment's stack."""
+    require_deployed(spec, backend)
     ensure_cli(False, print)
     env = environment_for(spec, target, None, None, backend, start_emulator=False, live=False)
     entries = env.history(limit)
@@ -372,6 +382,7 @@ def cancel(spec: SpecArg = Path("envkit.yaml"), target: TargetOpt = None,
                "running on this machine.")] = False) -> None:
     """Release the stack's update lock after an update was killed. On a file (DIY) backend
     this only removes the lock; it stops nothing."""
+    require_deployed(spec, backend)
     ensure_cli(False, print)
     env = environment_for(spec, target, None, None, backend)
     typer.echo(env.cancel(force=force))
@@ -388,6 +399,7 @@ def ssh(instance: Annotated[str, typer.Argument(help="Instance name from the spe
     from ..errors import OperationError, UsageError
     from ..ssh import ssh_argv
 
+    require_deployed(spec, None)
     env = environment_for(spec, target, None, None, None, start_emulator=False, live=False)
     if instance not in env.spec.ec2.instances:
         known = ", ".join(env.spec.ec2.instances) or "none"

@@ -34,6 +34,8 @@ def policy_check(
         "--timeout", help="Project only: seconds the program may run before it is stopped "
                           "(exit 2).")] = 180.0,
     fmt: Annotated[str, typer.Option("--format", help="text, json or sarif.")] = "text",
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print one JSON document: the same as --format json.")] = False,
     level: Annotated[str, typer.Option(
         "--level", help="Report advisory and up (default) or mandatory only.")] = "advisory",
     output: Annotated[Path | None, typer.Option("--output", "-o", parser=cli_types.output_file,
@@ -50,6 +52,9 @@ def policy_check(
 
     if fmt not in ("text", "json", "sarif"):
         raise UsageError(f"unknown format '{fmt}': use text, json or sarif")
+    if as_json and fmt not in ("text", "json"):
+        raise UsageError(f"--json and --format {fmt} ask for two formats: give one")
+    fmt = "json" if as_json else fmt
     if level not in ("advisory", "mandatory"):
         raise UsageError(f"unknown level '{level}': use advisory or mandatory")
     report = check(target, load_config(policy_config), stack=stack, config=config or [],
