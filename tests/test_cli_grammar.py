@@ -172,8 +172,7 @@ def test_never_deployed_is_said_before_any_engine_check(argv, capsys, monkeypatc
     def no_engine_check(*args, **kwargs):
         raise AssertionError("the Pulumi CLI was looked for")
     monkeypatch.setattr(engine, "find_pulumi", no_engine_check)
-    spec = [a for a in argv if a == "web"] and ["ssh", "web", str(BASICS)] or \
-        [argv[0], str(BASICS), *argv[1:]]
-    code, _, err = _code(spec, capsys)
+    full = ["ssh", "web", str(BASICS)] if argv[0] == "ssh" else [argv[0], str(BASICS), *argv[1:]]
+    code, _, err = _code(full, capsys)
     assert code == 1, err
     assert "aws-basics has never been deployed: `envkit up" in err

@@ -36,8 +36,8 @@ from ._shared import (
     offline_gate,
     print_outputs,
     recorded_environment,
-    run_operation,
     require_deployed,
+    run_operation,
     spec_source,
 )
 
