@@ -14,7 +14,7 @@ import typer
 
 from .. import cli_types
 from ..errors import EnvkitError
-from ..limits import clip, printable
+from ..limits import clip, plural, printable
 from ._shared import (
     SETTINGS,
     BackendOpt,
@@ -87,7 +87,8 @@ def validate(spec: SpecArg = Path("envkit.yaml"), as_json: JsonOpt = False) -> N
                                "instances": len(loaded.ec2.instances)}))
         return
     typer.echo(f"{printable(str(spec))}: ok ({loaded.name}, {loaded.region}: "
-               f"{len(loaded.iam.users)} users, {len(loaded.ec2.instances)} instances)")
+               f"{plural(len(loaded.iam.users), 'user')}, "
+               f"{plural(len(loaded.ec2.instances), 'instance')})")
 
 
 @app.command()
