@@ -138,3 +138,23 @@ def test_readme_snippet_is_what_the_program_prints(where, offline, command, expe
     problem = _matches(expected, output)
     assert problem is None, f"{where}: `{command}`: {problem}\n--- output:\n" + \
         "\n".join(output)
+
+
+def _python_blocks(path: Path) -> list[tuple[int, str]]:
+    lines = path.read_text().splitlines()
+    return [(i + 2, "\n".join(lines[i + 1:lines.index("```", i + 1)]))
+            for i, line in enumerate(lines) if line == "```python"]
+
+
+@pytest.mark.parametrize("first_line,code", _python_blocks(ROOT / "README.md"),
+                         ids=lambda v: f"README.md:{v}" if isinstance(v, int) else "")
+def test_readme_python_prints_what_its_comments_say(first_line, code, tmp_path):
+    """Each ``print(...)  # value`` line of README's Python must print that value."""
+    wanted = [line.split("#", 1)[1].strip() for line in code.splitlines()
+              if line.startswith("print(") and "#" in line]
+    assert wanted, f"README.md:{first_line}: a Python block with nothing to check"
+    env = {**os.environ, "ENVKIT_HOME": str(tmp_path / "envkit-home")}
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.splitlines() == wanted
