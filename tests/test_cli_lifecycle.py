@@ -130,7 +130,17 @@ def test_status_with_the_emulator_stopped_is_one_line(emulator):
 def test_init_writes_a_starter_and_refuses_to_overwrite(tmp_path):
     done = run_envkit("init", cwd=tmp_path)
     assert done.returncode == 0
-    assert (tmp_path / "envkit.yaml").read_text() == BASICS.read_text()
+    written = (tmp_path / "envkit.yaml").read_text()
+    # The shipped lab, but for the header's note to envkit's maintainers.
+    assert written.split("\nname:", 1)[1] == BASICS.read_text().split("\nname:", 1)[1]
+    assert "reference for the spec format" not in written
+    assert written.startswith("# envkit environment spec: the \"AWS basics\" lab")
+    assert "next: envkit plan envkit.yaml" in done.stdout
+    classroom = run_envkit("init", "classroom", "-o", "class.yaml", cwd=tmp_path)
+    assert "next: envkit class plan class.yaml" in classroom.stdout
+    assert "`envkit class plan class.yaml`" in (tmp_path / "class.yaml").read_text()
+    planned = run_envkit("class", "plan", "class.yaml", cwd=tmp_path)
+    assert planned.returncode == 0, planned.stderr
     again = run_envkit("init", "iam-basics", cwd=tmp_path)
     assert again.returncode == 2 and "--force" in again.stderr
     unknown = run_envkit("init", "nope", "-o", "x.yaml", cwd=tmp_path)
