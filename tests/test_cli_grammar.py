@@ -176,3 +176,8 @@ def test_never_deployed_is_said_before_any_engine_check(argv, capsys, monkeypatc
     code, _, err = _code(full, capsys)
     assert code == 1, err
     assert "aws-basics has never been deployed: `envkit up" in err
+
+
+def test_ls_json_is_a_list_even_when_there_is_nothing(capsys):
+    code, out, _ = _code(["ls", "--json"], capsys)
+    assert code == 0 and json.loads(out) == []

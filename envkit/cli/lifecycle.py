@@ -321,7 +321,8 @@ def outputs(spec: SpecArg = Path("envkit.yaml"), target: TargetOpt = None,
 
 @app.command(name="ls")
 def list_environments(as_json: Annotated[bool, typer.Option(
-        "--json", help="Print one JSON document: each environment's record and state.")
+        "--json", help="Print one JSON document: a list of each environment's record and "
+                       "state.")
         ] = False) -> None:
     """Every environment envkit knows: target, resources, last update, expiry, state."""
     from rich.table import Table
@@ -334,8 +335,10 @@ def list_environments(as_json: Annotated[bool, typer.Option(
         r.get("target") == "local" for r in registry.values()) else None
     states = {name: state_of(name, r, emulator_id) for name, r in registry.items()}
     if as_json:
-        typer.echo(json.dumps({name: {**r, "state": states[name].to_dict()}
-                               for name, r in registry.items()}, indent=2))
+        # A list, as every listing envkit prints: `[]` when there is none.
+        typer.echo(json.dumps([{"environment": name, **registry[name],
+                                "state": states[name].to_dict()}
+                               for name in sorted(registry)], indent=2))
         return
     if not registry:
         typer.echo("no environments yet: envkit up SPEC creates one")
