@@ -164,7 +164,7 @@ def test_an_environment_name_given_to_a_class_command_says_what_it_is(capsys, mo
     assert code == 2 and "known: aws-basics (environment)" in err
 
 
-@pytest.mark.parametrize("argv", [["history"], ["down", "--yes"], ["refresh"], ["cancel"],
+@pytest.mark.parametrize("argv", [["history"], ["down", "--yes"], ["refresh", "--yes"], ["cancel"],
                                   ["ssh", "web"], ["outputs"]])
 def test_never_deployed_is_said_before_any_engine_check(argv, capsys, monkeypatch):
     from envkit import engine

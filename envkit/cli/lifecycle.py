@@ -235,10 +235,9 @@ def down(spec: SpecArg = Path("envkit.yaml"), target: TargetOpt = None,
     """Destroy every resource of the environment (asks first unless --yes)."""
     from ..errors import UsageError
 
-    require_deployed(spec, backend)
-
     if not yes and (as_json or not is_interactive()):
         raise UsageError("refusing to destroy without a terminal to confirm: pass --yes")
+    require_deployed(spec, backend)
     say = (lambda m: None) if as_json else make_console(stderr=True).print
     ensure_cli(not as_json, say)
     env = environment_for(spec, target, profile, region, backend, say=say,
@@ -264,10 +263,10 @@ def refresh(spec: SpecArg = Path("envkit.yaml"), target: TargetOpt = None,
     which is required without a terminal, as `pulumi refresh`)."""
     from ..errors import UsageError
 
-    require_deployed(spec, backend)
     if not yes and (as_json or not is_interactive()):
         raise UsageError("refusing to refresh without a terminal to confirm: pass --yes "
                          "(as `pulumi refresh --yes`)")
+    require_deployed(spec, backend)
     say = (lambda m: None) if as_json else make_console(stderr=True).print
     ensure_cli(not as_json, say)
     env = environment_for(spec, target, profile, region, backend, say=say,
