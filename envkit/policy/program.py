@@ -132,8 +132,11 @@ def _line(locations: dict, *path: Any) -> int | None:
 
 
 def load_project(directory: str | os.PathLike[str], stack: str | None = None,
-                 overrides: list[str] | None = None) -> Project:
-    """Read a project as the Pulumi CLI would for ``pulumi preview --stack STACK``."""
+                 overrides: list[str] | None = None, *, install: bool = True,
+                 say: Any = None) -> Project:
+    """Read a project as the Pulumi CLI would for ``pulumi preview --stack STACK``, and
+    prepare its environment as ``pulumi install`` would (:mod:`envkit.policy.project_env`;
+    ``install=False`` refuses where that would install anything)."""
     root = Path(os.path.realpath(directory))
     settings_file = root / "Pulumi.yaml"
     if not settings_file.exists() and (root / "Pulumi.yml").exists():
@@ -190,7 +193,13 @@ def load_project(directory: str | os.PathLike[str], stack: str | None = None,
         raise bad("main", f"{main_file} is a link to a program outside the project folder "
                           f"{root}; only the project's own program is run")
 
-    python, interpreter, venv_note = _interpreter(root, options, bad)
+    from .project_env import prepare
+
+    prepared = prepare(root, pwd, options, install=install, say=say, where=where)
+    if prepared is not None:
+        python, interpreter, venv_note = prepared.python, prepared.interpreter, None
+    else:
+        python, interpreter, venv_note = _interpreter(root, options, bad)
     config, secret_keys, notes = _stack_config(root, data, locs, name, stack, overrides or [],
                                                where)
     if venv_note:
@@ -210,33 +219,16 @@ def load_project(directory: str | os.PathLike[str], stack: str | None = None,
 
 def _interpreter(root: Path, options: dict[str, Any], bad: Any
                  ) -> tuple[str, str, str | None]:
-    """The project's virtualenv's Python, else envkit's own: (python, how to name it in
-    messages, a note when the virtualenv Pulumi.yaml names is missing).
-
-    A pipeline often installs envkit and the project's requirements without running
-    ``pulumi install``, so a named virtualenv that does not exist falls back to envkit's
-    Python, and the report says so."""
+    """For a project without a ``virtualenv`` option (Pulumi then runs the ambient Python):
+    its ``venv/`` or ``.venv/`` when it has one, else envkit's own Python."""
     bindir = "Scripts" if os.name == "nt" else "bin"
     exe = "python.exe" if os.name == "nt" else "python"
-    named = options.get("virtualenv")
-    note = None
-    if named is not None:
-        if not isinstance(named, str) or not named:
-            raise bad("runtime", "runtime.options.virtualenv is a folder name")
-        venv = Path(named) if Path(named).is_absolute() else root / named
-        python = venv / bindir / exe
+    for candidate in ("venv", ".venv"):
+        python = root / candidate / bindir / exe
         if python.exists():
-            return str(python), f"the project's virtualenv ({venv})", None
-        note = (f"Pulumi.yaml names the virtualenv {named}, which does not exist; the program "
-                f"ran with envkit's Python ({sys.executable})")
-    else:
-        for candidate in ("venv", ".venv"):
-            python = root / candidate / bindir / exe
-            if python.exists():
-                return str(python), f"the project's virtualenv ({root / candidate})", None
-    where = f"virtualenv {named} does not exist" if named else "no venv/ or .venv/"
-    return sys.executable, f"envkit's Python ({sys.executable}; the project has {where})", \
-        note
+            return str(python), f"the project's virtualenv ({root / candidate})", None
+    return sys.executable, f"envkit's Python ({sys.executable}; the project has no " \
+        "virtualenv option and no venv/ or .venv/)", None
 
 
 def _requirements(root: Path, options: dict[str, Any]) -> Path | None:
@@ -416,12 +408,15 @@ def run_program(project: Project, timeout: float = DEFAULT_TIMEOUT, debug: bool 
                                   f"{MAX_TIMEOUT:g}", file=str(project.root)))
     lookups_file = resources.files("envkit") / "lookups.py"
     runner_file = resources.files("envkit.policy") / "_runner.py"
+    shapes_file = resources.files("envkit.policy") / "_shapes.py"
     facts = gather_facts()
-    with resources.as_file(runner_file) as runner, resources.as_file(lookups_file) as lookups:
+    with resources.as_file(runner_file) as runner, resources.as_file(lookups_file) as lookups, \
+            resources.as_file(shapes_file) as shapes:
         read_end, write_end = os.pipe()
         job = {"project": project.name, "stack": project.stack,
                "root": str(project.root), "pwd": str(project.pwd), "entry": project.entry,
                "region": project.region, "facts": facts, "lookups_path": str(lookups),
+               "shapes_path": str(shapes),
                "result_fd": write_end, "result_limit": RESULT_LIMIT,
                "message_limit": MESSAGE_LIMIT}
         outcome = _spawn([project.python, str(runner)], _environment(project),
