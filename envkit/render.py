@@ -177,6 +177,10 @@ def render_policy(report: Any, console: Console, minimum: str = "advisory",
         console.print(f"{level}  [bold]{inert(f.policy)}[/bold]  "
                       f"{inert(f.resource_name or 'stack')}{inert(where)}")
         console.print(f"    {inert(f.message)}")
+        if f.placeholders:
+            console.print(f"    [dim]depends on values envkit assigned offline: "
+                          f"{inert(', '.join(f.placeholders[:3]))}"
+                          f"{', ...' if len(f.placeholders) > 3 else ''}[/dim]")
         if f.kind == "violation" and f.remediation:
             console.print(f"    [dim]fix: {inert(f.remediation)}[/dim]")
     for note in getattr(report, "notes", []):

@@ -514,17 +514,46 @@ def _hold_lifeline(fd: int) -> None:
     def watch() -> None:
         while True:
             try:
-                if not os.read(fd, 4096):
-                    break
+                data = os.read(fd, 4096)
             except InterruptedError:
                 continue
             except OSError:
                 break
+            if not data:
+                break
+            if b"?" in data:
+                # On the timeout the parent asks where the program is before stopping it
+                # (a byte, not a signal: in a PID namespace the parent's pid is unshare's).
+                faulthandler.dump_traceback(all_threads=True)
         if os.getpgid(0) == os.getpid():
             os.killpg(os.getpid(), signal.SIGKILL)
         os._exit(3)
 
     threading.Thread(target=watch, name="envkit-lifeline", daemon=True).start()
+
+
+def _init(job: Job) -> None:
+    """In a PID namespace of its own the runner is process 1, which the kernel shields
+    from signals it has no handler for (a program's ``os.kill(os.getpid(), SIGTERM)`` would
+    do nothing). So process 1 only waits: the program runs in its child, as it would
+    anywhere else, and its ending is passed on. When process 1 exits, the kernel ends
+    every process left in the namespace."""
+    pid = os.fork()
+    if pid == 0:
+        return
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            break
+        except InterruptedError:
+            continue
+    if os.WIFSIGNALED(status):
+        # The runner reports every other ending itself; a signal leaves it no chance.
+        number = os.WTERMSIG(status)
+        Reporter(job.result_fd, job.result_limit).send(
+            {"status": "failed", "kind": "signal", "signal": number})
+        os._exit(128 + number)
+    os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
 
 
 def main() -> int:
@@ -535,10 +564,9 @@ def main() -> int:
     if sys.path and os.path.realpath(sys.path[0] or os.curdir) == here:
         sys.path.pop(0)
     job = Job(json.loads(sys.stdin.buffer.readline(JOB_LIMIT)))
+    if os.getpid() == 1:
+        _init(job)
     _hold_lifeline(os.dup(0))
-    if hasattr(faulthandler, "register"):
-        # On the timeout the parent asks where the program is before stopping it.
-        faulthandler.register(signal.SIGUSR1, all_threads=False)
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)

@@ -150,22 +150,23 @@ class Shaper:
         tail = ident if service == "ec2" else physical
         return f"arn:aws:{service}:{where}:{ACCOUNT}:{resource}/{tail}"
 
-    def found_in(self, value: Any) -> list[str]:
-        """What the placeholders inside ``value`` (wire-form inputs) stand for."""
+    def found_in(self, value: Any) -> list[list[str]]:
+        """The placeholders inside ``value`` (wire-form inputs): [value, what it stands
+        for] pairs."""
         if not self.placeholders:
             return []
         if self._pattern is None:
             keys = sorted(self.placeholders, key=len, reverse=True)
             self._pattern = re.compile("|".join(re.escape(k) for k in keys))
-        found: dict[str, None] = {}
+        found: dict[str, str] = {}
         todo = [value]
         while todo:
             item = todo.pop()
             if isinstance(item, str):
                 for match in self._pattern.findall(item):
-                    found[self.placeholders[match]] = None
+                    found[match] = self.placeholders[match]
             elif isinstance(item, dict):
                 todo.extend(item.values())
             elif isinstance(item, list):
                 todo.extend(item)
-        return list(found)
+        return [[k, v] for k, v in found.items()]

@@ -412,7 +412,7 @@ def install_failure(output: str, doing: str) -> str:
     if match:
         return f"{doing} failed: '{clip(match.group(1))}' could not be built"
     errors = [line for line in output.splitlines()
-              if line.strip().lower().startswith(("error", "×", "because"))]
+              if line.strip().lower().startswith(("error", "\u00d7", "because"))]
     last = errors[-1] if errors else (output.strip().splitlines() or ["no output"])[-1]
     return f"{doing} failed: {clip(last)}"
 
