@@ -123,13 +123,16 @@ class Shaper:
                 if key in state or typ is not str:
                     continue
                 if key == "arn":
+                    # A value cut out of the ARN (its account) still stands in for one.
+                    self._remember(ACCOUNT, "the account id envkit assigned (123456789012)")
                     state[key] = self._remember(self._arn(module, words, physical, ident,
                                                           inputs, region),
                                                 f"the ARN of {who}")
                 elif key == "name":
                     state[key] = physical
                 elif key in _ACCOUNT_KEYS:
-                    state[key] = ACCOUNT
+                    state[key] = self._remember(ACCOUNT, "the account id envkit assigned "
+                                                "(123456789012)")
                 elif key.endswith("Id") and len(key) > 2:
                     id_words = _words(key[:-2])
                     short = "".join(w[0] for w in id_words) if len(id_words) > 1 \
