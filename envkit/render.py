@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
-from .limits import printable
+from .limits import plural, printable
 from .planner import SECRET, UNKNOWN, Plan, PlannedResource
 
 
@@ -166,10 +166,12 @@ def render_policy(report: Any, console: Console, minimum: str = "advisory",
     verdict = (f"[red]{len(report.mandatory)} mandatory[/red]" if report.mandatory
                else "[green]0 mandatory[/green]")
     notices = sum(f.kind == "notice" for f in report.findings)
+    gaps = getattr(report, "not_evaluated", [])
     console.print(f"[bold]{inert(title)}[/bold] ({inert(report.pack)}, {report.resources} "
                   "resources): "
                   f"{verdict}, {len(report.advisory)} advisory"
-                  + (f", {notices} could not be checked offline" if notices else ""))
+                  + (f", {notices} could not be checked offline" if notices else "")
+                  + (f", {plural(len(gaps), 'component')} not evaluated" if gaps else ""))
     for f in findings:
         level = {"mandatory": "[red]mandatory[/red]", "advisory": "[yellow]advisory[/yellow]"
                  }.get(f.level, f.level) if f.kind == "violation" else f"[dim]{f.kind}[/dim]"

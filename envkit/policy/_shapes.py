@@ -120,7 +120,9 @@ class Shaper:
             ident = self._remember(f"{prefix}-0{self._hex(urn, 'id', 16)}", f"the id of {who}")
         if declared is not None:
             for key, typ in declared.items():
-                if key in state or typ is not str:
+                # A component's SDK sends the outputs its plugin computes as unknown inputs.
+                known = state.get(key) is not None and (custom or state[key] != self.unknown)
+                if known or typ is not str:
                     continue
                 if key == "arn":
                     # A value cut out of the ARN (its account) still stands in for one.

@@ -105,13 +105,20 @@ class PolicyReport:
         return [n for n in self.notes if n.get("kind") == "component"]
 
     def strict_problems(self) -> list[str]:
-        """What ``--strict`` refuses: unexpanded components and checks that could not
-        judge a value (each with where it is)."""
+        """What ``--strict`` refuses: unexpanded components, lookups whose unknown values
+        resources were checked with, and checks that could not judge a value (each with
+        where it is)."""
         out = []
         for note in self.not_evaluated:
             where = f" ({note['file']}:{note['line']})" if note.get("file") and \
                 note.get("line") else ""
             out.append(f"{note.get('type')} '{note.get('name')}'{where}: not evaluated")
+        for note in self.notes:
+            if note.get("kind") == "lookup" and note.get("dependents"):
+                where = f" ({note['file']}:{note['line']})" if note.get("file") and \
+                    note.get("line") else ""
+                out.append(f"{note.get('token')}{where}: not answerable offline; checked with "
+                           f"its values unknown: {', '.join(note['dependents'][:5])}")
         for f in self.findings:
             if f.kind == "notice":
                 where = f" ({f.file}:{f.line})" if f.file and f.line else ""
