@@ -112,8 +112,27 @@ class Places:
                                                         sys.exec_prefix)}
         here = os.path.dirname(os.path.realpath(__file__))
         self.excluded = {here}
+        self._known: dict[str, bool] = {}
+        self._relative: dict[str, str] = {}
 
     def in_project(self, path: str) -> bool:
+        # Asked for every frame of every registration: remembered per file name.
+        known = self._known.get(path)
+        if known is None:
+            known = self._known[path] = self._in_project(path)
+        return known
+
+    def caller(self) -> dict[str, Any] | None:
+        """The innermost project frame of the current stack, as {file, line} (walked
+        frame by frame: no source lines read, unlike traceback.extract_stack)."""
+        frame = sys._getframe(2)
+        while frame is not None:
+            if self.in_project(frame.f_code.co_filename):
+                return {"file": self.relative(frame.f_code.co_filename), "line": frame.f_lineno}
+            frame = frame.f_back
+        return None
+
+    def _in_project(self, path: str) -> bool:
         if not path or path.startswith("<"):
             return False
         real = os.path.realpath(path)
@@ -126,7 +145,10 @@ class Places:
                        if p != self.root and not self.root.startswith(p + os.sep))
 
     def relative(self, path: str) -> str:
-        return os.path.relpath(os.path.realpath(path), self.root)
+        known = self._relative.get(path)
+        if known is None:
+            known = self._relative[path] = os.path.relpath(os.path.realpath(path), self.root)
+        return known
 
     def innermost(self, frames: list[traceback.FrameSummary]) -> dict[str, Any] | None:
         """The innermost frame in the project's own files, as {file, line}."""
@@ -438,7 +460,7 @@ def _observe_invokes(answers: Any, places: Places) -> None:
             if isinstance(token, str):
                 if typ is not None:
                     answers.types.setdefault(token, typ)
-                site = places.innermost(traceback.extract_stack()[:-1])
+                site = places.caller()
                 if site is not None:
                     answers.sites.setdefault(token, []).append(site)
             return original(*args, **kwargs)
@@ -461,7 +483,7 @@ def _observe_declarations(places: Places, shaper: Any,
     original = pulumi.resource.register_resource
 
     def register_resource(res: Any, t: str, name: str, *args: Any, **kwargs: Any) -> Any:
-        site = places.innermost(traceback.extract_stack()[:-1])
+        site = places.caller()
         if site is not None:
             declared.setdefault((t, name), site)
         shaper.note_class(t, res)

@@ -617,10 +617,16 @@ def check_project(directory: str | os.PathLike[str],
     from .placeholders import mark_placeholders
     from .program import DEFAULT_TIMEOUT, component_note, load_project, run_program
     from .program_fixes import program_remediation
-    from .rules import RULES
 
     project = load_project(directory, stack, config, install=install, say=say)
+    # The rules load while the program runs (the parent only waits on the child meanwhile):
+    # the import costs about as much as the program's own start.
+    warm = threading.Thread(target=_warm_rules, name="envkit-rules", daemon=True)
+    warm.start()
     run = run_program(project, DEFAULT_TIMEOUT if timeout is None else timeout, debug)
+    warm.join()
+    from .rules import RULES
+
     records = []
     for r in run.resources:
         source = r.get("source") or {}
@@ -681,6 +687,24 @@ def _lookup_note(item: dict[str, Any], by_urn: dict[str, DeclaredResource], root
             "dependents": names,
             "file": _display_path(root / site["file"]) if site else None,
             "line": site.get("line") if site else None}
+
+
+def _warm_rules() -> None:
+    """Load the rules and what they load on first use (the SDK classes they read, the IAM
+    action data) by checking a few made-up resources; the findings are thrown away."""
+    urn = "urn:pulumi:warm::warm::{}::{}"
+    document = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": ["s3:*", "iam:PassRole"], "Resource": "*"}]})
+    made_up = [("aws:iam/role:Role", {"assumeRolePolicy": document}),
+               ("aws:iam/policy:Policy", {"policy": document}),
+               ("aws:ec2/securityGroup:SecurityGroup", {"ingress": [
+                   {"protocol": "tcp", "fromPort": 22, "toPort": 22,
+                    "cidrBlocks": ["0.0.0.0/0"]}]}),
+               ("aws:ec2/instance:Instance", {"instanceType": "t3.micro"})]
+    with contextlib.suppress(Exception):  # warming only: a failure here changes nothing
+        evaluate([DeclaredResource(type=t, name=f"warm{i}", urn=urn.format(t, f"warm{i}"),
+                                   parent=None, custom=True, dependencies=[], wire_inputs=inputs)
+                  for i, (t, inputs) in enumerate(made_up)])
 
 
 def check(target: str | os.PathLike[str], user_config: dict[str, Any] | None = None, *,
