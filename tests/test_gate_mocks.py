@@ -139,3 +139,12 @@ def test_aws_region_from_the_environment_as_the_provider_reads_it(monkeypatch):
     project = load_project(PROGRAMS / "component-only")
     assert project.region == "eu-west-2" and project.config["aws:region"] == "eu-west-2"
     assert "(AWS_REGION from the environment)" in project.notes[0]
+
+
+def test_without_a_pid_namespace_the_report_says_what_may_outlive_it(monkeypatch):
+    from envkit.policy import spawn
+
+    monkeypatch.setattr(spawn, "contained", lambda: ())
+    notes = load_project(PROGRAMS / "component-only").notes
+    assert any("allows no PID namespace" in n and "new session may outlive it" in n
+               for n in notes)

@@ -214,6 +214,10 @@ def load_project(directory: str | os.PathLike[str], stack: str | None = None,
         notes.append(f"aws:region is not set for stack '{stack}'; the program ran in {region} "
                      f"({source}), the region the aws provider would take; set aws:region "
                      f"in Pulumi.{stack}.yaml or with --config aws:region=...")
+    from .spawn import containment_note
+
+    if containment_note():
+        notes.append(containment_note())
     from ..lookups import region_facts
 
     if region_facts(region) is None:
