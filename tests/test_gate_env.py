@@ -264,3 +264,17 @@ def test_old_pins_from_pypi_run_in_their_own_virtualenv(tmp_path, monkeypatch):
     # The document built with apply() from the role's ARN was evaluated.
     assert ("iam-no-service-wildcard", "p") in rules
     assert ("ec2-no-unattached-eip", "e") in rules
+
+
+def test_python_names_the_interpreter_and_nothing_is_installed(tmp_path, wheels):
+    # A pipeline that installed the requirements itself points the gate at its interpreter.
+    project = _project(tmp_path / "p", "pinme==1.0\n")
+    (project / "__main__.py").write_text(PROGRAM.replace("import pinme\n", "").replace(
+        "{pinme.TEXT}", "envkit"))
+    said: list[str] = []
+    report = check(project, timeout=120, say=said.append, python=sys.executable)
+    assert _names(report) == {"sg-envkit"} and said == []
+    assert not (project / "venv").exists()
+    bad = envkit("policy", "check", str(project), "--python", str(tmp_path / "no-such-python"))
+    assert bad.returncode == 2 and "--python: " in bad.stderr and \
+        "is not an executable Python interpreter" in bad.stderr

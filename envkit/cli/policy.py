@@ -42,6 +42,10 @@ def policy_check(
         "--no-install", help="Project only: never create or update the project's virtualenv "
                              "(as `pulumi install` would); exit 2 where one is needed.")
     ] = False,
+    python: Annotated[str | None, typer.Option(
+        "--python", help="Project only: run the program with this interpreter (one your "
+                         "pipeline installed the requirements into); nothing is installed.")
+    ] = None,
     strict: Annotated[bool, typer.Option(
         "--strict", help="Exit 4 when the verdict is incomplete: a component not evaluated, "
                          "or a rule that could not check a value offline.")] = False,
@@ -62,7 +66,8 @@ def policy_check(
     if level not in ("advisory", "mandatory"):
         raise UsageError(f"unknown level '{level}': use advisory or mandatory")
     report = check(target, load_config(policy_config), stack=stack, config=config or [],
-                   timeout=timeout, debug=STATE["debug"], install=not no_install)
+                   timeout=timeout, debug=STATE["debug"], install=not no_install,
+                   python=python)
     if fmt == "text":
         from ..render import render_policy
 

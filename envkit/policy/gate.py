@@ -607,18 +607,21 @@ def _display_path(path: Path) -> str:
 def check_project(directory: str | os.PathLike[str],
                   user_config: dict[str, Any] | None = None, *, stack: str | None = None,
                   config: list[str] | None = None, timeout: float | None = None,
-                  debug: bool = False, install: bool = True, say: Any = None) -> PolicyReport:
+                  debug: bool = False, install: bool = True, say: Any = None,
+                  python: str | None = None) -> PolicyReport:
     """Check a Pulumi Python project offline: its program runs, in a child process, under
     Pulumi's mocks as ``pulumi preview --stack STACK`` would run it (see
     :mod:`envkit.policy.program`), in the project's environment, prepared first as
     ``pulumi install`` would (``install=False`` refuses instead; ``say`` gets each step,
-    default stderr); each finding names the file and line that declared the resource. The
+    default stderr; ``python`` runs it with that interpreter and prepares nothing); each
+    finding names the file and line that declared the resource. The
     program is the user's code: check only projects you would run."""
     from .placeholders import mark_placeholders
     from .program import DEFAULT_TIMEOUT, component_note, load_project, run_program
     from .program_fixes import program_remediation
 
-    project = load_project(directory, stack, config, install=install, say=say)
+    project = load_project(directory, stack, config, install=install, say=say,
+                           python=python)
     # The rules load while the program runs (the parent only waits on the child meanwhile):
     # the import costs about as much as the program's own start.
     warm = threading.Thread(target=_warm_rules, name="envkit-rules", daemon=True)
@@ -710,13 +713,13 @@ def _warm_rules() -> None:
 def check(target: str | os.PathLike[str], user_config: dict[str, Any] | None = None, *,
           stack: str | None = None, config: list[str] | None = None,
           timeout: float | None = None, debug: bool = False, install: bool = True,
-          say: Any = None) -> PolicyReport:
+          say: Any = None, python: str | None = None) -> PolicyReport:
     """Check a spec file or a Pulumi Python project directory (``stack``, ``config``,
-    ``timeout``, ``install`` and ``say`` apply to projects)."""
+    ``timeout``, ``install``, ``say`` and ``python`` apply to projects)."""
     path = Path(target)
     if path.is_dir():
         return check_project(path, user_config, stack=stack, config=config, timeout=timeout,
-                             debug=debug, install=install, say=say)
+                             debug=debug, install=install, say=say, python=python)
     if stack is not None or config:
         raise SpecError(SpecIssue("", "--stack and --config (KEY=VALUE stack config) apply "
                                       "to Pulumi projects; a spec carries its own settings "

@@ -129,10 +129,11 @@ def _line(locations: dict, *path: Any) -> int | None:
 
 def load_project(directory: str | os.PathLike[str], stack: str | None = None,
                  overrides: list[str] | None = None, *, install: bool = True,
-                 say: Any = None) -> Project:
+                 say: Any = None, python: str | None = None) -> Project:
     """Read a project as the Pulumi CLI would for ``pulumi preview --stack STACK``, and
     prepare its environment as ``pulumi install`` would (:mod:`envkit.policy.project_env`;
-    ``install=False`` refuses where that would install anything)."""
+    ``install=False`` refuses where that would install anything; ``python`` runs the
+    program with that interpreter instead, and nothing is prepared)."""
     root = Path(os.path.realpath(directory))
     settings_file = root / "Pulumi.yaml"
     if not settings_file.exists() and (root / "Pulumi.yml").exists():
@@ -191,8 +192,12 @@ def load_project(directory: str | os.PathLike[str], stack: str | None = None,
 
     from .project_env import prepare
 
-    prepared = prepare(root, pwd, options, install=install, say=say, where=where)
-    if prepared is not None:
+    prepared = None if python is not None else \
+        prepare(root, pwd, options, install=install, say=say, where=where)
+    if python is not None:
+        python = _given_python(python)
+        interpreter, venv_note = f"{python} (--python)", None
+    elif prepared is not None:
         python, interpreter, venv_note = prepared.python, prepared.interpreter, None
     else:
         python, interpreter, venv_note = _interpreter(root, options, bad)
@@ -227,6 +232,17 @@ def load_project(directory: str | os.PathLike[str], stack: str | None = None,
                    entry=entry, main_file=main_file, python=python, interpreter=interpreter,
                    config=config, secret_keys=secret_keys, region=region,
                    requirements=_requirements(root, options), notes=notes)
+
+
+def _given_python(python: str) -> str:
+    """An interpreter named with ``--python``: an executable file (found on PATH if bare)."""
+    import shutil
+
+    found = shutil.which(python) if os.sep not in python else python
+    if not found or not os.path.isfile(found) or not os.access(found, os.X_OK):
+        raise SpecError(SpecIssue("--python", f"'{python[:MESSAGE_LIMIT]}' is not an "
+                                  "executable Python interpreter"))
+    return os.path.abspath(found)
 
 
 def _interpreter(root: Path, options: dict[str, Any], bad: Any
