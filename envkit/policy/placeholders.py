@@ -21,7 +21,9 @@ def mark_placeholders(findings: list[Any], records: list[Any],
     theirs that needs another resource is marked too: the safe side)."""
     from .gate import evaluate
 
-    marked = {r.urn: r for r in records if r.placeholders}
+    # Only resources a finding is about need the second look.
+    about = {f.urn for f in findings}
+    marked = {r.urn: r for r in records if r.placeholders and r.urn in about}
     if not marked:
         return
     swaps = {value: _other(value) for r in marked.values() for value, _ in r.placeholders}
