@@ -541,7 +541,9 @@ def test_cli_timeout_default_is_the_documented_one():
 def test_envkits_own_program_checks_like_its_spec(unsafe_spec_copy):
     # The repository root is a Pulumi project whose program deploys the spec named by
     # `envkit:spec`: run as a foreign program, it must get the spec's verdicts.
-    as_program = check(ROOT, config=[f"spec={unsafe_spec_copy}"], timeout=120)
+    # Its Pulumi.yaml names .venv; envkit's own interpreter is the one with its pins.
+    as_program = check(ROOT, config=[f"spec={unsafe_spec_copy}"], timeout=120,
+                       python=sys.executable)
     as_spec = check(unsafe_spec_copy)
     def key(report):
         return {(f.policy, f.resource_name, f.level) for f in report.findings
