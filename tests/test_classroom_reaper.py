@@ -208,3 +208,28 @@ def test_orphans_need_a_reachable_target(engine, capsys):
     assert done.value.code == 0 and report["orphans"] == []
     assert report["notes"] == ["orphans not listed in us-east-1: the local emulator is not "
                                "running"]
+
+
+def test_a_cancelled_reap_stops_at_once_and_exits_130(engine, capsys):
+    """SIGTERM during a reap (a scheduled job stopped): the destroy under way is cancelled
+    by its CLI, the remaining expired stacks are left for the next run, and exit 130."""
+    import signal
+
+    from envkit import interrupts
+
+    Classroom(CLASS, target=AWS).up()
+    expire(engine, *class_stacks())
+
+    class Cancelled(dict):
+        def get(self, name, default=None):
+            interrupts.note_interrupt(signal.SIGTERM)  # envkit's handler saw it
+            return auto_errors.CommandError(CommandResult("", "error: update canceled", 255))
+
+    engine.failures = Cancelled()
+    code, out, err = reap(capsys, "--yes", "--json")
+    assert code == 130, err
+    report = json.loads(out)
+    assert report["cancelled"] and report["exit_code"] == 130
+    actions = [i["action"] for i in report["stacks"]]
+    assert actions.count("cancelled") == 1 and "destroyed" not in actions
+    assert len(engine.operations("destroy")) <= 1

@@ -30,7 +30,7 @@ from typing import Any
 
 from .. import home
 from ..components.base import TAG_ENVIRONMENT
-from ..errors import EnvkitError, OperationError, StackLockedError
+from ..errors import CancelledError, EnvkitError, OperationError, StackLockedError
 from ..limits import plural
 
 
@@ -71,19 +71,20 @@ class ReapReport:
     orphans: list[Orphan] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     dry_run: bool = False
+    cancelled: bool = False
 
     @property
     def failed(self) -> list[ReapItem]:
         """Expired stacks that are still there after this run."""
         return [i for i in self.items if i.action in ("failed", "busy", "unresolved",
-                                                          "waiting")]
+                                                          "waiting", "cancelled")]
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document of ``envkit reap --json``."""
         return {"kind": "reap_result", "dry_run": self.dry_run,
                 "stacks": [i.to_dict() for i in self.items],
                 "orphans": [o.to_dict() for o in self.orphans], "notes": self.notes,
-                "failed": len(self.failed)}
+                "failed": len(self.failed), "cancelled": self.cancelled}
 
 
 @contextlib.contextmanager
@@ -262,11 +263,17 @@ def reap(*, backend: str | None = None, specs: list[str] | None = None,
                 env.destroy(on_event)
                 item.action = "destroyed"
                 gone.add(item.stack)
+            except CancelledError as exc:
+                # Ctrl-C, SIGTERM or SIGHUP: this destroy was cancelled cleanly; the
+                # expired stacks not reached yet are left for the next run.
+                item.action, item.detail = "cancelled", " ".join(str(exc).split())[:300]
+                report.cancelled = True
+                break
             except StackLockedError:
                 item.action, item.detail = "busy", "another update holds the stack's lock"
             except EnvkitError as exc:
                 item.action, item.detail = "failed", " ".join(str(exc).split())[:300]
-    if orphans:
+    if orphans and not report.cancelled:
         known = {s.name for s in summaries if s.resource_count != 0} - {
             i.stack for i in report.items if i.action == "destroyed"}
         report.orphans, notes = find_orphans(known, regions or _regions(), target, profile)

@@ -42,16 +42,26 @@ def reap(
         if not as_json:
             say(f"{plural(len(items), 'expired environment')}: "
                 + ", ".join(f"{i.stack} (expired {i.expires})" for i in items[:20]))
-        return ask("Destroy them?", yes)
+        return ask("Destroy them?", yes, as_json)
 
     report = run_reaper(backend=backend, specs=[str(s) for s in specs or []], target=target,
                         profile=profile, regions=region, dry_run=dry_run,
                         confirm=confirm, orphans=not no_orphans)
     failed = bool(report.failed) and not dry_run
+    code = 130 if report.cancelled else 1 if failed else 0
     if as_json:  # the report is the one document; it carries the exit code
-        typer.echo(json.dumps({**report.to_dict(), "exit_code": 1 if failed else 0}, indent=2))
+        typer.echo(json.dumps({**report.to_dict(), "exit_code": code}, indent=2))
     else:
         _render_reap(report)
+    if report.cancelled:
+        from ..errors import CancelledError
+
+        message = ("reap cancelled; the stacks destroyed so far are gone, the rest are left "
+                   "for the next run")
+        if as_json:
+            typer.echo(f"error: {message}", err=True)
+            raise typer.Exit(130)
+        raise CancelledError(message)
     if failed:
         message = (f"{plural(len(report.failed), 'expired environment')} could not be destroyed: "
                    + ", ".join(f"{i.stack} ({i.action}: {i.detail})"
