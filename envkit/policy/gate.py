@@ -105,25 +105,10 @@ class PolicyReport:
         return [n for n in self.notes if n.get("kind") == "component"]
 
     def strict_problems(self) -> list[str]:
-        """What ``--strict`` refuses: unexpanded components, lookups whose unknown values
-        resources were checked with, and checks that could not judge a value (each with
-        where it is)."""
-        out = []
-        for note in self.not_evaluated:
-            where = f" ({note['file']}:{note['line']})" if note.get("file") and \
-                note.get("line") else ""
-            out.append(f"{note.get('type')} '{note.get('name')}'{where}: not evaluated")
-        for note in self.notes:
-            if note.get("kind") == "lookup" and note.get("dependents"):
-                where = f" ({note['file']}:{note['line']})" if note.get("file") and \
-                    note.get("line") else ""
-                out.append(f"{note.get('token')}{where}: not answerable offline; checked with "
-                           f"its values unknown: {', '.join(note['dependents'][:5])}")
-        for f in self.findings:
-            if f.kind == "notice":
-                where = f" ({f.file}:{f.line})" if f.file and f.line else ""
-                out.append(f"{f.resource_name or 'stack'}{where}: {f.policy}: {f.message}")
-        return out
+        """What ``--strict`` refuses (see :func:`envkit.policy.gaps.strict_problems`)."""
+        from .gaps import strict_problems
+
+        return strict_problems(self)
 
     def to_dict(self, minimum: str = "advisory") -> dict[str, Any]:
         """The report as JSON (`envkit policy check --format json`)."""
@@ -624,7 +609,9 @@ def check_project(directory: str | os.PathLike[str],
                            python=python)
     # The rules load while the program runs (the parent only waits on the child meanwhile):
     # the import costs about as much as the program's own start.
-    warm = threading.Thread(target=_warm_rules, name="envkit-rules", daemon=True)
+    from .warm import warm_rules
+
+    warm = threading.Thread(target=warm_rules, name="envkit-rules", daemon=True)
     warm.start()
     run = run_program(project, DEFAULT_TIMEOUT if timeout is None else timeout, debug)
     warm.join()
@@ -690,24 +677,6 @@ def _lookup_note(item: dict[str, Any], by_urn: dict[str, DeclaredResource], root
             "dependents": names,
             "file": _display_path(root / site["file"]) if site else None,
             "line": site.get("line") if site else None}
-
-
-def _warm_rules() -> None:
-    """Load the rules and what they load on first use (the SDK classes they read, the IAM
-    action data) by checking a few made-up resources; the findings are thrown away."""
-    urn = "urn:pulumi:warm::warm::{}::{}"
-    document = json.dumps({"Version": "2012-10-17", "Statement": [
-        {"Effect": "Allow", "Action": ["s3:*", "iam:PassRole"], "Resource": "*"}]})
-    made_up = [("aws:iam/role:Role", {"assumeRolePolicy": document}),
-               ("aws:iam/policy:Policy", {"policy": document}),
-               ("aws:ec2/securityGroup:SecurityGroup", {"ingress": [
-                   {"protocol": "tcp", "fromPort": 22, "toPort": 22,
-                    "cidrBlocks": ["0.0.0.0/0"]}]}),
-               ("aws:ec2/instance:Instance", {"instanceType": "t3.micro"})]
-    with contextlib.suppress(Exception):  # warming only: a failure here changes nothing
-        evaluate([DeclaredResource(type=t, name=f"warm{i}", urn=urn.format(t, f"warm{i}"),
-                                   parent=None, custom=True, dependencies=[], wire_inputs=inputs)
-                  for i, (t, inputs) in enumerate(made_up)])
 
 
 def check(target: str | os.PathLike[str], user_config: dict[str, Any] | None = None, *,
