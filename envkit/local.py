@@ -37,7 +37,9 @@ from .limits import parse_port
 HOST = "127.0.0.1"
 ACCESS_KEY = "test"  # moto accepts any credentials; these make it obvious they are fake
 SECRET_KEY = "test"  # not a secret: the placeholder the emulator accepts
-SERVICES = ("iam", "ec2", "sts")
+#: The services a lab calls, each pointed at the emulator (scheduler: a class's lease-end
+#: schedules; a class's budget is not made on the local target, see classroom/aws_lease.py).
+SERVICES = ("iam", "ec2", "sts", "scheduler")
 START_TIMEOUT_S = 30.0
 PORT_ENV = "ENVKIT_LOCAL_PORT"
 

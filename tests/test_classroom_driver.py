@@ -305,7 +305,7 @@ def test_class_status_lists_every_stack(engine, aws_env, capsys):
     assert code == 0
     rows = {r["stack"]: r for r in json.loads(out)["stacks"]}
     assert rows["web-class-ann"]["state"] == "deployed"
-    assert rows["web-class-ann"]["resources"] == 8 and rows["web-class"]["resources"] == 15
+    assert rows["web-class-ann"]["resources"] == 10 and rows["web-class"]["resources"] == 18
     assert rows["web-class-ann"]["expires"]
     code, out, _ = cli(capsys, "class", "status", "web-class")  # by name, from the record
     assert code == 0 and "emil" in out and "deployed" in out and "(shared)" in out

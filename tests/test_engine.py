@@ -311,7 +311,8 @@ def test_inline_program_points_the_provider_at_the_emulator(fake):
     endpoints = json.loads(provider.inputs["endpoints"]) if isinstance(
         provider.inputs["endpoints"], str) else provider.inputs["endpoints"]
     assert endpoints == [{"iam": "http://127.0.0.1:5999"}, {"ec2": "http://127.0.0.1:5999"},
-                         {"sts": "http://127.0.0.1:5999"}]
+                         {"sts": "http://127.0.0.1:5999"},
+                         {"scheduler": "http://127.0.0.1:5999"}]
     assert all(len(e) == 1 for e in endpoints)
     for flag in ("skipCredentialsValidation", "skipRequestingAccountId",
                  "skipMetadataApiCheck"):

@@ -591,7 +591,7 @@ def test_notebook_runs_top_to_bottom(path, kernel_prefix, tmp_path):
         assert "4 mandatory policy violations: nothing was deployed" in joined
         assert "mandatory violations: 0" in joined
     if path.name == "04-classroom.ipynb":
-        assert "web-class: 5 students, 6 stacks, 55 resources" in joined
+        assert "web-class: 5 students, 6 stacks, 68 resources" in joined
         assert "classroom-student-scope: group 'web-class-students'" in joined  # caught
         assert "class per hour: unknown - no price for" in joined  # unknown, with the reason
         assert "class of 5 $0.0814/h" in joined

@@ -40,7 +40,7 @@ from ..errors import (
 from ..events import Event
 from ..spec.classroom import Student
 from .layout import TAG_CLASS, TAG_STUDENT, ClassLayout
-from .planning import ClassPlan, classroom_exports
+from .planning import ClassPlan, classroom_exports, lease_extension
 from .records import ClassRecord, ClassResult, StackEvent, StackState
 
 SHARED = None  # the student of the shared stack
@@ -72,12 +72,15 @@ class ClassEnvironment(Environment):
         fingerprint = config.get("fingerprint")
         if self.student is None:
             program(self.spec, with_network=self.layout.has_ec2,
-                    extra_tags={TAG_CLASS: self.layout.name}, **common)
+                    extra_tags={TAG_CLASS: self.layout.name},
+                    extend=lease_extension(self.layout, None, None, common["target"]),
+                    **common)
             pulumi.export("classroom", classroom_exports(self.layout, None, fingerprint))
             return
         refs = config.require_object("shared")
         program(self.spec, shared=refs, **common,
-                extra_tags={TAG_STUDENT: self.student.id, TAG_CLASS: self.layout.name})
+                extra_tags={TAG_STUDENT: self.student.id, TAG_CLASS: self.layout.name},
+                extend=lease_extension(self.layout, self.student, refs, common["target"]))
         pulumi.export("classroom", classroom_exports(self.layout, self.student, fingerprint,
                                                      refs))
 
@@ -596,8 +599,11 @@ class Classroom:
     def handouts(self, out_dir: str | os.PathLike[str] | None = None) -> Any:
         """Write each selected student's handout (see :mod:`envkit.classroom.handout`) into
         ``out_dir`` (default ENVKIT_HOME/handouts/NAME); returns what was written."""
-        from .handout import render_handouts, write_handouts
+        from .handout import check_folder, render_handouts, write_handouts
 
+        # The default folder is made inside ENVKIT_HOME (home() creates that 0700 first).
+        folder = Path(out_dir) if out_dir else home.home() / "handouts" / self.name
+        check_folder(folder)  # before any secret is read: a folder we may not use stops here
         outputs: dict[str, dict[str, Any]] = {}
         missing: list[str] = []
         for student in self.selected:
@@ -611,7 +617,6 @@ class Classroom:
             else:
                 missing.append(student.id)
         rendered = render_handouts(self.name, self.selected, outputs)
-        folder = Path(out_dir) if out_dir else home.home() / "handouts" / self.name
         written = write_handouts(rendered, folder)
         written.missing = missing
         return written

@@ -171,6 +171,10 @@ class ClassLayout:
         }
         if self.has_ec2:
             refs["network"] = {k: outputs.get(k) for k in ("vpc_id", "subnet_id", "vpc_cidr")}
+        if self.classroom.expiry_schedule:
+            # The schedule group and execution role the students' lease-end schedules use.
+            lease = outputs.get("lease")
+            refs["lease"] = dict(lease) if isinstance(lease, dict) else {}
         return refs
 
     # -- change detection ---------------------------------------------------------------------

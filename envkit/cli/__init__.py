@@ -133,12 +133,13 @@ def main(argv: list[str] | None = None) -> Any:
 #: Metavars that read as words, by option name (a parser= hides the type, so Typer would
 #: show `<str>` or `<list[str]>`).
 _METAVARS = {
-    "--target": "[local|aws]", "--profile": "NAME", "--region": "REGION", "--backend": "URL",
+    "--target": "[local|aws]", "--profile": "NAME", "--region": "REGION",
+    "--regions": "REGIONS", "--backend": "URL",
     "--policy-pack": "DIR", "--policy-pack-config": "FILE", "--policy-config": "FILE",
     "--output": "PATH", "--prefix": "DIR", "--name": "NAME", "--port": "PORT", "--limit": "N",
     "--stack": "NAME", "--config": "KEY=VALUE", "--timeout": "SECONDS",
     "--format": "[text|json|sarif]", "--level": "[advisory|mandatory]", "--students": "IDS",
-    "--parallel": "N", "--prices": "FILE", "--stack-seconds": "SECONDS",
+    "--parallel": "N", "--prices": "FILE", "--stack-seconds": "SECONDS", "--python": "PYTHON",
 }
 _ARGUMENT_METAVARS = {"spec": "SPEC", "template": "LAB", "instance": "INSTANCE",
                       "target": "SPEC|PROJECT", "args": "LAB [STUDENT] DURATION",

@@ -113,23 +113,24 @@ def make_console(stderr: bool = False, file: Any = None):
     return Console(file=file, stderr=stderr, highlight=False, width=width, soft_wrap=not tty)
 
 
-def _recorded_classes() -> dict[str, str | None]:
-    """Classes deployed from this machine: name -> the spec recorded for it."""
+def _recorded_classes() -> list[str]:
+    """The names of the classes deployed from this machine (their records' names)."""
     from .. import home
 
-    found: dict[str, str | None] = {}
-    for record in sorted((home.home() / "classes").glob("*.json")):
-        try:
-            found[record.stem] = json.loads(record.read_text()).get("spec")
-        except (OSError, ValueError):
-            found[record.stem] = None
-    return found
+    folder = home.location() / "classes"
+    return sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
+
+
+#: What a class name may look like before it becomes a record's file name.
+_CLASS_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}"
 
 
 def spec_source(spec: Path, kind: str = "environment") -> Path:
     """A spec file, or the spec recorded for an environment (``kind="environment"``) or a
     class (``kind="class"``) of that name. A name that is neither a file nor known is bad
     input, and the message says what it is and what exists."""
+    import re
+
     from ..errors import UsageError
 
     if spec.exists() or spec.suffix in (".yaml", ".yml") or len(spec.parts) != 1:
@@ -139,21 +140,27 @@ def spec_source(spec: Path, kind: str = "environment") -> Path:
     name = str(spec)
     environments = {n: r.get("spec") for n, r in home.read_registry().items()}
     classes = _recorded_classes()
-    # A class's stacks are environments too; the class itself is named in its records.
-    wanted, other = (classes, environments) if kind == "class" else (environments, classes)
-    if wanted.get(name):
-        return Path(wanted[name])
     shown = f"'{clip(name)}'"
-    if name in wanted:
-        raise UsageError(f"the {kind} {shown} has no spec recorded on this machine: "
+    if kind == "class" and name in classes and re.fullmatch(_CLASS_NAME, name):
+        from ..classroom.records import recorded_spec
+
+        recorded = recorded_spec(name)  # a damaged record is exit 2, naming it
+        if recorded:
+            return Path(recorded)
+        raise UsageError(f"the class {shown} has no spec recorded on this machine: give the "
+                         "spec file instead")
+    if kind == "environment" and name in environments:
+        if environments[name]:
+            return Path(environments[name])
+        raise UsageError(f"the environment {shown} has no spec recorded on this machine: "
                          "give the spec file instead")
-    if name in other:
-        command = "envkit class" if kind == "environment" else "envkit"
-        raise UsageError(f"{shown} is {'a class' if kind == 'environment' else 'an environment'}"
-                         f", not {'an environment' if kind == 'environment' else 'a class'}: "
-                         f"use `{command} ...` with it")
+    if kind == "environment" and name in classes:
+        raise UsageError(f"{shown} is a class, not an environment: use `envkit class ...` "
+                         "with it")
+    if kind == "class" and name in environments:
+        raise UsageError(f"{shown} is an environment, not a class: use `envkit ...` with it")
     known = [*(f"{n} (environment)" for n in sorted(environments)),
-             *(f"{n} (class)" for n in sorted(classes))]
+             *(f"{n} (class)" for n in classes)]
     raise UsageError(f"no environment or class named {shown}, and no such file; known: "
                      f"{', '.join(known[:20]) or 'none yet (envkit up SPEC creates one)'}")
 

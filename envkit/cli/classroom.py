@@ -69,7 +69,9 @@ NoPolicyOpt = Annotated[bool, typer.Option("--no-policy", help="Skip the policy 
 
 
 def _source(spec: Path) -> Path:
-    """A spec path, or the spec recorded for a class deployed from this machine."""
+    """A spec path, or the spec recorded for a class deployed from this machine (its record
+    read as hostile input: a damaged one is exit 2 naming the file and the key); a name
+    that is neither is exit 2 listing what exists."""
     return spec_source(spec, "class")
 
 
@@ -199,12 +201,14 @@ def class_plan(
                   f"{layout.shared_ttl})")
     if report is not None:
         render_policy(report, console, title="Policy")
+    if estimate.note:
+        console.print(f"[dim]note: {escape(estimate.note)}[/dim]")
     if estimate.class_hourly is None:
         console.print(f"[bold]Cost[/bold]: unknown: {escape(estimate.reason or '')}")
     else:
         dates = estimate.dates
-        when = f", fetched {dates[0]}" + (f" to {dates[-1]}" if len(dates) > 1 else "") \
-            if dates else ""
+        when = escape(f", fetched {dates[0]}" + (f" to {dates[-1]}" if len(dates) > 1 else "")
+                      if dates else "")
         console.print(
             f"[bold]Cost[/bold] (USD, {escape(estimate.source)}{when}): per student "
             f"{_money(estimate.per_student.hourly)}/h, shared {_money(estimate.shared.hourly)}"

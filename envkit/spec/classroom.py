@@ -141,7 +141,7 @@ class RosterSpec(StrictModel):
                 raise ValueError(problem)
             return value  # read with the AWS credentials when the roster is first needed
         path = _resolve(Path(value), info)
-        if not path.is_file():
+        if not path.exists():  # what it is (a FIFO, a folder) is the bounded reader's call
             raise ValueError(f"roster file '{value}' does not exist")
         return path
 
@@ -180,8 +180,45 @@ class QuotaSpec(StrictModel):
     users: int | None = Field(None, ge=1, le=100000)
 
 
+class BudgetSpec(StrictModel):
+    """An AWS Budgets budget on what the class costs (resources tagged ``envkit:class``):
+    monthly, in US dollars; ``notify`` (default: the lab's owner) is emailed when actual
+    spend passes each of ``thresholds`` (percent); with ``deny_at`` (percent), a budget
+    action attaches a policy to the student group that denies starting or launching
+    instances (docs/classroom-leases.md)."""
+
+    monthly_usd: float = Field(gt=0, le=1_000_000)
+    notify: list[str] = Field(default_factory=list, max_length=10)
+    thresholds: list[int] = Field(default_factory=lambda: [80, 100], min_length=1,
+                                  max_length=5)
+    deny_at: int | None = Field(None, ge=1, le=1000)
+
+    @field_validator("notify")
+    @classmethod
+    def _emails(cls, value: list[str]) -> list[str]:
+        for address in value:
+            problem = _email_problem(address) if address else "an empty address"
+            if problem:
+                raise ValueError(problem)
+        return value
+
+    @field_validator("thresholds")
+    @classmethod
+    def _percentages(cls, value: list[int]) -> list[int]:
+        if any(not 1 <= t <= 1000 for t in value) or len(set(value)) != len(value):
+            raise ValueError("thresholds are distinct percentages from 1 to 1000")
+        return value
+
+
 class ClassroomSpec(StrictModel):
-    """A class: the roster, the per-student parts, the per-student lease and concurrency."""
+    """A class: the roster, the per-student parts, the per-student lease and concurrency.
+
+    ``expiry_schedule`` (default true): each student stack also makes EventBridge Scheduler
+    schedules that, at the lease's end, stop the student's instances and remove their
+    console password in AWS itself, whether or not ``envkit reap`` runs. ``budget``: an AWS
+    Budgets budget on the class's cost (:class:`BudgetSpec`).
+    """
+
 
     roster: RosterSpec
     per_student: PerStudentSpec = Field(default_factory=PerStudentSpec)
@@ -190,6 +227,8 @@ class ClassroomSpec(StrictModel):
     student_group: GroupName = "students"
     student_permissions: list[PolicyStatement] = Field(default_factory=list, max_length=20)
     quotas: QuotaSpec = Field(default_factory=QuotaSpec)
+    expiry_schedule: bool = True
+    budget: BudgetSpec | None = None
     _students: list[Student] | None = PrivateAttr(default=None)
 
     @model_validator(mode="wrap")
@@ -426,6 +465,12 @@ def check_classroom(spec: EnvironmentSpec) -> list[Problem | SpecIssue]:
                                                 "time: set classroom.ttl (e.g. 2w) or the "
                                                 "lab's ttl",
                                 (("classroom", "ttl"), ("ttl",))))
+    if c.budget is not None and not c.budget.notify and _email_problem(spec.owner) is not None:
+        path = ("classroom", "budget", "notify")
+        problems.append(Problem(("classroom", "budget"), "a budget tells someone when the class "
+                                                         "spends too much: list them in notify "
+                                                         "(the owner is not an email address)",
+                                (path, ("owner",))))
     shared_users = {u.lower(): u for u in spec.iam.users if u not in per.users}
     for s in students:
         if s.id.lower() in shared_users:

@@ -131,6 +131,14 @@ def row_fields(form: str, cells: dict[str, str]) -> dict[str, str] | None:
     return {"id": cells["username"], "email": cells["email"], "name": name}
 
 
+def _shape(header: list[str]) -> str:
+    """What a first line looks like, without a word of its text."""
+    if not any(header):
+        return "an empty line"
+    return f"a line of {len(header)} field{'s' if len(header) != 1 else ''}, " \
+           f"{sum(len(h) for h in header)} characters"
+
+
 def parse_rows(text: str, file: str) -> tuple[str, list[tuple[int, dict[str, str]]],
                                                 list[SpecIssue]]:
     """The format, each usable row with its line, and the rows' shape problems."""
@@ -141,11 +149,13 @@ def parse_rows(text: str, file: str) -> tuple[str, list[tuple[int, dict[str, str
         header = [h.strip().lower() for h in next(reader, [])]
         form = roster_format(header)
         if form is None:
+            # Never quote what was found: until a header matches, the file may be anything
+            # (a key, the passphrase), and an error message ends up in terminals and logs.
             raise SpecError(SpecIssue(
                 "", "the first line must be a roster header: id,email[,name] (envkit), "
                     f"{','.join(_GITHUB_CLASSROOM_HEADER)} ({GITHUB_CLASSROOM}) or "
                     f"{','.join(_CLASSROOM50_HEADER)}[,role,...] ({CLASSROOM50}); found "
-                    f"{','.join(header)[:80]!r}", file=file, line=1))
+                    f"{_shape(header)}", file=file, line=1))
         for row in reader:
             if not any(cell.strip() for cell in row):
                 continue
