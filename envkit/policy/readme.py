@@ -1,4 +1,4 @@
-"""The README's rule table, generated from the rule metadata (a test keeps them in sync).
+"""docs/rules.md's rule table, generated from the rule metadata (a test keeps them in sync).
 
 Run ``python -m envkit.policy.readme`` to print it.
 """

@@ -45,6 +45,8 @@ def to_sarif(report: PolicyReport, minimum: str = "advisory") -> dict[str, Any]:
             "message": {"text": (f"{f.resource_name}: " if f.resource_name else "") + f.message},
             "properties": {"kind": f.kind, "enforcementLevel": f.level},
         }
+        if f.placeholders:
+            result["properties"]["dependsOnPlaceholders"] = list(f.placeholders)
         location: dict[str, Any] = {}
         if f.file:
             physical: dict[str, Any] = {"artifactLocation": {"uri": Path(f.file).as_posix()}}
@@ -69,7 +71,9 @@ def to_sarif(report: PolicyReport, minimum: str = "advisory") -> dict[str, Any]:
 
 
 def _notification(note: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {"level": "note", "message": {"text": note["message"]}}
+    # A component left unexpanded is a gap in the verdict, not a remark about the run.
+    level = "warning" if note.get("kind") == "component" else "note"
+    out: dict[str, Any] = {"level": level, "message": {"text": note["message"]}}
     if note.get("file"):
         physical: dict[str, Any] = {"artifactLocation": {"uri": Path(note["file"]).as_posix()}}
         if note.get("line"):
