@@ -65,7 +65,8 @@ class Rule:
     #: The level on a foreign program (one not produced from an envkit spec) for rules that
     #: check envkit's own conventions; None: the same level everywhere.
     foreign_level: EnforcementLevel | None = None
-    #: The service module the rule lives in (iam, ec2, ebs, network, tags).
+    #: The service the rule belongs to (iam, ec2, ebs, network, tags, classroom): its module's
+    #: name up to the first underscore (iam_principals is iam).
     service: str = ""
 
     def applies_to(self, type_: str) -> bool:
@@ -121,7 +122,7 @@ def rule(name: str, description: str, level: EnforcementLevel, severity: Severit
     def wrap(validate: Callable) -> Callable:
         meta = Rule(name, description, level, severity, controls, remediation, kind,
                     config or {}, remediate is not None, types, foreign_level,
-                    validate.__module__.rsplit(".", 1)[-1])
+                    validate.__module__.rsplit(".", 1)[-1].split("_")[0])
         common = {
             "name": name, "description": description, "enforcement_level": level,
             "config_schema": PolicyConfigSchema(properties=config) if config else None,
