@@ -46,6 +46,9 @@ class Finding:
     controls: list[str] = field(default_factory=list)
     file: str | None = None
     line: int | None = None
+    #: What a summarised message stands for in full (``{"actions": [...]}`` for a long
+    #: action list); JSON output only.
+    details: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The finding as JSON-ready data."""
@@ -335,6 +338,7 @@ def _evaluate(resources: list[Any], user_config: dict[str, Any] | None,
     from pulumi.runtime.proto import analyzer_pb2 as proto
 
     from .rules import POLICIES, RULES, is_foreign
+    from .rules._common import details_of
 
     config = merged_config(user_config or {}, foreign=is_foreign(r.type for r in resources))
     request = _configure_request(config)  # one request configures every servicer below
@@ -374,12 +378,19 @@ def _evaluate(resources: list[Any], user_config: dict[str, Any] | None,
             resource_type=resource.type if resource else None,
             resource_name=resource.name if resource else None,
             remediation=rule_meta.remediation if rule_meta else "",
-            controls=list(rule_meta.controls) if rule_meta else []))
+            controls=list(rule_meta.controls) if rule_meta else [],
+            details=None if notice else details_of(message)))
 
     for r in resources:
-        if not r.custom:
-            continue
         props = _struct(r.wire_inputs)
+        if not r.custom:
+            # Components are in the stack the engine analyses (deploy/step_generator.go
+            # AnalyzeResources sends every registered resource): a stack rule sees that a
+            # component uses a security group, or that a program is envkit's.
+            stack_resources.append(proto.AnalyzerResource(
+                type=r.type, properties=props, urn=r.urn, name=r.name,
+                parent=r.parent or "", dependencies=list(r.dependencies)))
+            continue
         if remediating:
             response = servicer.Remediate(proto.AnalyzeRequest(
                 type=r.type, properties=props, urn=r.urn, name=r.name), None)

@@ -372,3 +372,27 @@ def nacl_rules(args: Any, direction: str) -> list[Flow]:
                     allow=str(p.get("ruleAction")).lower() == "allow",
                     number=p.get("ruleNumber"))]
     return sorted(out, key=lambda f: f.number if f.number is not None else 32767)
+
+
+# --- details of a finding -------------------------------------------------------------------
+
+#: How many findings' details are kept between a rule's report and the gate reading them.
+_DETAILS_KEPT = 4096
+_DETAILS: dict[str, dict[str, Any]] = {}
+
+
+def with_details(message: str, details: dict[str, Any]) -> str:
+    """``message``, remembering ``details`` (the full data a summarised message stands for,
+    such as every action of a long list) for the gate's JSON output.
+
+    pulumi-policy's report carries a message only; the engine shows that message, the gate
+    adds the details to the finding whose message it is (see :func:`details_of`)."""
+    if len(_DETAILS) >= _DETAILS_KEPT:
+        del _DETAILS[next(iter(_DETAILS))]
+    _DETAILS[message.strip()] = details
+    return message
+
+
+def details_of(message: str) -> dict[str, Any] | None:
+    """The details remembered for a reported message, if any."""
+    return _DETAILS.get(message.strip())

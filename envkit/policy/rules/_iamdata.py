@@ -227,3 +227,50 @@ def credential_actions() -> frozenset[str]:
     from parliament.community_auditors.credentials_exposure import CREDENTIALS_EXPOSURE_ACTIONS
 
     return frozenset(a.lower() for a in CREDENTIALS_EXPOSURE_ACTIONS) - CREDENTIALS_EXCLUDED
+
+
+# --- findings sized for people ------------------------------------------------------------------
+
+#: The longest list of actions a finding names in full; a longer one is counted, and only its
+#: most dangerous actions are named (the full list is in the finding's details, JSON output).
+MAX_NAMED = 10
+
+# AWS's access levels (Service Authorization Reference, as parliament ships it), most
+# dangerous first: changing who may do what outranks writing, writing outranks reading.
+_ACCESS_RANK = {"permissions management": 0, "write": 1, "tagging": 2, "read": 3, "list": 4}
+
+
+@cache
+def _access_levels() -> dict[str, int]:
+    """lowercase action -> the rank of its access level (see :data:`_ACCESS_RANK`)."""
+    out: dict[str, int] = {}
+    for service in import_parliament().iam_definition:
+        for privilege in service["privileges"]:
+            name = f"{service['prefix']}:{privilege['privilege']}".lower()
+            rank = _ACCESS_RANK.get(str(privilege.get("access_level")).lower(), 5)
+            out[name] = min(rank, out.get(name, 5))
+    return out
+
+
+def by_danger(actions: Iterable[str]) -> list[str]:
+    """Actions, most dangerous first: those that return credentials or take part in a
+    privilege-escalation method (parliament's lists), then by AWS's access level
+    (permissions management, write, tagging, read, list), then by name."""
+    escalating = union(escalation_methods().values())
+    credentials = credential_actions()
+    levels = _access_levels()
+
+    def danger(action: str) -> tuple[int, int, int, str]:
+        key = action.lower()
+        return (key not in escalating, key not in credentials, levels.get(key, 5), key)
+
+    return sorted(dict.fromkeys(actions), key=danger)
+
+
+def named(items: list[str], noun: str = "action", sep: str = ", ") -> str:
+    """A list as a finding names it: every item up to :data:`MAX_NAMED`, else the count and
+    the first :data:`MAX_NAMED` (callers order them most dangerous first)."""
+    if len(items) <= MAX_NAMED:
+        return sep.join(items)
+    return (f"{len(items)} {noun}s, the {MAX_NAMED} most dangerous: "
+            f"{sep.join(items[:MAX_NAMED])} (all of them in --format json)")

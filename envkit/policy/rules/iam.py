@@ -25,13 +25,16 @@ from ._common import (
     known,
     plain,
     rule,
+    with_details,
 )
 from ._iamdata import (
     all_actions,
+    by_danger,
     credential_actions,
     escalation_methods,
     escalations,
     expand,
+    named,
     parliament_findings,
     per_document,
     spelled,
@@ -188,6 +191,15 @@ def _reach(raw: str) -> _Reach:
     return _Reach(tuple(escalations(allowed)), tuple(spelled(credentials)))
 
 
+def _action_list(detail: str) -> list[str]:
+    """The actions of a parliament finding's detail (a JSON list, or one action)."""
+    try:
+        value = json.loads(detail)
+    except ValueError:
+        return [detail]
+    return [str(a) for a in value] if isinstance(value, list) else [str(value)]
+
+
 def _is_admin_document(raw: Any) -> bool:
     doc = known(lambda: document(raw))
     return any(allows(s) and {"*", "*:*"} & set(actions(s)) and "*" in resources(s)
@@ -259,7 +271,9 @@ def iam_no_resource_star(args, report):
             continue
         for issue, detail in parliament_findings(raw):
             if issue == "RESOURCE_STAR":
-                report(f"{label}: Resource \"*\" for actions that can be scoped: {detail}")
+                found = by_danger(_action_list(detail))
+                report(with_details(f"{label}: Resource \"*\" for actions that can be scoped: "
+                                    f"{named(found)}", {"actions": found}))
 
 
 @rule("iam-no-not-action-allow",
@@ -295,8 +309,10 @@ def iam_no_privilege_escalation(args, report):
             continue
         found = _reach(raw).escalations
         if found:
-            report(f"{label}: " + "; ".join(
-                f"{m} ({', '.join(spelled(methods[m]))})" for m in found))
+            ways = {m: spelled(methods[m]) for m in found}
+            report(with_details(f"{label}: " + named(
+                [f"{m} ({', '.join(a)})" for m, a in ways.items()], "escalation method", "; "),
+                {"methods": ways}))
 
 
 @rule("iam-no-credentials-exposure",
@@ -310,9 +326,10 @@ def iam_no_credentials_exposure(args, report):
     for label, doc, raw in documents(args):
         if doc is None:
             continue
-        found = _reach(raw).credentials
+        found = by_danger(_reach(raw).credentials)
         if found:
-            report(f"{label}: returns credentials on any resource: {', '.join(found)}")
+            report(with_details(f"{label}: returns credentials on any resource: "
+                                f"{named(found)}", {"actions": found}))
 
 
 @rule("iam-passrole-restricted",
@@ -361,6 +378,55 @@ def iam_trust_not_public(args, report):
     for s in trust:
         if "*" in _principals(s) or "NotPrincipal" in s:
             report("the role can be assumed by anyone (Principal \"*\")")
+
+
+# Checkov's reading of GitHub's OIDC subject claim (checkov/common/util/oidc_utils.py): the
+# condition key, claims a workflow author controls, and an owner/repo pair.
+_GITHUB_OIDC = "oidc-provider/token.actions.githubusercontent.com"
+_GITHUB_SUB = re.compile(r"^token\.actions\.githubusercontent\.com(?:/[a-zA-Z0-9_-]+)?:sub$")
+_GITHUB_ABUSABLE = ("workflow", "environment", "ref", "context", "head_ref", "base_ref")
+_GITHUB_REPO = re.compile(r"(\$\{)?[a-zA-Z0-9_-]+(\.[a-zA-Z0-9_-]+)*(\})?/[^/]+")
+
+
+def _github_sub_problem(value: str) -> str | None:
+    """Why a ``token.actions.githubusercontent.com:sub`` value lets other workflows in, or
+    None when it names one repository (and more)."""
+    claims = value.split(":")
+    if value == "*" or len(claims) == 1:
+        return f"'{value}' matches any repository"
+    if claims[1] == "*":
+        return f"'{value}' matches any value of {claims[0]}"
+    if claims[0].startswith(_GITHUB_ABUSABLE):
+        return f"'{value}' starts with {claims[0]}, which any repository's workflow can claim"
+    if claims[0] == "repo" and not _GITHUB_REPO.match(claims[1]):
+        return f"'{value}' does not name one owner/repository"
+    return None
+
+
+@rule("iam-github-oidc-trust-scoped",
+      "A role trusted by GitHub Actions (token.actions.githubusercontent.com) requires a sub "
+      "claim naming one repository (repo:OWNER/REPO:...), never a wildcard or a claim any "
+      "workflow can set.",
+      MANDATORY, Severity.CRITICAL,
+      ["Checkov CKV_AWS_358", "Checkov CKV_AWS_393", "AWS IAM OIDC federation"],
+      "Add Condition: {StringLike: {token.actions.githubusercontent.com:sub: "
+      "repo:OWNER/REPO:ref:refs/heads/main}} (and :aud sts.amazonaws.com).",
+      types=frozenset({ROLE}))
+def iam_github_oidc_trust_scoped(args, report):
+    if args.resource_type != ROLE:
+        return
+    for s in _trust(args) or []:
+        if not any(_GITHUB_OIDC in p for p in _principals(s, "Federated")):
+            continue
+        subs = [str(v) for block in (s.get("Condition") or {}).values()
+                if isinstance(block, dict)
+                for key, values in block.items() if _GITHUB_SUB.match(str(key))
+                for v in as_list(values)]
+        if not subs:
+            report("GitHub Actions may assume the role from any repository (no "
+                   "token.actions.githubusercontent.com:sub condition)")
+        for problem in filter(None, map(_github_sub_problem, subs)):
+            report(f"GitHub Actions sub condition {problem}")
 
 
 _WHOLE_ACCOUNT = re.compile(r"^(?:(\d{12})|arn:aws[\w-]*:iam::(\d{12}):root)$")

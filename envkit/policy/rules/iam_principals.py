@@ -173,6 +173,30 @@ def iam_user_in_group(args, report):
             report(f"user '{_key(user)}' is in no group", user.urn)
 
 
+@rule("iam-group-has-users",
+      "Every IAM group has at least one user (a group without members grants nothing and "
+      "hides mistakes in who was meant to be in it).",
+      ADVISORY, Severity.LOW, ["Checkov CKV2_AWS_14"],
+      "Add the users the group is for (iam.users.NAME.groups), or delete the group.",
+      kind="stack", types=frozenset({GROUP, *MEMBERSHIP}))
+def iam_group_has_users(args, report):
+    members = {g for groups in _groups_of_users(args.resources).values() for g in groups}
+    for group in by_type(args.resources, GROUP):
+        if _key(group) not in members:
+            report(f"group '{_key(group)}' has no users", group.urn)
+
+
+@rule("iam-no-root-access-keys",
+      "No access key is created for the account's root user.",
+      MANDATORY, Severity.CRITICAL, ["CIS 1.4", "Security Hub IAM.4", "Checkov CKV_AWS_348"],
+      "Create keys for an IAM user or, better, use a role; the root user signs in with MFA "
+      "and keeps no keys.",
+      types=frozenset({ACCESS_KEY}))
+def iam_no_root_access_keys(args, report):
+    if args.resource_type == ACCESS_KEY and str(args.props.get("user") or "").strip() == "root":
+        report("the access key is for the root user")
+
+
 @rule("iam-no-admin-for-roles-or-users",
       "AdministratorAccess, IAMFullAccess or an Allow of \"*:*\" reaches no role and no user, "
       "by any path: inline policies, managed_policy_arns, Role/User/PolicyAttachment, or an "
