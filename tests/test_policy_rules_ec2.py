@@ -174,3 +174,15 @@ def test_an_ami_registered_with_an_unencrypted_volume_is_reported():
                                                        "encrypted": encrypted}])
     assert violations(ami(False), "ec2-ami-encrypted")
     assert not violations(ami(True), "ec2-ami-encrypted")
+
+
+def test_web_servers_lose_their_public_ip_allowance_when_configured():
+    def web():
+        group = sg(ingress=[rule("tcp", 443, 443, ["0.0.0.0/0"])])()
+        aws.ec2.Instance("vm", ami="ami-1", instance_type="t3.micro",
+                         associate_public_ip_address=True, vpc_security_group_ids=[group.id])
+
+    assert not violations(web, "ec2-public-ip-only-for-web")
+    strict = {"ec2-public-ip-only-for-web": {"allowPublicIpForWeb": False}}
+    [found] = violations(web, "ec2-public-ip-only-for-web", strict)
+    assert "serves http/https from a public IP" in found.message

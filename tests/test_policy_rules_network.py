@@ -155,12 +155,12 @@ def test_an_adopted_default_security_group_with_rules_is_reported():
 def test_egress_open_to_the_world_on_named_ports_is_reported_unless_allowed():
     https_out = sg(egress=[rule("tcp", 443, 443, ["0.0.0.0/0"])])
     [found] = violations(https_out, "ec2-no-open-egress")
-    assert found.message == "tcp port 443 is open outbound to 0.0.0.0/0"
+    assert found.message == "open outbound to the internet: tcp 443 to 0.0.0.0/0"
     allowed = {"ec2-no-open-egress": {"allowedWorldEgressPorts": [80, 443]}}
     assert not violations(https_out, "ec2-no-open-egress", allowed)
-    wide = sg(egress=[rule("tcp", 440, 450, ["::/0"])])
+    wide = sg(egress=[rule("tcp", 440, 450, ["::/0"]), rule("udp", 53, 53, ["0.0.0.0/0"])])
     assert [f.message for f in violations(wide, "ec2-no-open-egress", allowed)] == [
-        "tcp port 440-450 is open outbound to ::/0"]
+        "open outbound to the internet: tcp 440-450 to ::/0, udp 53 to 0.0.0.0/0"]
 
 
 def test_a_security_group_used_by_a_component_or_interface_is_attached():

@@ -38,6 +38,7 @@ PACK_NAME = "envkit-least-privilege"
 
 MANDATORY = EnforcementLevel.MANDATORY
 ADVISORY = EnforcementLevel.ADVISORY
+DISABLED = EnforcementLevel.DISABLED
 
 # --- rule metadata and registration ---------------------------------------------------------
 

@@ -239,9 +239,13 @@ def _public_ip(resource) -> bool:
       ADVISORY, Severity.LOW,
       ["Security Hub EC2.9", "Checkov CKV_AWS_88", "Checkov CKV_AWS_389", "trivy AVD-AWS-0009",
        "AWSGuard ec2-instance-no-public-ip"],
-      "Set public_ip: false for instances that need no inbound internet traffic.",
-      kind="stack", types=frozenset({*LAUNCHERS, *SG_TYPES}))
+      "Set public_ip: false for instances that need no inbound internet traffic; set "
+      "allowPublicIpForWeb to false to keep every instance off the internet (web servers "
+      "behind a load balancer).",
+      kind="stack", types=frozenset({*LAUNCHERS, *SG_TYPES}),
+      config={"allowPublicIpForWeb": {"type": "boolean", "default": True}})
 def ec2_public_ip_only_for_web(args, report):
+    web_allowed = config_value(args, "allowPublicIpForWeb", True)
     web_groups = set()
     for r in by_type(args.resources, "aws:ec2/securityGroup:SecurityGroup"):
         for rule_ in known(lambda r=r: sg_rules(r, "ingress"), []):
@@ -251,10 +255,13 @@ def ec2_public_ip_only_for_web(args, report):
         if r.resource_type not in LAUNCHERS or not known(lambda r=r: _public_ip(r)):
             continue
         groups = {d.urn for d in r.dependencies}
+        what = "instance" if r.resource_type == INSTANCE else "launch template" \
+            if r.resource_type == LAUNCH_TEMPLATE else "launch configuration"
         if not groups & web_groups:
-            what = "instance" if r.resource_type == INSTANCE else "launch template" \
-                if r.resource_type == LAUNCH_TEMPLATE else "launch configuration"
             report(f"{what} '{r.name}' has a public IP but serves no http/https", r.urn)
+        elif not web_allowed:
+            report(f"{what} '{r.name}' serves http/https from a public IP (allowPublicIpForWeb "
+                   "is false)", r.urn)
 
 
 #: What attaches an elastic IP besides its own instance/networkInterface: an association,

@@ -90,6 +90,7 @@ def _inside(cidr: str, allowed: list[Any]) -> bool:
                                           "default": []}})
 def ec2_no_open_egress(args, report):
     allowed = {int(p) for p in config_value(args, "allowedWorldEgressPorts", [])}
+    opened = []  # one finding per group: "tcp 80 to 0.0.0.0/0, tcp 443 to 0.0.0.0/0"
     for r in sg_rules(args, "egress"):
         world = r.world
         if not world:
@@ -97,10 +98,12 @@ def ec2_no_open_egress(args, report):
         if r.all_ports:
             report("all ports are open outbound to the internet")
         elif r.ports is None:
-            report(f"{r.protocol} is open outbound to {', '.join(world)}")
+            opened.append(f"{r.protocol} to {', '.join(world)}")
         elif any(p not in allowed for p in range(r.ports[0], r.ports[1] + 1)):
             ports = f"{r.ports[0]}" if r.ports[0] == r.ports[1] else f"{r.ports[0]}-{r.ports[1]}"
-            report(f"{r.protocol} port {ports} is open outbound to {', '.join(world)}")
+            opened.append(f"{r.protocol} {ports} to {', '.join(world)}")
+    if opened:
+        report(f"open outbound to the internet: {', '.join(opened)}")
 
 
 #: Security groups a resource of these types uses are still unattached: rules belong to the
