@@ -191,10 +191,3 @@ def test_up_passes_the_shipped_pack_to_the_engine(monkeypatch):
         assert dict(fake.stacks[-1].calls)["up"]["policy_packs"] is None
     finally:
         local.stop()
-
-
-def test_readme_lists_every_rule():
-    from envkit.policy.readme import rules_table
-
-    readme = (ROOT / "README.md").read_text()
-    assert rules_table() in readme, "README's rule table is stale: python -m envkit.policy.readme"

@@ -1,4 +1,5 @@
-"""The README's rule table, generated from the rule metadata (a test keeps them in sync).
+"""The rule table of docs/policy-peers.md, generated from the rule metadata (a test keeps
+them in sync).
 
 Run ``python -m envkit.policy.readme`` to print it.
 """

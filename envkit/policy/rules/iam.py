@@ -262,7 +262,7 @@ def iam_no_service_wildcard(args, report):
       ["Checkov CKV_AWS_355", "Checkov CKV_AWS_356", "Checkov CKV_AWS_288",
        "Checkov CKV_AWS_289", "Checkov CKV_AWS_290", "Checkov CKV_AWS_108",
        "Checkov CKV_AWS_109", "Checkov CKV_AWS_111", "trivy AVD-AWS-0057",
-       "AWS IAM least privilege"],
+       "trivy AVD-AWS-0346", "AWS IAM least privilege"],
       "Name the resources (ARNs, with wildcards inside the ARN if needed) or add conditions.",
       types=_IAM_DOCS)
 def iam_no_resource_star(args, report):

@@ -188,7 +188,8 @@ def iam_group_has_users(args, report):
 
 @rule("iam-no-root-access-keys",
       "No access key is created for the account's root user.",
-      MANDATORY, Severity.CRITICAL, ["CIS 1.4", "Security Hub IAM.4", "Checkov CKV_AWS_348"],
+      MANDATORY, Severity.CRITICAL, ["CIS 1.4", "Security Hub IAM.4", "Checkov CKV_AWS_348",
+                                         "trivy AVD-AWS-0141"],
       "Create keys for an IAM user or, better, use a role; the root user signs in with MFA "
       "and keeps no keys.",
       types=frozenset({ACCESS_KEY}))
