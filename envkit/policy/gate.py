@@ -102,6 +102,7 @@ class PolicyReport:
         """The report as JSON (`envkit policy check --format json`)."""
         return {
             "schema_version": POLICY_SCHEMA_VERSION, "kind": self.kind,
+            "verdict": "fail" if self.mandatory else "pass",
             "target": self.target, "pack": self.pack, "resources": self.resources,
             "summary": {"mandatory": len(self.mandatory), "advisory": len(self.advisory),
                         "remediations": sum(f.kind == "remediation" for f in self.findings),
@@ -109,6 +110,32 @@ class PolicyReport:
             "findings": [f.to_dict() for f in self.filtered(minimum)],
             "notes": list(self.notes),
         }
+
+
+def failure_location(exc: BaseException) -> tuple[str | None, int | None]:
+    """Where a check that could not finish went wrong: the first issue's file and line (the
+    program's own line when it raised), as findings show paths."""
+    for issue in getattr(exc, "issues", None) or []:
+        if issue.file:
+            return _display_path(Path(issue.file)), issue.line
+    return None, None
+
+
+def failure_to_dict(target: str, message: str, exc: BaseException, exit_code: int
+                    ) -> dict[str, Any]:
+    """The `--format json` document of a check that could not finish (exit 2, 3): the
+    verdict ``error``, the message, and where; no findings, and no summary that could be read
+    as a pass."""
+    file, line = failure_location(exc)
+    error: dict[str, Any] = {"type": type(exc).__name__, "message": message, "file": file,
+                             "line": line}
+    issues = getattr(exc, "issues", None)
+    if issues:
+        error["issues"] = [{"file": i.file, "line": i.line, "field": i.field,
+                            "message": i.message} for i in issues]
+    return {"schema_version": POLICY_SCHEMA_VERSION, "verdict": "error",
+            "exit_code": exit_code, "target": target, "pack": _pack_name(), "error": error,
+            "findings": [], "notes": []}
 
 
 # --- config ---------------------------------------------------------------------------------
