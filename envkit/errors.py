@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .text import clip
+
 __all__ = [
     "EXIT_BAD_INPUT",
     "EXIT_CANCELLED",
@@ -56,8 +58,6 @@ class SpecIssue:
     def __str__(self) -> str:
         # The last guard on what a message shows: each part cut and its control
         # characters escaped (values are also cut where they are quoted).
-        from .limits import clip
-
         where = clip(self.file, 300) if self.file else "<spec>"
         if self.line is not None:
             where = f"{where}:{self.line}"

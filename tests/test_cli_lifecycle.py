@@ -283,7 +283,7 @@ def test_up_json_prints_a_result_document_when_it_stops_early(emulator, tmp_path
 
 
 def test_up_at_a_terminal_shows_the_plan_tree_and_verdict_then_asks(engine, monkeypatch):
-    monkeypatch.setattr("envkit.cli._interactive", lambda: True)
+    monkeypatch.setattr("envkit.cli.lifecycle.is_interactive", lambda: True)
     declined = invoke("up", str(BASICS), "--target", "local", input="n\n")
     out = declined.output
     assert "aws-basics (us-east-1): 31 resources to create" in out  # the tree's root
@@ -402,7 +402,7 @@ def test_ssh_run_execs_an_argv_list_and_paths_stay_one_argument(engine, monkeypa
                                               ("xterm", "true", False)])
 def test_interactive_follows_pulumis_rule(monkeypatch, term, ci, expected):
     """A terminal, TERM not dumb, no CI (sdk/go/common/util/cmdutil/console.go)."""
-    from envkit import cli
+    from envkit.cli import _shared
 
     monkeypatch.setenv("TERM", term)
     if ci is None:
@@ -411,4 +411,4 @@ def test_interactive_follows_pulumis_rule(monkeypatch, term, ci, expected):
         monkeypatch.setenv("CI", ci)
     monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
-    assert cli._interactive() is expected
+    assert _shared.is_interactive() is expected

@@ -197,7 +197,8 @@ def test_gitignore_covers_what_init_jupyter_and_builds_write():
     if top.returncode != 0 or Path(top.stdout.strip()).resolve() != ROOT:
         pytest.skip(f"{ROOT} is not a git checkout (an sdist?): no .gitignore to check")
     paths = ["envkit.yaml", "notebooks/.ipynb_checkpoints/01-iam-basics-checkpoint.ipynb",
-             "build/lib/envkit/cli.py", "dist/envkit-0.1.0.tar.gz", "envkit.egg-info/PKG-INFO",
+             "build/lib/envkit/cli/__init__.py", "dist/envkit-0.1.0.tar.gz",
+             "envkit.egg-info/PKG-INFO",
              ".venv/bin/python"]
     ignored = _run(["git", "-C", ROOT, "check-ignore", "--no-index", *paths])
     assert ignored.stdout.split() == paths

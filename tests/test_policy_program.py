@@ -496,7 +496,7 @@ def test_json_interface_is_documented_in_the_readme(lookups_report):
 def test_cli_timeout_default_is_the_documented_one():
     import inspect
 
-    from envkit.cli import policy_check
+    from envkit.cli.policy import policy_check
     from envkit.policy.program import DEFAULT_TIMEOUT
 
     assert inspect.signature(policy_check).parameters["timeout"].default == DEFAULT_TIMEOUT

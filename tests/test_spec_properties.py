@@ -29,6 +29,8 @@ from pydantic import BaseModel
 from envkit import SpecError, load_spec
 from envkit.cli import main
 from envkit.spec import models
+from envkit.spec.amis import AMI_ALIASES
+from envkit.spec.ec2_models import SERVICES
 
 NAMES = ["lab", "web", "dev", "students", "admins", "ann", "bob", "a.b@c", "x-1"]
 HOSTILE_TEXT = st.sampled_from([
@@ -41,7 +43,7 @@ PLAUSIBLE = {
     "region": st.sampled_from(["us-east-1", "eu-west-1", "ap-south-1", "moon-1"]),
     "type": st.sampled_from(["t3.micro", "t2.micro", "m5.large", "t4g.nano", "mac1.metal",
                              "p5.48xlarge", "t2.mega"]),
-    "ami": st.sampled_from([*models.AMI_ALIASES, "ami-0123456789abcdef0", "ami-x"]),
+    "ami": st.sampled_from([*AMI_ALIASES, "ami-0123456789abcdef0", "ami-x"]),
     "managed_policies": st.lists(st.sampled_from(
         ["ReadOnlyAccess", "AdministratorAccess", "PowerUserAccess", "IAMFullAccess",
          "arn:aws:iam::aws:policy/ReadOnlyAccess", "NoSuchPolicy"]), max_size=3),
@@ -51,7 +53,7 @@ PLAUSIBLE = {
     "security_groups": st.lists(st.sampled_from(NAMES), max_size=2),
     "trusted_service": st.sampled_from(["ec2", "lambda", "ec2.amazonaws.com", "bad service"]),
     "trusted_account": st.sampled_from(["123456789012", "12345"]),
-    "service": st.sampled_from([*models.SERVICES, "telnet"]),
+    "service": st.sampled_from([*SERVICES, "telnet"]),
     "protocol": st.sampled_from(["tcp", "udp", "icmp", "all", "gre"]),
     "ports": st.sampled_from([22, "8080-8081", 0, 65535, "80-22", 70000, "x"]),
     "from_": st.sampled_from(["10.0.0.0/8", ["0.0.0.0/0", "::/0"], "203.0.113.0/24", "bad"]),

@@ -25,15 +25,9 @@ from pydantic import Field, PrivateAttr, ValidationInfo, field_validator, model_
 
 from ..errors import SpecError, SpecIssue
 from .checks import Problem
-from .models import (
-    GroupName,
-    PolicyStatement,
-    ResourceName,
-    StrictModel,
-    UserName,
-    _resolve,
-    parse_ttl,
-)
+from .ec2_models import _resolve
+from .fields import GroupName, ResourceName, StrictModel, UserName, parse_ttl
+from .models import PolicyStatement
 
 if TYPE_CHECKING:
     from .models import EnvironmentSpec

@@ -1,4 +1,4 @@
-"""``envkit class plan|up|status|down|extend|handout`` and ``envkit reap``.
+"""``envkit class plan|up|status|down|extend|handout``.
 
 Loaded by envkit.cli only when one of these commands runs. Like the rest of the CLI it only
 parses, calls :class:`envkit.Classroom` or the reaper, and renders; heavy imports happen
@@ -14,9 +14,9 @@ from typing import Annotated, Any
 
 import typer
 
-from . import cli_types
-from .cli import SETTINGS
-from .limits import plural
+from .. import cli_types
+from ..limits import plural
+from ._shared import SETTINGS, ask, chosen_packs, ensure_engine, make_console
 
 class_app = typer.Typer(
     help="Classrooms: one lab, a roster, an isolated environment per student, leases.",
@@ -60,17 +60,11 @@ NoPolicyOpt = Annotated[bool, typer.Option("--no-policy", help="Skip the policy 
 # --- helpers ------------------------------------------------------------------------------------
 
 
-def _console(stderr: bool = False) -> Any:
-    from .cli import _console as console
-
-    return console(stderr)
-
-
 def _source(spec: Path) -> Path:
     """A spec path, or the spec recorded for a class deployed from this machine."""
     if spec.exists() or spec.suffix in (".yaml", ".yml"):
         return spec
-    from . import home
+    from .. import home
 
     record = home.home() / "classes" / f"{spec.name}.json"
     try:
@@ -81,29 +75,10 @@ def _source(spec: Path) -> Path:
 
 
 def _classroom(spec: Path, **kwargs: Any) -> Any:
-    from .classroom.driver import Classroom
+    from ..classroom.driver import Classroom
 
     return Classroom(_source(spec), **kwargs)
 
-
-def _ensure_engine(as_json: bool) -> None:
-    from .cli import _ensure_cli, _long_running
-
-    _long_running()
-    _ensure_cli(not as_json, _console(stderr=True).print)
-
-
-def _ask(question: str, yes: bool) -> bool:
-    """True when confirmed: --yes, or an answer at a terminal; no terminal is a refusal."""
-    from .cli import _interactive
-    from .errors import UsageError
-
-    if yes:
-        return True
-    if not _interactive():
-        raise UsageError("refusing to change the class without a terminal to confirm: "
-                         "pass --yes")
-    return typer.confirm(question, default=False)
 
 
 def _drive(title: str, call: Any, as_json: bool) -> Any:
@@ -119,9 +94,9 @@ def _drive(title: str, call: Any, as_json: bool) -> Any:
         return result
     from rich.live import Live
 
-    from .classroom.progress import ClassProgress
+    from ..classroom.progress import ClassProgress
 
-    console = _console()
+    console = make_console()
     view = ClassProgress(title)
     with Live(view, console=console, refresh_per_second=4):
         result = call(view)
@@ -130,10 +105,10 @@ def _drive(title: str, call: Any, as_json: bool) -> Any:
 
 def _finish(result: Any, verb: str) -> None:
     """Summarise; exit 1 (listing them) when some stacks failed."""
-    from .errors import OperationError
+    from ..errors import OperationError
 
     counts = ", ".join(f"{n} {state}" for state, n in result.counts().items()) or "nothing"
-    _console(stderr=True).print(f"[bold]class {verb} done[/bold]: {counts}")
+    make_console(stderr=True).print(f"[bold]class {verb} done[/bold]: {counts}")
     failed = result.failed
     if failed:
         lines = [f"{plural(len(failed), 'stack')} failed (run the command again to retry them):"]
@@ -144,7 +119,6 @@ def _finish(result: Any, verb: str) -> None:
 
 def _money(value: float | None) -> str:
     return "unknown" if value is None else f"${value:,.4f}"
-
 
 # --- commands -----------------------------------------------------------------------------------
 
@@ -163,8 +137,8 @@ def class_plan(
                                 "estimate (default: as recorded by earlier runs).")] = None,
 ) -> None:
     """Plan the class offline: stacks, resources, isolation, policy, cost and wall time."""
-    from .classroom.planning import cost_of
-    from .policy.gate import load_config
+    from ..classroom.planning import cost_of
+    from ..policy.gate import load_config
 
     classroom = _classroom(spec, parallel=parallel, students=students)
     plan = classroom.plan()
@@ -186,9 +160,9 @@ def class_plan(
         return
     from rich.markup import escape
 
-    from .render import render_policy
+    from ..render import render_policy
 
-    console = _console()
+    console = make_console()
     layout = classroom.layout
     first = next(iter(plan.students.values()), None)
     console.print(f"[bold]{escape(classroom.name)}[/bold] ({layout.spec.region}): "
@@ -249,14 +223,14 @@ def class_up(spec: ClassSpecArg, target: TargetOpt = None, profile: ProfileOpt =
     """Create or update the class: the shared stack, then every student who changed, was
     added or failed, in parallel; students removed from the roster are destroyed (asks
     first unless --yes)."""
-    from .errors import UsageError
+    from ..errors import UsageError
 
     if shared_only and students:
         raise UsageError("--shared-only and --students exclude each other")
-    from .errors import PolicyViolationError
-    from .policy.gate import load_config
+    from ..errors import PolicyViolationError
+    from ..policy.gate import load_config
 
-    say = (lambda m: None) if as_json else _console(stderr=True).print
+    say = (lambda m: None) if as_json else make_console(stderr=True).print
     classroom = _classroom(spec, target=target, profile=profile, backend=backend,
                            parallel=parallel, students=students)
     plan = classroom.plan()
@@ -268,7 +242,7 @@ def class_up(spec: ClassSpecArg, target: TargetOpt = None, profile: ProfileOpt =
         if report.mandatory:
             raise PolicyViolationError(report.refusal())
         say(f"policy: no mandatory violations ({len(report.advisory)} advisory)")
-    _ensure_engine(as_json)
+    ensure_engine(as_json)
     classroom.policy_packs = [] if no_policy else _packs(say)  # written only now
     def confirm(summary: dict[str, Any]) -> bool:
         removing = summary["remove"]
@@ -277,7 +251,7 @@ def class_up(spec: ClassSpecArg, target: TargetOpt = None, profile: ProfileOpt =
             f"(unchanged ones are skipped)" + (
                 f"; [red]{len(removing)} removed from the roster will be destroyed: "
                 f"{', '.join(removing[:20])}[/red]" if removing else ""))
-        return _ask("Proceed?", yes)
+        return ask("Proceed?", yes)
 
     result = _drive(f"class up: {classroom.name}", lambda emit: classroom.up(
         emit, confirm=confirm, check_policy=False, shared_only=shared_only), as_json)
@@ -285,9 +259,7 @@ def class_up(spec: ClassSpecArg, target: TargetOpt = None, profile: ProfileOpt =
 
 
 def _packs(say: Any) -> list[str]:
-    from .cli import _packs as packs
-
-    return packs(None, False, say)
+    return chosen_packs(None, False, say)
 
 
 @class_app.command("down")
@@ -298,16 +270,16 @@ def class_down(spec: ClassSpecArg, target: TargetOpt = None, profile: ProfileOpt
                    "--remove", help="Also forget the stacks' state and history.")] = False
                ) -> None:
     """Destroy the students' stacks (all, or --students), then the shared stack."""
-    say = (lambda m: None) if as_json else _console(stderr=True).print
+    say = (lambda m: None) if as_json else make_console(stderr=True).print
     classroom = _classroom(spec, target=target, profile=profile, backend=backend,
                            parallel=parallel, students=students)
-    _ensure_engine(as_json)
+    ensure_engine(as_json)
 
     def confirm(summary: dict[str, Any]) -> bool:
         say(f"class {summary['class']} on {summary['target']}: destroy "
             f"{plural(len(summary['students']), 'student stack')}"
             + (" and then the shared stack" if summary["shared"] else ""))
-        return _ask("Destroy them?", yes)
+        return ask("Destroy them?", yes)
 
     result = _drive(f"class down: {classroom.name}", lambda emit: classroom.down(
         emit, remove=remove, confirm=confirm), as_json)
@@ -336,7 +308,7 @@ def class_status(spec: ClassSpecArg, backend: BackendOpt = None, as_json: DocJso
                       str(row["expires"] or "-"), str(row["updated"] or "-")[:16],
                       escape((row["error"] or "").splitlines()[0][:100] if row["error"]
                              else ""))
-    console = _console()
+    console = make_console()
     console.print(table)
     if status["note"]:
         console.print(f"[dim]{escape(status['note'])}[/dim]")
@@ -351,8 +323,8 @@ def class_extend(
     as_json: JsonOpt = False,
 ) -> None:
     """Move the lease of the class (or one student) DURATION later; tags follow."""
-    from .errors import UsageError
-    from .spec.models import parse_ttl
+    from ..errors import UsageError
+    from ..spec.models import parse_ttl
 
     if len(args) not in (2, 3):
         raise UsageError("usage: envkit class extend LAB [STUDENT] DURATION")
@@ -366,7 +338,7 @@ def class_extend(
                            backend=backend)
     if student is not None:
         classroom.spec.classroom.student(student)  # unknown student: exit 2 before anything
-    _ensure_engine(as_json)
+    ensure_engine(as_json)
     result = _drive(f"class extend: {classroom.name}",
                     lambda emit: classroom.extend(duration, student, emit), as_json)
     _finish(result, "extend")
@@ -382,10 +354,10 @@ def class_handout(spec: ClassSpecArg,
                   students: StudentsOpt = None) -> None:
     """Write each student's sign-in details, key and commands to a private folder (never to
     the terminal): a console-format credentials CSV and one page per student."""
-    from .errors import OperationError
+    from ..errors import OperationError
 
     classroom = _classroom(spec, target=target, backend=backend, students=students)
-    _ensure_engine(False)
+    ensure_engine(False)
     written = classroom.handouts(output)
     if not written.pages:
         raise OperationError(f"{classroom.name}: no student is deployed yet (envkit class up "
@@ -398,80 +370,3 @@ def class_handout(spec: ClassSpecArg,
     if written.missing:
         typer.echo(f"not deployed, no handout: {', '.join(written.missing)}")
 
-
-# --- reap ---------------------------------------------------------------------------------------
-
-
-def reap(
-    specs: Annotated[list[Path] | None, typer.Argument(
-        help="Specs of environments or classes deployed from elsewhere (so the reaper can "
-             "run their programs to destroy them).", show_default=False)] = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Report only.")] = False,
-    yes: YesOpt = False, as_json: Annotated[bool, typer.Option(
-        "--json", help="Print the report as JSON.")] = False,
-    backend: BackendOpt = None, target: TargetOpt = None, profile: ProfileOpt = None,
-    region: Annotated[list[str] | None, typer.Option(
-        "--region", help="Regions to look for orphans in (repeatable; default: the regions "
-                         "of known environments).")] = None,
-    no_orphans: Annotated[bool, typer.Option("--no-orphans", help="Skip the orphan "
-                                                                  "search.")] = False,
-) -> None:
-    """Destroy every expired environment in the backend (idempotent, locked, safe for cron)
-    and list orphans: tagged resources whose environment no stack holds. Exit 1 when an
-    expired environment could not be destroyed."""
-    from .classroom.reaper import reap as run_reaper
-    from .errors import OperationError
-
-    _ensure_engine(as_json)
-    say = _console(stderr=True).print
-
-    def confirm(items: list[Any]) -> bool:
-        if not as_json:
-            say(f"{plural(len(items), 'expired environment')}: "
-                + ", ".join(f"{i.stack} (expired {i.expires})" for i in items[:20]))
-        return _ask("Destroy them?", yes)
-
-    report = run_reaper(backend=backend, specs=[str(s) for s in specs or []], target=target,
-                        profile=profile, regions=region, dry_run=dry_run,
-                        confirm=confirm, orphans=not no_orphans)
-    failed = bool(report.failed) and not dry_run
-    if as_json:  # the report is the one document; it carries the exit code
-        typer.echo(json.dumps({**report.to_dict(), "exit_code": 1 if failed else 0}, indent=2))
-    else:
-        _render_reap(report)
-    if failed:
-        message = (f"{plural(len(report.failed), 'expired environment')} could not be destroyed: "
-                   + ", ".join(f"{i.stack} ({i.action}: {i.detail})"
-                               for i in report.failed[:10]))
-        if as_json:
-            typer.echo(f"error: {message}", err=True)
-            raise typer.Exit(1)
-        raise OperationError(message)
-
-
-def _render_reap(report: Any) -> None:
-    from rich.markup import escape
-    from rich.table import Table
-
-    console = _console()
-    table = Table(show_edge=False, title="envkit reap" + (" (dry run)" if report.dry_run
-                                                         else ""), title_justify="left")
-    for col in ("stack", "expires", "resources", "action", "detail"):
-        table.add_column(col, overflow="fold")
-    for item in report.items:
-        table.add_row(escape(item.stack), item.expires or "-",
-                      "-" if item.resources is None else str(item.resources), item.action,
-                      escape(item.detail))
-    console.print(table)
-    if report.orphans:
-        orphans = Table(show_edge=False, title="Orphans (tagged envkit:environment, no stack "
-                                               "holds them)", title_justify="left")
-        for col in ("environment", "region", "kind", "id"):
-            orphans.add_column(col, overflow="fold")
-        for o in report.orphans:
-            orphans.add_row(escape(o.environment), o.region, o.kind, escape(o.id))
-        console.print(orphans)
-    else:
-        console.print("no orphans found")
-    for note in report.notes:
-        console.print(f"[dim]{escape(note)}[/dim]")

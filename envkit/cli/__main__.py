@@ -1,0 +1,5 @@
+"""``python -m envkit.cli``: the envkit command line."""
+
+from . import main
+
+main()

@@ -1,0 +1,253 @@
+"""What every envkit command module shares: the Typer settings, the option types, the
+console, how a spec or environment name becomes an Environment, the engine prerequisites and
+the live view. Imports no command module (commands import this, never each other).
+"""
+
+from __future__ import annotations
+
+import gc
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from .. import cli_types
+
+#: How every envkit (sub)command behaves: plain help text, no shell-completion options, no
+#: pretty tracebacks (envkit reports errors itself), -h as well as --help.
+SETTINGS: dict[str, Any] = {
+    "no_args_is_help": True, "pretty_exceptions_enable": False, "add_completion": False,
+    "rich_markup_mode": None, "context_settings": {"help_option_names": ["-h", "--help"]},
+}
+
+#: Process-wide CLI state: ``debug`` (tracebacks on errors) and the built command tree.
+STATE: dict[str, Any] = {"debug": False}
+
+SpecArg = Annotated[
+    Path,
+    typer.Argument(help="The environment spec (YAML).", show_default=True,
+                   parser=cli_types.spec_path),
+]
+
+TargetOpt = Annotated[str | None, typer.Option(
+    "--target", "-t", parser=cli_types.target,
+    help="local (the embedded emulator) or aws. Default: aws when AWS "
+    "credentials are found, else local; an existing environment keeps its target.")]
+ProfileOpt = Annotated[str | None, typer.Option("--profile", parser=cli_types.profile,
+                                               help="AWS profile (--target aws).")]
+RegionOpt = Annotated[str | None, typer.Option("--region", parser=cli_types.region,
+                                              help="Override the spec's region.")]
+BackendOpt = Annotated[str | None, typer.Option(
+    "--backend", parser=cli_types.backend,
+    help="Pulumi backend URL (s3://..., file://...). Default: ENVKIT_HOME/state "
+    "or PULUMI_BACKEND_URL.")]
+EventsJsonOpt = Annotated[bool, typer.Option(
+    "--json", help="Stream NDJSON events, then one result document (an error document when "
+                   "it fails).")]
+JsonOpt = Annotated[bool, typer.Option(
+    "--json", help="Print one JSON document (an error document when it fails).")]
+YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="Do not ask for confirmation.")]
+PolicyPackOpt = Annotated[list[str] | None, typer.Option(
+    "--policy-pack", parser=cli_types.policy_pack,
+    help="A CrossGuard policy pack folder for preview/up (repeatable).")]
+PolicyConfigOpt = Annotated[list[str] | None, typer.Option(
+    "--policy-pack-config", parser=cli_types.policy_config,
+    help="A policy pack config file (repeatable).")]
+NoPolicyOpt = Annotated[bool, typer.Option(
+    "--no-policy", help="Skip the offline policy gate and the engine's policy packs.")]
+
+
+def chosen_packs(policy_pack: list[str] | None, no_policy: bool, say) -> list[str]:
+    """The policy packs for the engine: --policy-pack (each must exist), else envkit's own
+    pack prepared for this interpreter (a warning when it cannot be)."""
+    from rich.markup import escape
+
+    from ..policy.pack import engine_packs
+
+    return engine_packs(policy_pack, not no_policy,
+                        warn=lambda m: say(f"[yellow]{escape(m)}[/yellow]"))
+
+
+def offline_gate(spec: Path, offline, configs: list[str] | None, say) -> None:
+    """The offline policy gate before `up`: mandatory violations stop it here."""
+    from ..errors import PolicyViolationError
+    from ..policy.gate import check_spec, load_config
+
+    config = load_config(configs[0]) if configs else {}
+    report = check_spec(spec_source(spec), config, plan=offline)
+    if report.mandatory:
+        raise PolicyViolationError(report.refusal())
+    say(f"policy: no mandatory violations ({len(report.advisory)} advisory; "
+        "`envkit policy check` lists them)")
+
+
+#: Columns for output written to a pipe or a file (no terminal to fit): wide enough that
+#: nothing a user copies (a URL, a rule id, an ARN) is broken across lines.
+PIPE_WIDTH = 1000
+
+
+def make_console(stderr: bool = False, file: Any = None):
+    """A rich console for stdout (or stderr, or ``file``). At a terminal it fits the
+    terminal; into a pipe or a file it does not wrap at 80 columns (COLUMNS still wins)."""
+    from rich.console import Console
+
+    stream = file or (sys.stderr if stderr else sys.stdout)
+    tty = hasattr(stream, "isatty") and stream.isatty()
+    width = None if tty or os.environ.get("COLUMNS", "").isdigit() else PIPE_WIDTH
+    return Console(file=file, stderr=stderr, highlight=False, width=width, soft_wrap=not tty)
+
+
+def spec_source(spec: Path) -> Path:
+    """A spec path, or the spec recorded for an environment of that name."""
+    if spec.exists() or spec.suffix in (".yaml", ".yml"):
+        return spec
+    from .. import home
+
+    recorded = home.read_registry().get(str(spec), {}).get("spec")
+    return Path(recorded) if recorded else spec
+
+
+def long_running() -> None:
+    """Collect garbage again from here on, ignoring what start-up left (it lives on)."""
+    if not gc.isenabled():
+        gc.freeze()
+        gc.enable()
+
+
+def environment_for(spec: Path, target: str | None, profile: str | None, region: str | None,
+                 backend: str | None, policy_packs: list[str] | None = None,
+                 policy_configs: list[str] | None = None, say=None,
+                 start_emulator: bool = True, live: bool = True):
+    """The Environment a command works on. Commands that only read pass
+    ``start_emulator=False``; those that read the stack's state, not live resources, also
+    pass ``live=False`` and work while the emulator is stopped."""
+    long_running()
+    from .. import home
+    from ..engine import Environment
+    from ..spec import load_spec
+    from ..targets import resolve_target
+
+    path = spec_source(spec)
+    loaded = load_spec(path)
+    if region and region != loaded.region:
+        data = loaded.model_dump(mode="json", by_alias=True, exclude_none=True)
+        loaded = load_spec({**data, "region": region})
+    recorded = home.read_registry().get(loaded.name, {})
+    resolved = resolve_target(target or recorded.get("target"), loaded.region, profile,
+                              start_emulator=start_emulator)
+    if resolved.kind == "local" and resolved.endpoint is None and live:
+        from ..errors import OperationError
+
+        raise OperationError("the local emulator is not running, so nothing deployed to it "
+                             "exists any more: `envkit local start` or `envkit up`")
+    env = Environment(loaded, target=resolved, profile=profile,
+                      backend=backend, policy_packs=policy_packs,
+                      policy_pack_configs=policy_configs, spec_path=str(path.resolve()))
+    chosen = env.target
+    if say is not None:
+        say(f"target: {chosen.kind} ({chosen.reason})"
+            + (f", emulator at {chosen.endpoint}" if chosen.endpoint else ""))
+    restarted = (chosen.kind == "local" and recorded.get("emulator") and chosen.emulator_id
+                 and recorded.get("emulator") != chosen.emulator_id and recorded.get("resources"))
+    if restarted and say is not None:
+        say("[yellow]the local emulator was restarted since this environment was deployed: "
+            "the resources its state records are gone. `envkit up --refresh` recreates "
+            "them.[/yellow]")
+    return env
+
+
+def ensure_cli(interactive: bool, say) -> None:
+    """Check for the Pulumi CLI before anything starts; offer to install it when missing."""
+    from .. import home
+    from ..engine import MISSING_CLI, find_pulumi, install_pulumi
+    from ..errors import PrerequisiteError
+
+    if find_pulumi() is not None:
+        return
+    if interactive and sys.stdin.isatty():
+        say("The Pulumi CLI is not installed; envkit needs it to deploy.")
+        if typer.confirm("Install it now into ENVKIT_HOME/pulumi?", default=True):
+            from ..render import inert
+
+            say(f"installed {inert(install_pulumi())}")
+            return
+    raise PrerequisiteError(MISSING_CLI.format(home=home.home()))
+
+
+def run_operation(env, operation: str, call, total: int, as_json: bool):
+    """Run an engine operation with a live view (or NDJSON events)."""
+    if as_json:
+        def emit(event) -> None:
+            typer.echo(json.dumps(event.to_dict()))
+        result = call(emit)
+        typer.echo(json.dumps(result.to_dict()))
+        return result
+    from rich.live import Live
+
+    from ..progress import LiveProgress
+
+    console = make_console()
+    view = LiveProgress(console, total, f"{operation}: {env.name} ({env.target.kind})")
+    with Live(view, console=console, refresh_per_second=4):
+        result = call(view)
+    changes = ", ".join(f"{n} {k}" for k, n in result.changes.items() if k != "same") or \
+        "no changes"
+    console.print(f"[bold]{operation} done[/bold]: {changes}")
+    return result
+
+
+def print_outputs(outputs: dict[str, Any], console) -> None:
+    from rich.table import Table
+
+    from ..render import _flatten, _show, inert
+
+    table = Table(title="Outputs", show_edge=False, title_justify="left")
+    table.add_column("output")
+    table.add_column("value", overflow="fold")
+    for key, value in outputs.items():
+        for name, leaf in _flatten(value, key):
+            table.add_row(inert(name), _show(leaf))
+    console.print(table)
+
+
+# --- commands --------------------------------------------------------------------------------
+
+
+def is_interactive() -> bool:
+    """Whether a person can answer a question here, by Pulumi's rule (sdk/go/common/util/
+    cmdutil/console.go ``Interactive``): stdin and stdout are terminals, TERM is not
+    ``dumb``, and no CI system is running us."""
+    if os.environ.get("TERM", "").lower() == "dumb" or os.environ.get("CI", "").lower() in (
+            "1", "true", "yes"):
+        return False
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+
+def recorded_environment(name: str) -> dict[str, Any]:
+    """What envkit recorded about an environment (empty when it never ran)."""
+    from .. import home
+
+    return home.read_registry().get(name, {})
+
+
+
+def ensure_engine(as_json: bool) -> None:
+    """Engine work starts: collect garbage again, and the Pulumi CLI must be there."""
+    long_running()
+    ensure_cli(not as_json, make_console(stderr=True).print)
+
+
+def ask(question: str, yes: bool) -> bool:
+    """True when confirmed: --yes, or an answer at a terminal; no terminal is a refusal."""
+    from ..errors import UsageError
+
+    if yes:
+        return True
+    if not is_interactive():
+        raise UsageError("refusing to change the class without a terminal to confirm: "
+                         "pass --yes")
+    return typer.confirm(question, default=False)

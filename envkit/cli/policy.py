@@ -1,0 +1,102 @@
+"""``envkit policy check|list``: the least-privilege policy pack, offline."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from .. import cli_types
+from ..limits import plural, printable
+from ._shared import STATE, JsonOpt, make_console
+
+policy_app = typer.Typer(help="The least-privilege policy pack, offline.", no_args_is_help=True)
+
+
+@policy_app.command("check")
+def policy_check(
+    target: Annotated[Path, typer.Argument(help="An envkit spec, or a Pulumi Python project "
+                                                "directory.", parser=cli_types.spec_path)
+                      ] = Path("envkit.yaml"),
+    policy_config: Annotated[Path | None, typer.Option(
+        "--policy-config", "--policy-pack-config", parser=cli_types.input_file,
+        help="Policy pack config file (the `pulumi preview --policy-pack-config` format).")
+    ] = None,
+    stack: Annotated[str | None, typer.Option(
+        "--stack", help="Project only: the stack whose name and Pulumi.<stack>.yaml config "
+                        "the program sees (default: dev).")] = None,
+    config: Annotated[list[str] | None, typer.Option(
+        "--config", help="Project only: a stack config value KEY=VALUE (repeatable; a bare "
+                         "key gets the project's namespace, as `pulumi config set`).")] = None,
+    timeout: Annotated[float, typer.Option(
+        "--timeout", help="Project only: seconds the program may run before it is stopped "
+                          "(exit 2).")] = 180.0,
+    fmt: Annotated[str, typer.Option("--format", help="text, json or sarif.")] = "text",
+    level: Annotated[str, typer.Option(
+        "--level", help="Report advisory and up (default) or mandatory only.")] = "advisory",
+    output: Annotated[Path | None, typer.Option("--output", "-o", parser=cli_types.output_file,
+                                                help="Write to a file.")] = None,
+) -> None:
+    """Evaluate the policy pack offline; exit 4 on any mandatory violation.
+
+    A Pulumi project's program is run (in a child process, under Pulumi's mocks, without
+    AWS credentials): it is your code, so check only projects you would run. A program
+    that does not finish normally (an exception, sys.exit, a signal, the timeout) is
+    exit 2, never a pass."""
+    from ..errors import EXIT_POLICY, UsageError
+    from ..policy.gate import check, load_config
+
+    if fmt not in ("text", "json", "sarif"):
+        raise UsageError(f"unknown format '{fmt}': use text, json or sarif")
+    if level not in ("advisory", "mandatory"):
+        raise UsageError(f"unknown level '{level}': use advisory or mandatory")
+    report = check(target, load_config(policy_config), stack=stack, config=config or [],
+                   timeout=timeout, debug=STATE["debug"])
+    if fmt == "text":
+        from ..render import render_policy
+
+        if output:
+            with output.open("w") as fh:
+                render_policy(report, make_console(file=fh), minimum=level)
+        else:
+            render_policy(report, make_console(), minimum=level)
+    else:
+        if fmt == "json":
+            doc = report.to_dict(level)
+        else:
+            from ..policy.sarif import to_sarif
+
+            doc = to_sarif(report, level)
+        text = json.dumps(doc, indent=2)
+        if output:
+            output.write_text(text + "\n")
+        else:
+            typer.echo(text)
+    if output:  # the report went to a file: one line here says how it came out
+        notices = sum(f.kind == "notice" for f in report.findings)
+        mandatory = plural(len(report.mandatory), "mandatory violation")
+        typer.echo(f"{printable(str(target))}: {mandatory}, {len(report.advisory)} advisory"
+                   + (f", {notices} not checkable offline" if notices else "")
+                   + f"; {fmt} report written to {printable(str(output))}", err=True)
+    if report.mandatory:
+        raise typer.Exit(EXIT_POLICY)
+
+
+@policy_app.command("list")
+def policy_list(as_json: JsonOpt = False) -> None:
+    """Every rule: level, severity, controls."""
+    from rich.table import Table
+
+    from ..policy.rules import RULES
+
+    if as_json:
+        typer.echo(json.dumps([r.to_dict() for r in RULES], indent=2))
+        return
+    table = Table(show_edge=False)
+    for col in ("rule", "level", "severity", "controls"):
+        table.add_column(col, overflow="fold")
+    for r in RULES:
+        table.add_row(r.name, r.level.value, r.severity.value, ", ".join(r.controls))
+    make_console().print(table)
