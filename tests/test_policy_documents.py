@@ -79,3 +79,69 @@ def _where(exc):
     from envkit.policy.gate import failure_location
 
     return failure_location(exc)
+
+
+# --- the CLI: every ending writes its document -------------------------------------------------
+
+ROOT = Path(__file__).resolve().parents[1]
+ENDS_EARLY = Path(__file__).parent / "fixtures" / "programs" / "ends-early"
+
+
+def envkit(*args: str, cwd=ROOT, **env_extra: str):
+    import os
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update(PATH=os.path.dirname(sys.executable) + ":/usr/bin:/bin", COLUMNS="200",
+               **env_extra)
+    return subprocess.run([sys.executable, "-m", "envkit.cli", *args], capture_output=True,
+                          text=True, cwd=cwd, env=env, timeout=180)
+
+
+def test_a_program_that_raises_still_gets_its_sarif_file(tmp_path):
+    out = tmp_path / "report.sarif"
+    done = envkit("policy", "check", str(ENDS_EARLY), "--format", "sarif", "-o", str(out),
+                  ENDING="exception")
+    assert done.returncode == 2
+    assert "the bucket name is taken" in done.stderr and "report written to" in done.stderr
+    log = json.loads(out.read_text())
+    jsonschema.validate(log, SARIF_SCHEMA)
+    [invocation] = log["runs"][0]["invocations"]
+    assert invocation["executionSuccessful"] is False
+    [note] = invocation["toolExecutionNotifications"]
+    assert "ValueError: the bucket name is taken" in note["message"]["text"]
+    assert "\x1b" not in note["message"]["text"]
+    physical = note["locations"][0]["physicalLocation"]
+    assert physical["artifactLocation"]["uri"].endswith("ends-early/__main__.py")
+    source = (ENDS_EARLY / "__main__.py").read_text().splitlines()
+    assert "raise ValueError" in source[physical["region"]["startLine"] - 1]
+
+
+@pytest.mark.parametrize("flag", [["--format", "json"], ["--json"]])
+def test_bad_input_still_prints_one_json_document(flag, tmp_path):
+    done = envkit("policy", "check", str(ROOT / "labs" / "aws-basics.yaml"), *flag,
+                  "--policy-config", str(tmp_path / "nope.json"))
+    assert done.returncode == 2
+    doc = json.loads(done.stdout)  # exactly one document
+    assert doc["verdict"] == "error" and doc["exit_code"] == 2
+    assert doc["error"]["file"].endswith("nope.json") and "no such policy config" in \
+        doc["error"]["message"]
+
+
+def test_json_flag_is_the_json_format(tmp_path):
+    spec = str(ROOT / "labs" / "iam-basics.yaml")
+    one = json.loads(envkit("policy", "check", spec, "--json").stdout)
+    other = json.loads(envkit("policy", "check", spec, "--format", "json").stdout)
+    assert one == other and one["verdict"] == "pass"
+    clash = envkit("policy", "check", spec, "--json", "--format", "sarif")
+    assert clash.returncode == 2 and "exclude each other" in clash.stderr
+
+
+def test_policy_list_shows_what_each_rule_checks():
+    done = envkit("policy", "list")
+    assert done.returncode == 0
+    lines = done.stdout.splitlines()
+    assert "what it checks" in lines[0]
+    [row] = [line for line in lines if line.lstrip().startswith("ec2-security-group-attached")]
+    assert "Every security group is used by something in the program." in row

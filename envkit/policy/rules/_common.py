@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import ipaddress
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
@@ -70,6 +71,16 @@ class Rule:
     #: name up to the first underscore (iam_principals is iam).
     service: str = ""
 
+    @property
+    def summary(self) -> str:
+        """The description's first clause without its long asides: one line for
+        `envkit policy list` (the description is in `--json`, the docs and SARIF)."""
+        text = self.description.split(". ", 1)[0].split("; ", 1)[0].rstrip(".")
+        text = re.sub(r" \((?=[^)]{24,}\))[^)]*\)", "", text)
+        if len(text) > 100:  # the list after a colon is the detail
+            text = text.split(": ", 1)[0]
+        return text + "."
+
     def applies_to(self, type_: str) -> bool:
         """Whether the rule can say anything about resources of ``type_``."""
         if self.types is None:
@@ -80,7 +91,7 @@ class Rule:
 
     def to_dict(self) -> dict[str, Any]:
         """The rule as JSON-ready data."""
-        return {"name": self.name, "description": self.description,
+        return {"name": self.name, "summary": self.summary, "description": self.description,
                 "level": self.level.value, "severity": self.severity.value,
                 "controls": self.controls, "remediation": self.remediation, "kind": self.kind,
                 "config": self.config, "remediates": self.can_remediate,
