@@ -89,3 +89,14 @@ def test_the_rules_table_in_the_document_is_current():
 
     assert rules_table() in DOC.read_text(), \
         "docs/policy-peers.md's rule table is stale: python -m envkit.policy.readme"
+
+
+def test_the_documented_policy_config_is_one_the_gate_accepts(tmp_path):
+    from envkit.policy.gate import load_config
+
+    block = re.search(r"```json\n(.*?)```", DOC.read_text(), re.S)
+    assert block, "the settings example is missing"
+    path = tmp_path / "policy-config.json"
+    path.write_text(block.group(1))
+    config = load_config(path)
+    assert config["stack-required-tags"]["requiredTags"] == ["team", "cost-center"]
