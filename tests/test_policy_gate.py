@@ -149,7 +149,7 @@ def test_policy_list_json_has_every_rule():
     assert len(rules) >= 25
     assert all({"name", "level", "severity", "controls", "remediation"} <= set(r)
                for r in rules)
-    assert {r["level"] for r in rules} == {"mandatory", "advisory"}
+    assert {r["level"] for r in rules} == {"mandatory", "advisory", "disabled"}
 
 
 def test_plan_shows_violations_under_the_plan(unsafe_spec):
