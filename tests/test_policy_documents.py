@@ -145,3 +145,27 @@ def test_policy_list_shows_what_each_rule_checks():
     assert "what it checks" in lines[0]
     [row] = [line for line in lines if line.lstrip().startswith("ec2-security-group-attached")]
     assert "Every security group is used by something in the program." in row
+
+
+@pytest.mark.parametrize("raised, code, words", [
+    (RuntimeError("a bug"), 1, "unexpected error: RuntimeError('a bug')"),
+    (KeyboardInterrupt(), 130, "interrupted"),
+])
+def test_an_unexpected_ending_still_writes_the_sarif_log(raised, code, words, monkeypatch,
+                                                         tmp_path):
+    from typer.testing import CliRunner
+
+    from envkit.cli import app
+    from envkit.policy import gate
+
+    def boom(*args, **kwargs):
+        raise raised
+
+    monkeypatch.setattr(gate, "check", boom)
+    out = tmp_path / "report.sarif"
+    result = CliRunner().invoke(app, ["policy", "check", str(ROOT / "labs" / "aws-basics.yaml"),
+                                      "--format", "sarif", "-o", str(out)])
+    assert result.exit_code == code
+    [invocation] = json.loads(out.read_text())["runs"][0]["invocations"]
+    assert invocation["exitCode"] == code and invocation["executionSuccessful"] is False
+    assert words in invocation["toolExecutionNotifications"][0]["message"]["text"]

@@ -48,7 +48,7 @@ def policy_check(
     AWS credentials): it is your code, so check only projects you would run. A program
     that does not finish normally (an exception, sys.exit, a signal, the timeout) is
     exit 2, never a pass."""
-    from ..errors import EXIT_POLICY, EnvkitError, UsageError
+    from ..errors import EXIT_POLICY, UsageError
     from ..policy.gate import check, load_config
 
     if as_json and fmt not in ("text", "json"):
@@ -61,7 +61,7 @@ def policy_check(
             raise UsageError(f"unknown level '{level}': use advisory or mandatory")
         report = check(target, load_config(policy_config), stack=stack, config=config or [],
                        timeout=timeout, debug=STATE["debug"])
-    except EnvkitError as exc:
+    except (Exception, KeyboardInterrupt) as exc:  # every ending gets its document
         if fmt == "text":
             raise
         # A pipeline uploads the document whatever happened: it says the check did not run.
@@ -96,14 +96,26 @@ def policy_check(
         raise typer.Exit(EXIT_POLICY)
 
 
-def _failed(exc: Exception, target: str, fmt: str, output: Path | None) -> int:
+def _failed(exc: BaseException, target: str, fmt: str, output: Path | None) -> int:
     """Write the json or sarif document of a check that could not finish, say why on
     stderr, and return the exit code."""
+    from ..errors import EXIT_FAILED, EnvkitError
     from ..policy.gate import failure_location, failure_to_dict
     from ..policy.sarif import failure_sarif
+    from ..text import clip
 
-    code = getattr(exc, "exit_code", 1)
-    message = printable(str(exc) or type(exc).__name__)
+    if isinstance(exc, EnvkitError):
+        code, message = exc.exit_code, str(exc) or type(exc).__name__
+    elif isinstance(exc, KeyboardInterrupt):
+        code, message = 130, "interrupted"
+    else:  # the same words as every command's unexpected error (envkit/cli/__init__.py)
+        if STATE["debug"]:
+            import traceback
+
+            traceback.print_exception(exc)
+        code, message = EXIT_FAILED, (f"unexpected error: {clip(repr(exc), 500)} (run with "
+                                      "--debug for details)")
+    message = printable(message)
     if fmt == "json":
         doc = failure_to_dict(target, message, exc, code)
     else:
