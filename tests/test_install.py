@@ -92,8 +92,11 @@ def installed(built, tmp_path_factory) -> dict[str, Path]:
     purelib = _run([python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]
                    ).stdout.strip()
     Path(purelib, "envkit-test-deps.pth").write_text(f"{root / 'deps'}\n")
+    # Without PYTHONPATH: a checkout on it (with the egg-info `build` leaves there) would make
+    # pip answer "already satisfied" and install nothing.
+    quiet = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     done = _run([python, "-m", "pip", "install", "--no-index", "--disable-pip-version-check",
-                 built["wheel"]])
+                 built["wheel"]], env=quiet)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     work = root / "work"
     work.mkdir()
