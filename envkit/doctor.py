@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import stat
 import subprocess
 from dataclasses import asdict, dataclass
@@ -34,30 +36,67 @@ def _packages() -> list[Check]:
 
 
 def _pulumi() -> list[Check]:
-    from .engine import aws_plugin_version, find_pulumi
+    """The CLI found, its version against envkit's minimum, and the aws plugin."""
+    from .pulumi_cli import (
+        MIN_CLI_VERSION,
+        _new_enough,
+        aws_plugin_version,
+        cli_version,
+        find_pulumi,
+        sdk_cli_version,
+    )
 
+    want = aws_plugin_version()
     path = find_pulumi()
     if path is None:
-        return [Check("Pulumi CLI", "fail", "not found on PATH, in ENVKIT_HOME/pulumi or "
-                      "~/.pulumi", "envkit install-pulumi (needs internet); envkit plan works "
-                      "without it"),
-                Check("aws provider plugin", "info", "needs the Pulumi CLI to check")]
-    try:
-        version = subprocess.run([str(path), "version"], capture_output=True, text=True,
-                                 timeout=30, env={"PULUMI_SKIP_UPDATE_CHECK": "true",
-                                                  "PATH": str(path.parent)}).stdout.strip()
-        checks = [Check("Pulumi CLI", "pass", f"{version} at {path}")]
-    except (OSError, subprocess.SubprocessError) as exc:
-        return [Check("Pulumi CLI", "fail", f"{path} does not run: {exc}",
-                      "envkit install-pulumi")]
-    want = aws_plugin_version()
-    plugins = subprocess.run([str(path), "plugin", "ls"], capture_output=True, text=True,
-                             timeout=60).stdout
-    found = any(line.split()[:1] == ["aws"] and want in line for line in plugins.splitlines())
-    checks.append(Check("aws provider plugin", "pass" if found else "fail",
-                        f"v{want}" + ("" if found else " not installed"),
+        return [Check("Pulumi CLI", "fail", f"not found on PATH, in ENVKIT_HOME/pulumi or "
+                      f"~/.pulumi (envkit needs {MIN_CLI_VERSION} or newer)",
+                      f"envkit install-pulumi (installs {sdk_cli_version()}; needs internet), "
+                      "or envkit up --yes; envkit plan works without it"),
+                Check("aws provider plugin", "info",
+                      f"v{want} needed; the Pulumi CLI is needed to check it")]
+    version = cli_version(path)
+    if version is None:
+        return [Check("Pulumi CLI", "fail", f"{path} does not run", "envkit install-pulumi")]
+    ok = _new_enough(version)
+    checks = [Check("Pulumi CLI", "pass" if ok else "fail",
+                    f"{version} at {path} (minimum {MIN_CLI_VERSION})",
+                    f"envkit install-pulumi (installs {sdk_cli_version()} into "
+                    "ENVKIT_HOME/pulumi, which envkit then prefers)")]
+    try:  # `plugin ls --json`: [{"name", "kind", "version", ...}] (pulumi/pulumi
+        # pkg/cmd/pulumi/plugin/plugin_list.go:97-100, pluginInfoJSON)
+        plugins = subprocess.run([str(path), "plugin", "ls", "--json"], capture_output=True,
+                                 text=True, timeout=60,
+                                 env={**os.environ, "PULUMI_SKIP_UPDATE_CHECK": "true"}).stdout
+        found = sorted(str(p.get("version", "")).lstrip("v") for p in json.loads(plugins or "[]")
+                       if isinstance(p, dict) and p.get("name") == "aws")
+    except (OSError, subprocess.SubprocessError, ValueError):
+        found = []
+    present = want in found
+    checks.append(Check("aws provider plugin", "pass" if present else "fail",
+                        f"v{want} needed; installed: "
+                        + (", ".join(f"v{v}" for v in found) or "none"),
                         f"pulumi plugin install resource aws v{want} (envkit up installs it "
                         "when online)"))
+    return checks
+
+
+def _settings() -> list[Check]:
+    """Where the backend URL and the passphrase come from (never the passphrase)."""
+    from .engine_settings import passphrase_source, resolve_backend
+
+    backend = resolve_backend(None)
+    checks = [Check("backend", "info", f"{backend.value} (from {backend.source}; "
+                    "PULUMI_BACKEND_URL, then --backend, then ENVKIT_HOME/state)")]
+    source = passphrase_source()
+    check = Check("passphrase", "info", f"from {source} (PULUMI_CONFIG_PASSPHRASE, then "
+                  "PULUMI_CONFIG_PASSPHRASE_FILE, then ENVKIT_PASSPHRASE, then the generated "
+                  "one)")
+    file = os.environ.get("PULUMI_CONFIG_PASSPHRASE_FILE")
+    if source == "PULUMI_CONFIG_PASSPHRASE_FILE" and file and not os.path.isfile(file):
+        check = Check("passphrase", "fail", "from PULUMI_CONFIG_PASSPHRASE_FILE, which names "
+                      "no readable file", "point PULUMI_CONFIG_PASSPHRASE_FILE at the file")
+    checks.append(check)
     return checks
 
 
@@ -105,4 +144,4 @@ def _home() -> list[Check]:
 
 def run_checks() -> list[Check]:
     """All checks, in the order a newcomer meets them."""
-    return _packages() + _pulumi() + _target() + _home()
+    return _packages() + _pulumi() + _settings() + _target() + _home()

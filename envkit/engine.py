@@ -1,10 +1,11 @@
 """The Automation API driver: :class:`Environment`, the one object every front end uses.
 
 One Pulumi stack per environment (project ``envkit``), an inline program built by
-:func:`envkit.program`, the workspace and a ``file://`` backend under ENVKIT_HOME unless
-the user configured another backend, and a passphrase secrets provider whose passphrase is
-generated once. Every call passes ``show_secrets=False``. The engine's errors are turned
-into envkit's at one boundary (:func:`map_engine_error`).
+:func:`envkit.program`, a workspace under ENVKIT_HOME, and the backend and passphrase chosen
+by Pulumi's precedence (:mod:`envkit.engine_settings`). Every call passes
+``show_secrets=False``. The engine's errors are turned into envkit's at one boundary
+(:mod:`envkit.engine_errors`); the Pulumi CLI is found and checked in
+:mod:`envkit.pulumi_cli`; interrupts are handled in :mod:`envkit.interrupts`.
 """
 
 from __future__ import annotations
@@ -12,48 +13,56 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
-import signal
 import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from . import home
-from .errors import (
-    CancelledError,
-    EnvkitError,
-    OperationError,
-    PolicyViolationError,
-    PrerequisiteError,
-    StackLockedError,
+from . import home, interrupts
+from .engine_errors import (
+    LockHolder,
+    cancelled_error,
+    file_backend_locks,
+    map_engine_error,
+    policy_error,
 )
+from .engine_settings import (
+    WRONG_PASSPHRASE,
+    backend_url,
+    engine_env,
+    is_shared_backend,
+    passphrase_opens,
+    passphrase_source,
+    passphrase_value,
+    resolve_backend,
+    secrets_salt,
+)
+from .errors import EnvkitError, InputError, OperationError, PrerequisiteError
 from .events import Event, PolicyViolation, translate
+from .interrupts import note_interrupt
+from .pulumi_cli import (
+    MIN_CLI_VERSION,
+    MISSING_CLI,
+    MISSING_PLUGIN,
+    OFFLINE_INSTALL,
+    aws_plugin_version,
+    find_pulumi,
+    install_pulumi,
+    pulumi_command,
+)
 from .spec.models import EnvironmentSpec
 from .stack_program import SECRET_OUTPUTS
 from .targets import Target, resolve_target
 
+__all__ = ["MIN_CLI_VERSION", "MISSING_CLI", "OFFLINE_INSTALL", "PROJECT", "Environment",
+           "LockHolder", "OperationResult", "aws_plugin_version", "backend_url", "cli_outputs",
+           "engine_env", "file_backend_locks", "find_pulumi", "install_pulumi",
+           "map_engine_error", "mask_outputs", "note_interrupt", "pulumi_command"]
+
 PROJECT = "envkit"
 SECRET_MASK = "[secret]"
-
-MISSING_CLI = (
-    "the Pulumi CLI is not installed (looked on PATH, in {home}/pulumi and in ~/.pulumi). "
-    "envkit drives it to create, update and destroy environments.\n"
-    "Either install it: `envkit install-pulumi` (or see pulumi.com/docs/install),\n"
-    "or stay offline: `envkit plan SPEC` shows what would be created, with no CLI."
-)
-OFFLINE_INSTALL = (
-    "could not download the Pulumi CLI ({reason}): this machine seems to be offline.\n"
-    "Install it where the internet is reachable (pulumi.com/docs/install) and put it on "
-    "PATH or in {home}/pulumi/bin, or stay offline with `envkit plan SPEC`."
-)
-MISSING_PLUGIN = (
-    "could not install the Pulumi aws provider plugin v{version} ({reason}).\n"
-    "Install it where the internet is reachable: `pulumi plugin install resource aws "
-    "v{version}`, or stay offline with `envkit plan SPEC`."
-)
 
 # Selecting a stack rewrites its workspace's files, so selections of one environment are
 # serialized (threads here, processes by a file lock); each environment has a workspace of
@@ -62,270 +71,6 @@ _WORKSPACE_LOCKS: dict[str, threading.Lock] = {}
 # Plugins live in one place (~/.pulumi/plugins): one install at a time, once per process.
 _PLUGIN_LOCK = threading.Lock()
 _PLUGIN_READY: set[str] = set()
-_lost_markers = ("NoSuchEntity", "NotFound", "does not exist", "InvalidInstanceID",
-                 "InvalidGroup.NotFound", "InvalidKeyPair.NotFound")
-
-
-# --- prerequisites -----------------------------------------------------------------------
-
-
-def _version_key(folder: Path) -> tuple:
-    """Sort key for a ~/.pulumi/versions/<version> folder: by semantic version, not text
-    (3.100.0 is newer than 3.99.0); unparsable names sort first."""
-    from semver import VersionInfo
-
-    try:
-        return (1, VersionInfo.parse(folder.name.lstrip("v")))
-    except ValueError:
-        return (0, VersionInfo(0))
-
-
-def find_pulumi() -> Path | None:
-    """The Pulumi CLI: on PATH, in ENVKIT_HOME/pulumi, or the newest in ~/.pulumi."""
-    on_path = shutil.which("pulumi")
-    if on_path:
-        return Path(on_path)
-    candidates = [home.home() / "pulumi" / "bin" / "pulumi",
-                  Path.home() / ".pulumi" / "bin" / "pulumi"]
-    versions = Path.home() / ".pulumi" / "versions"
-    if versions.is_dir():
-        folders = sorted((p for p in versions.iterdir() if p.is_dir()), key=_version_key,
-                         reverse=True)
-        candidates += [folder / "bin" / "pulumi" for folder in folders]
-    return next((c for c in candidates if c.is_file() and os.access(c, os.X_OK)), None)
-
-
-def pulumi_command():
-    """A ``PulumiCommand`` for the CLI :func:`find_pulumi` finds, or PrerequisiteError.
-
-    A CLI on PATH is used as Pulumi's own default does (``PulumiCommand()`` runs
-    ``pulumi`` from PATH and leaves PATH alone); one found elsewhere is a ``root`` whose
-    ``bin/pulumi`` is run, with that folder put first on PATH as the SDK does for roots.
-    """
-    import subprocess
-
-    from pulumi.automation import PulumiCommand
-    from pulumi.automation.errors import InvalidVersionError
-
-    path = find_pulumi()
-    if path is None:
-        raise PrerequisiteError(MISSING_CLI.format(home=home.home()))
-    on_path = shutil.which("pulumi") is not None
-    try:
-        return PulumiCommand() if on_path else PulumiCommand(root=str(path.parent.parent))
-    except (FileNotFoundError, PermissionError, subprocess.CalledProcessError) as exc:
-        raise PrerequisiteError(f"the Pulumi CLI at {path} does not run: {exc}") from None
-    except InvalidVersionError as exc:
-        raise PrerequisiteError(f"the Pulumi CLI at {path} is too old for this SDK: {exc}; "
-                                "`envkit install-pulumi` installs a matching one") from None
-
-
-def install_pulumi() -> Path:
-    """Install the Pulumi CLI matching the SDK into ENVKIT_HOME/pulumi."""
-    from pulumi.automation import PulumiCommand
-
-    root = home.home() / "pulumi"
-    try:
-        PulumiCommand.install(root=str(root))
-    except OSError as exc:  # URLError is an OSError: no internet
-        raise PrerequisiteError(OFFLINE_INSTALL.format(
-            reason=getattr(exc, "reason", exc), home=home.home())) from None
-    except Exception as exc:  # noqa: BLE001 - the installer script's failures vary
-        raise PrerequisiteError(OFFLINE_INSTALL.format(reason=exc, home=home.home())) from None
-    return root / "bin" / "pulumi"
-
-
-def aws_plugin_version() -> str:
-    """The aws provider plugin version matching the installed pulumi-aws package."""
-    return metadata.version("pulumi_aws")
-
-
-# --- errors --------------------------------------------------------------------------------
-
-
-def _meaningful(text: str, limit: int = 6) -> str:
-    """The lines of CLI output that say what went wrong (errors first, else the last)."""
-    lines = [line.strip() for line in text.splitlines() if line.strip()]
-    errors = [line for line in lines if "error" in line.lower() or "failed" in line.lower()]
-    picked = list(dict.fromkeys(errors or lines[-1:]))
-    return "\n".join(picked[-limit:])
-
-
-def map_engine_error(exc: BaseException, operation: str, environment: str,
-                     target: str | None = None) -> EnvkitError:
-    """Turn a pulumi.automation error (or a missing CLI) into one clear envkit error.
-
-    Cancels and policy violations are not recognised here, from text: the engine's
-    structured events and envkit's own SIGINT handler say when those happened (see
-    :meth:`Environment._run`). An AWS error that happens to contain "canceled" is just an
-    error.
-    """
-    from pulumi.automation import errors as auto_errors
-
-    if isinstance(exc, EnvkitError):
-        return exc
-    if isinstance(exc, FileNotFoundError):
-        return PrerequisiteError(MISSING_CLI.format(home=home.home()))
-    if isinstance(exc, auto_errors.ConcurrentUpdateError):
-        return StackLockedError(
-            f"{environment}: another update holds the stack's lock. If no other update is "
-            f"running (an earlier one was killed), release it with `envkit cancel`.")
-    if isinstance(exc, auto_errors.StackNotFoundError):
-        return OperationError(f"{environment}: no such deployed environment; "
-                              "create it with `envkit up`.")
-    if isinstance(exc, auto_errors.CommandError):
-        text = str(exc)
-        if target == "local" and any(m in text for m in _lost_markers):
-            return OperationError(
-                f"{environment}: the local emulator no longer has resources this stack records "
-                "(it was restarted or reset). Run `envkit up --refresh` to recreate them.")
-        return OperationError(f"{environment}: {operation} failed:\n{_meaningful(text)}")
-    return OperationError(f"{environment}: {operation} failed: {exc}")
-
-
-def cancelled_error(environment: str, operation: str) -> CancelledError:
-    """The error for an operation the user interrupted (envkit saw the SIGINT)."""
-    return CancelledError(f"{environment}: {operation} cancelled; the stack's state records "
-                          "exactly what was done before the cancel.")
-
-
-def policy_error(environment: str, operation: str,
-                 violations: list[PolicyViolation]) -> PolicyViolationError:
-    """The error for mandatory violations the engine's policy packs reported."""
-    lines = [f"{environment}: {len(violations)} mandatory policy "
-             f"violation{'s' if len(violations) != 1 else ''} stopped the {operation}:"]
-    for v in violations:
-        where = v.urn.rsplit("::", 1)[-1] if v.urn else "stack"
-        first = v.message.splitlines()[0] if v.message else ""
-        lines.append(f"{where}: {v.policy} ({v.pack}): {first}")
-    return PolicyViolationError("\n".join(lines))
-
-
-#: When envkit last saw the user interrupt (time.monotonic()), from a terminal's Ctrl-C
-#: or the envkit kernel's interrupt; an operation that fails after it began was cancelled.
-_INTERRUPTS: dict[str, float | None] = {"last": None}
-
-
-def note_interrupt() -> None:
-    """Record that the user interrupted: the envkit kernel calls this when Jupyter asks it
-    to interrupt (before it signals its process group, the Pulumi CLI included), and
-    envkit's own SIGINT handler calls it at a terminal."""
-    import time
-
-    _INTERRUPTS["last"] = time.monotonic()
-
-
-def _interrupted_since(started: float) -> bool:
-    last = _INTERRUPTS["last"]
-    return last is not None and last >= started
-
-
-@contextlib.contextmanager
-def _sigint_requests_cancel() -> Iterator[None]:
-    """While an operation runs, Ctrl-C asks the engine to cancel instead of killing Python.
-
-    The Pulumi CLI is started by the SDK without a session of its own (pulumi/automation/
-    _cmd.py, ``PulumiCommand.run``), so it shares the terminal's (or the kernel's) process
-    group and receives the same SIGINT; it cancels gracefully, writing consistent state.
-    Python records that the user interrupted and keeps waiting for it to finish. (Off the
-    main thread no handler can be set; the envkit kernel records its interrupts itself.)
-    """
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: Any) -> None:
-        note_interrupt()
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGINT, previous)
-
-
-# --- locks ---------------------------------------------------------------------------------
-
-
-@dataclass
-class LockHolder:
-    """One update lock in a DIY backend: what the Pulumi CLI wrote when it took it
-    (pulumi/pulumi pkg/backend/diy/lock.go, ``lockContent``)."""
-
-    path: Path
-    pid: int
-    username: str
-    hostname: str
-    timestamp: str
-    alive: bool
-
-
-def _is_live_pulumi(pid: int) -> bool:
-    """Whether ``pid`` is a running Pulumi CLI on this machine (not a reused pid)."""
-    if pid <= 1:
-        return False
-    try:
-        argv0 = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0", 1)[0]
-    except OSError:
-        return False
-    return os.path.basename(argv0.decode(errors="replace")).startswith("pulumi")
-
-
-def file_backend_locks(root: Path, project: str, stack: str) -> list[LockHolder]:
-    """The lock files of ``stack`` under a file backend folder.
-
-    They live in ``<root>/.pulumi/locks/<fully qualified stack>/<lock id>.json``, the
-    qualified name being ``organization/<project>/<stack>`` for project-scoped stacks and
-    ``<stack>`` for legacy ones (pkg/backend/diy/lock.go ``stackLockDir``, backend.go
-    ``FullyQualifiedName``).
-    """
-    import json
-    import socket
-
-    base = root / ".pulumi" / "locks"
-    holders = []
-    for folder in (base / "organization" / project / stack, base / stack):
-        if not folder.is_dir():
-            continue
-        for path in sorted(folder.glob("*.json")):
-            try:
-                data = json.loads(path.read_text()[:4096])
-                pid = int(data.get("pid", 0))
-            except (OSError, ValueError, TypeError, AttributeError):
-                continue
-            here = str(data.get("hostname", "")) == socket.gethostname()
-            holders.append(LockHolder(path, pid, str(data.get("username", "")),
-                                      str(data.get("hostname", "")),
-                                      str(data.get("timestamp", "")),
-                                      here and _is_live_pulumi(pid)))
-    return holders
-
-
-# --- what every stack of envkit runs with ------------------------------------------------------
-
-
-def backend_url(backend: str | None) -> str | None:
-    """The backend: ``backend`` (``--backend``), else PULUMI_BACKEND_URL (None: left to
-    Pulumi), else a ``file://`` folder in ENVKIT_HOME."""
-    if backend:
-        return backend
-    if os.environ.get("PULUMI_BACKEND_URL"):
-        return None
-    return "file://" + str(home.subdir("state"))
-
-
-def engine_env(secrets_provider: str | None = None, passphrase: str | None = None
-               ) -> dict[str, str]:
-    """The variables envkit adds for the Pulumi CLI (see :meth:`Environment.env_vars`):
-    this interpreter for Python providers, and envkit's passphrase unless another secrets
-    provider was chosen (``passphrase``, else ENVKIT_PASSPHRASE, else the generated one)."""
-    import sys
-
-    env = {"PULUMI_SKIP_UPDATE_CHECK": "true", "PULUMI_PYTHON_CMD": sys.executable}
-    if not secrets_provider or secrets_provider == "passphrase":
-        env["PULUMI_CONFIG_PASSPHRASE"] = (passphrase or os.environ.get("ENVKIT_PASSPHRASE")
-                                           or home.passphrase())
-    return env
 
 
 # --- results -------------------------------------------------------------------------------
@@ -398,8 +143,13 @@ class Environment:
     ``target`` is ``"local"``, ``"aws"``, a :class:`Target`, or None (aws when credentials
     exist, else the local emulator). ``backend`` and ``secrets_provider`` pass straight to
     Pulumi (``s3://...``, ``awskms://...``); ``policy_packs`` go to preview and up.
-    ``passphrase`` encrypts the stack's secrets (default: ENVKIT_PASSPHRASE, else the one
-    envkit generated in ENVKIT_HOME).
+    ``passphrase`` encrypts the stack's secrets (default, by Pulumi's precedence:
+    PULUMI_CONFIG_PASSPHRASE, PULUMI_CONFIG_PASSPHRASE_FILE, then ENVKIT_PASSPHRASE, else the
+    one envkit generated in ENVKIT_HOME; docs/engine.md). ``preview_packs`` (default: when
+    ``policy_packs`` are given) makes ``up`` preview with the packs first and stop before
+    any change on a mandatory violation. ``run_program`` (default: on the local target
+    only) makes ``refresh``, ``destroy`` and ``up(refresh=True)`` run the program for the
+    provider configuration instead of using the one stored in the state.
     """
 
     def __init__(self, spec: Any, *, target: Target | str | None = None,
@@ -407,7 +157,8 @@ class Environment:
                  secrets_provider: str | None = None,
                  policy_packs: list[str] | None = None,
                  policy_pack_configs: list[str] | None = None,
-                 spec_path: str | None = None, passphrase: str | None = None) -> None:
+                 spec_path: str | None = None, passphrase: str | None = None,
+                 preview_packs: bool | None = None, run_program: bool | None = None) -> None:
         from .spec import load_spec
 
         if spec_path is None and isinstance(spec, (str, os.PathLike)) and "\n" not in str(spec):
@@ -423,6 +174,11 @@ class Environment:
         self.policy_packs = list(policy_packs or [])
         self.policy_pack_configs = list(policy_pack_configs or [])
         self._passphrase = passphrase
+        self.preview_packs = bool(policy_packs) if preview_packs is None else preview_packs
+        self._run_program = run_program
+        #: Asked before each engine operation starts (the class driver's cancel): True
+        #: reports the operation cancelled without starting it.
+        self.stop_requested: Callable[[], bool] = lambda: False
         self._stack_obj: Any = None
         self.log: list[str] = []
 
@@ -442,8 +198,22 @@ class Environment:
         return home.subdir("workspaces", self.name)
 
     def backend_url(self) -> str | None:
-        """The backend (see :func:`backend_url`)."""
+        """The backend written into the project (see :func:`backend_url`: None when
+        PULUMI_BACKEND_URL is set, which the CLI reads itself)."""
         return backend_url(self.backend)
+
+    def backend_in_use(self) -> str:
+        """The backend the CLI will use, by Pulumi's precedence."""
+        return resolve_backend(self.backend).value or ""
+
+    @property
+    def run_program(self) -> bool:
+        """Whether refresh/destroy run the program (default: the local target only: on
+        aws, a wrong --profile or --region would make a program-run refresh find nothing
+        and empty the state; pulumi/pulumi pkg/resource/deploy/step_generator.go)."""
+        if self._run_program is not None:
+            return self._run_program
+        return self.target.kind == "local"
 
     def env_vars(self) -> dict[str, str]:
         """What the Pulumi CLI runs with (on top of this process's environment, which the
@@ -454,10 +224,10 @@ class Environment:
           ``${PULUMI_PYTHON_CMD:-python3} -m pulumi.dynamic`` (pulumi/pulumi
           sdk/python/dist/pulumi-resource-pulumi-python); ``python3`` on PATH is often not
           the one envkit is installed in (pipx, a venv that is not activated, a kernel).
-        - ``PULUMI_CONFIG_PASSPHRASE``: envkit's passphrase for envkit's stacks, even when
-          the shell exports one for other projects; the CLI prefers it to
-          PULUMI_CONFIG_PASSPHRASE_FILE (pkg/secrets/passphrase/manager.go,
-          ``readPassphrase``). Not set when the user chose another secrets provider.
+        - ``PULUMI_CONFIG_PASSPHRASE``: only when the user set neither it nor
+          PULUMI_CONFIG_PASSPHRASE_FILE (the CLI reads those itself, in that order:
+          pkg/secrets/passphrase/manager.go:378-397): the ``passphrase`` argument,
+          ENVKIT_PASSPHRASE or the generated one. Not set for another secrets provider.
         - the target's variables (none for the local emulator: its test credentials go to
           the provider only, as provider config, so an ``s3://`` backend or an
           ``awskms://`` secrets provider never sees them).
@@ -513,7 +283,13 @@ class Environment:
 
     def stack(self):
         """The Automation API stack (created or selected once; serialized across threads
-        and processes, since it rewrites workspace files)."""
+        and processes, since it rewrites workspace files).
+
+        On a shared backend the passphrase is checked against an existing stack first
+        (:meth:`_check_passphrase`). The expiry comes from the stack's ``expires`` output in
+        the backend, which every machine reads, and only then from the spec's ttl; the
+        workspace's stack config merely carries it into the program.
+        """
         if self._stack_obj is not None:
             return self._stack_obj
         from pulumi import automation as auto
@@ -526,21 +302,55 @@ class Environment:
                 stack = auto.create_or_select_stack(
                     stack_name=self.name, project_name=PROJECT, program=self._program,
                     opts=self.workspace_options(command))
-                config = stack.get_all_config()
-                if "envkit:expires" not in config:
-                    from .stack_program import expiry
-
-                    expires = expiry(self.spec)
-                    if expires is not None:
-                        stack.set_config("envkit:expires",
-                                         auto.ConfigValue(expires.isoformat()))
+                self._check_passphrase(stack)
+                self._pin_expiry(stack)
                 stack.set_config("envkit:target", auto.ConfigValue(self.target.kind))
+            except EnvkitError:
+                raise
             except Exception as exc:  # noqa: BLE001 - mapped to one envkit error
                 raise map_engine_error(exc, "stack selection", self.name,
                                        self.target.kind) from None
         self._ensure_aws_plugin(stack.workspace)
         self._stack_obj = stack
         return stack
+
+    def _check_passphrase(self, stack: Any) -> None:
+        """On a shared backend, refuse (exit 2) a passphrase that does not open the stack's
+        secrets, before anything reads or writes them: a stack that exists there is never
+        given a newly generated passphrase (docs/engine.md)."""
+        if (self.secrets_provider or "passphrase") != "passphrase" or \
+                not is_shared_backend(self.backend):
+            return
+        salt = secrets_salt(stack.export_stack().deployment)
+        if salt is None:
+            return
+        if passphrase_opens(passphrase_value(self._passphrase), salt) is False:
+            from .limits import clip
+
+            raise InputError(WRONG_PASSPHRASE.format(
+                stack=self.name, backend=clip(self.backend_in_use(), 200),
+                source=passphrase_source(self._passphrase)))
+
+    def _pin_expiry(self, stack: Any) -> None:
+        """Carry the expiry into the program: the ``expires`` output the backend holds for
+        this stack (every machine reads the same), else a new lease from the spec's ttl (a
+        stack never deployed, or destroyed: the CLI prints ``{}`` for a stack without a root
+        resource, pkg/cmd/pulumi/stack/stack_output.go:308-310); a stale local value is
+        never used."""
+        from pulumi.automation import ConfigValue
+
+        from .stack_program import expiry
+
+        deployed = cli_outputs(stack.workspace, stack.name).get("expires")
+        if isinstance(deployed, str) and deployed:
+            pinned: str | None = deployed
+        else:
+            fresh = expiry(self.spec)
+            pinned = fresh.isoformat() if fresh is not None else None
+        if pinned is not None:
+            stack.set_config("envkit:expires", ConfigValue(pinned))
+        elif "envkit:expires" in stack.get_all_config():
+            stack.remove_config("envkit:expires")
 
     def _ensure_aws_plugin(self, workspace: Any) -> None:
         version = aws_plugin_version()
@@ -570,15 +380,23 @@ class Environment:
         except Exception as exc:  # noqa: BLE001 - mapped at this one boundary
             raise map_engine_error(exc, operation, self.name, self.target.kind) from None
 
+    def _emulator_lost(self) -> bool:
+        """Whether envkit's records say this stack was deployed to a local emulator that is
+        not the one running now (its resources went with it)."""
+        record = home.read_registry().get(self.name, {})
+        return bool(self.target.kind == "local" and record.get("target") == "local"
+                    and record.get("status") == "deployed" and record.get("resources")
+                    and record.get("emulator") != self.target.emulator_id)
+
     def _run(self, operation: str, call: Callable[..., Any],
              on_event: Callable[[Event], None] | None, **kwargs: Any) -> Any:
         """Run one engine operation; classify a failure from what envkit observed.
 
-        An interrupt envkit saw while the operation ran (its SIGINT handler at a terminal,
-        the envkit kernel's interrupt in a notebook) means the user cancelled; a
-        ``PolicyEvent`` at level mandatory means the engine's policy packs stopped it
-        (the CLI's text never says so: DESIGN.md, "The engine's real behaviour"); anything
-        else is the engine's own error.
+        An interrupt envkit saw while the operation ran (Ctrl-C, SIGTERM or SIGHUP at a
+        terminal or in a pipeline, on whatever thread runs the operation; the envkit
+        kernel's interrupt in a notebook) means it was cancelled; a ``PolicyEvent`` at level
+        mandatory means the engine's policy packs stopped it (the CLI's text never says
+        so); anything else is the engine's own error.
         """
         import time
 
@@ -594,18 +412,44 @@ class Environment:
             if on_event is not None:
                 on_event(event)
 
-        with _sigint_requests_cancel():
+        if self.stop_requested():
+            raise cancelled_error(self.name, operation, interrupts.signal_name(
+                interrupts.last_signal()))
+        lost = self._emulator_lost()
+        if self.target.kind == "local":
+            from . import local
+
+            local.engine_used()  # from here on the emulator holds what the state records
+        with interrupts.cancellable(), interrupts.engine_operation():
             try:
-                return call(on_event=handler, on_output=self.log.append, color="never",
-                            **kwargs)
+                result = call(on_event=handler, on_output=self.log.append, color="never",
+                              **kwargs)
+                if mandatory and operation == "preview":
+                    # The engine fails a preview with a mandatory violation; should one ever
+                    # come back without failing, the update still must not start.
+                    raise policy_error(self.name, operation, mandatory)
+                return result
             except EnvkitError:
                 raise
             except Exception as exc:  # noqa: BLE001 - mapped at this one boundary
-                if _interrupted_since(started):
-                    raise cancelled_error(self.name, operation) from None
+                if interrupts.interrupted_since(started):
+                    self._release_stale_lock()
+                    raise cancelled_error(self.name, operation, interrupts.signal_name(
+                        interrupts.last_signal())) from None
                 if mandatory:
                     raise policy_error(self.name, operation, mandatory) from None
-                raise map_engine_error(exc, operation, self.name, self.target.kind) from None
+                raise map_engine_error(exc, operation, self.name, self.target.kind,
+                                       emulator_lost=lost) from None
+
+    def _release_stale_lock(self) -> None:
+        """After a cancel: a lock left by a Pulumi CLI of this machine that no longer runs
+        (it was stopped before it could release it) is released, as `envkit cancel` would."""
+        holders = self.lock_holders() or []
+        import socket
+
+        if any(not h.alive and h.hostname == socket.gethostname() for h in holders):
+            with contextlib.suppress(Exception):
+                self.stack().cancel()
 
     def _result(self, operation: str, summary: Any) -> OperationResult:
         changes = {str(getattr(k, "value", k)): int(v)
@@ -633,12 +477,24 @@ class Environment:
 
     def up(self, on_event: Callable[[Event], None] | None = None, *,
            refresh: bool = False) -> OperationResult:
-        """Create or update the environment, then write generated private keys (0400)."""
+        """Create or update the environment, then write generated private keys (0400).
+
+        With policy packs to preview (``preview_packs``), a preview with them runs first and
+        a mandatory violation stops the update before any change: the Automation API's
+        ``up`` passes ``--skip-preview`` (pulumi/automation/_stack.py ``Stack.up``), so
+        the packs would otherwise only see each resource as it is created.
+        ``refresh`` refreshes first, running the program (``run_program``) so the provider
+        configuration is the current one (pkg/engine/deployment_executor.go: without it a
+        refresh uses the providers stored in the state).
+        """
         stack = self.stack()
+        if self.preview_packs and self.policy_packs:
+            self.preview()
         result = self._run("up", stack.up, on_event, show_secrets=False,
                            policy_packs=self.policy_packs or None,
                            policy_pack_configs=self.policy_pack_configs or None,
-                           refresh=refresh or None)
+                           refresh=refresh or None,
+                           run_program=(refresh and self.run_program) or None)
         self.write_keys()
         outcome = self._result("up", result.summary)
         self._record(resources=self.resource_count(), expires=outcome.outputs.get("expires"),
@@ -651,7 +507,7 @@ class Environment:
         # run_program: the provider configuration comes from the program as it is now (the
         # emulator's current endpoint), not from the state (`pulumi refresh --run-program`).
         result = self._run("refresh", stack.refresh, on_event, show_secrets=False,
-                           run_program=True)
+                           run_program=self.run_program or None)
         outcome = self._result("refresh", result.summary)
         self._record(resources=self.resource_count(), emulator=self.target.emulator_id)
         return outcome
@@ -660,7 +516,7 @@ class Environment:
         """Delete every resource of the environment and its private keys."""
         stack = self.stack()
         result = self._run("destroy", stack.destroy, on_event, show_secrets=False,
-                           run_program=True)
+                           run_program=self.run_program or None)
         shutil.rmtree(home.keys_dir(self.name), ignore_errors=True)
         changes = {str(getattr(k, "value", k)): int(v)
                    for k, v in ((result.summary.resource_changes or {}).items())}
@@ -709,7 +565,7 @@ class Environment:
     def lock_holders(self) -> list[LockHolder] | None:
         """Who holds this stack's update lock, when the backend is a ``file://`` folder
         (None: another backend, which envkit cannot look into)."""
-        url = self.backend_url() or os.environ.get("PULUMI_BACKEND_URL") or ""
+        url = self.backend_in_use()
         if not url.startswith("file://"):
             return None
         return file_backend_locks(Path(url[len("file://"):]).expanduser(), PROJECT, self.name)
@@ -733,8 +589,7 @@ class Environment:
                 "update: stop it first (Ctrl-C in its terminal), or pass --force.")
         with self._engine_errors("cancel"):
             self.stack().cancel()
-        diy = not (self.backend_url() or os.environ.get("PULUMI_BACKEND_URL") or ""
-                   ).startswith(("https://", "http://"))
+        diy = not self.backend_in_use().startswith(("https://", "http://"))
         if holders == []:
             return f"{self.name}: no update held the lock; nothing to cancel"
         if diy:

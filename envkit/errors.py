@@ -18,6 +18,7 @@ __all__ = [
     "EXIT_POLICY",
     "EXIT_PREREQUISITE",
     "CancelledError",
+    "DeclinedError",
     "EnvkitError",
     "InputError",
     "OperationError",
@@ -117,6 +118,14 @@ class OperationError(EnvkitError):
 
 class StackLockedError(OperationError):
     """Another update holds the stack's lock; `envkit cancel` releases it."""
+
+
+class DeclinedError(OperationError):
+    """A question was answered No: nothing was done. Reported as ``pulumi up`` reports it,
+    a bail (one plain line, exit 1: pulumi/pulumi pkg/backend/apply.go:231-233,
+    pkg/cmd/pulumi/cmd/exit_codes.go:83-85)."""
+
+    bail = True
 
 
 class CancelledError(OperationError):

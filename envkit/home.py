@@ -27,6 +27,27 @@ from pathlib import Path
 from typing import Any
 
 
+def location() -> Path:
+    """Where the envkit home folder is, without creating it (read-only commands use this:
+    they never create a folder)."""
+    from .errors import InputError
+
+    raw = os.environ.get("ENVKIT_HOME") or str(Path.home() / ".envkit")
+    try:
+        return Path(raw).expanduser()
+    except (RuntimeError, ValueError) as exc:  # ~nosuchuser
+        raise InputError(f"ENVKIT_HOME ({_shown(raw)}) cannot be used: {exc}") from None
+
+
+def read_json(path: Path, what: str, limit: int) -> Any:
+    """A JSON file envkit keeps in ENVKIT_HOME, read as hostile input (a regular file of at
+    most ``limit`` bytes, no link out of ENVKIT_HOME, bounded depth and numbers; see
+    :func:`envkit.limits.read_json`): a SpecError (exit 2) naming the file otherwise."""
+    from .limits import read_json as bounded
+
+    return bounded(path, what, limit, within=location())
+
+
 def home() -> Path:
     """The envkit home folder (created with mode 0700 on first use)."""
     from .errors import InputError
@@ -58,8 +79,9 @@ def subdir(*parts: str) -> Path:
 
 
 def keys_dir(environment: str) -> Path:
-    """Where an environment's private keys live (not created)."""
-    return home() / "keys" / environment
+    """Where an environment's private keys live (not created, nor is ENVKIT_HOME: a plan
+    names the folder without making it)."""
+    return location() / "keys" / environment
 
 
 def private_dir(path: Path) -> Path:

@@ -50,17 +50,26 @@ def parse_port(value: Any, source: str) -> int:
 
 
 def read_text(path: str | os.PathLike[str], what: str = "spec", limit: int = MAX_SPEC_BYTES,
-              encoding: str = "utf-8") -> str:
+              encoding: str = "utf-8", within: str | os.PathLike[str] | None = None) -> str:
     """Read a user's file as text: a regular file only, at most ``limit`` bytes, strict
     UTF-8. Anything else is a :class:`SpecError` (exit 2) naming the file and the reason.
 
     The file is opened non-blocking and checked with ``fstat`` before a byte is read, so a
     FIFO, a device or a directory is refused at once instead of hanging or streaming.
+    ``within`` (a folder such as ENVKIT_HOME) refuses a file that a link leads out of it: the
+    file opened must be the one the link-free path inside ``within`` names.
     """
     name = os.fspath(path)
     flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
+    opened = name
+    if within is not None:
+        # Open the resolved path itself, refusing a link that appears there since: what is
+        # read is the file inside ``within``. (A file replaced atomically meanwhile, as
+        # envkit rewrites its records, is simply read in its new version.)
+        opened = _inside(name, within, what)
+        flags |= getattr(os, "O_NOFOLLOW", 0)
     try:
-        fd = os.open(name, flags)
+        fd = os.open(opened, flags)
     except FileNotFoundError:
         if what == "spec" and os.path.basename(name) == "envkit.yaml":
             raise _issue(name, "no envkit.yaml here: `envkit init` writes one from a shipped "
@@ -97,6 +106,73 @@ def read_text(path: str | os.PathLike[str], what: str = "spec", limit: int = MAX
         raise SpecError(SpecIssue("", f"is not UTF-8 text (byte {exc.start + 1} on line "
                                       f"{line} cannot be read)", file=clip(name, 200),
                                   line=line)) from None
+
+
+def _inside(name: str, within: str | os.PathLike[str], what: str) -> str:
+    """The real path of ``name``, which must lie inside ``within`` (links resolved)."""
+    real = os.path.realpath(name)
+    root = os.path.realpath(within)
+    if os.path.commonpath([real, root]) != root:
+        raise _issue(name, f"is a link that leads out of {clip(os.fspath(within), 200)}; "
+                           f"envkit does not read a {what} through it")
+    return real
+
+
+#: Most digits in one JSON number (a price, a count): more is not a value, it is a payload.
+MAX_JSON_DIGITS = 30
+
+
+def read_json(path: str | os.PathLike[str], what: str, limit: int = MAX_SPEC_BYTES,
+              within: str | os.PathLike[str] | None = None) -> Any:
+    """A JSON document from a file, read with :func:`read_text` (regular file, ``limit``,
+    ``within``) and bounded: at most :data:`MAX_DEPTH` levels, no NaN or Infinity; a number
+    of more than :data:`MAX_JSON_DIGITS` digits is read as infinity, never converted, so the
+    caller's range check names its key. A problem is a :class:`SpecError` naming the file
+    (and line or key), never quoting the file's contents."""
+    import json
+
+    name = os.fspath(path)
+    text = read_text(path, what, limit, within=within)
+
+    def number(kind: type) -> Any:
+        def parse(token: str) -> Any:
+            return kind(token) if len(token) <= MAX_JSON_DIGITS + 8 else float("inf")
+        return parse
+
+    def constant(token: str) -> Any:
+        raise ValueError(f"{token} is not a JSON number")
+
+    try:
+        data = json.loads(text, parse_int=number(int), parse_float=number(float),
+                          parse_constant=constant)
+    except json.JSONDecodeError as exc:
+        raise SpecError(SpecIssue("", f"is not a JSON {what}: {exc.msg} (column {exc.colno})",
+                                  file=clip(name, 200), line=exc.lineno)) from None
+    except RecursionError:
+        raise _issue(name, f"nests deeper than {MAX_DEPTH} levels; not a {what}") from None
+    except ValueError as exc:
+        raise _issue(name, f"is not a JSON {what}: {exc}") from None
+    deep = _too_deep(data)
+    if deep is not None:
+        raise SpecError(SpecIssue(deep, f"nests deeper than {MAX_DEPTH} levels; not a {what}",
+                                  file=clip(name, 200)))
+    return data
+
+
+def _too_deep(value: Any) -> str | None:
+    """The key under which ``value`` nests deeper than MAX_DEPTH (its first levels, dotted),
+    or None. Iterative: a deep document cannot exhaust the stack."""
+    stack: list[tuple[Any, tuple[str, ...]]] = [(value, ())]
+    while stack:
+        item, where = stack.pop()
+        if not isinstance(item, (dict, list)):
+            continue
+        if len(where) >= MAX_DEPTH:
+            shown = [clip(k, 40) for k in where[:4]]
+            return ".".join(shown) + ("..." if len(where) > 4 else "")
+        pairs = item.items() if isinstance(item, dict) else enumerate(item)
+        stack.extend((v, (*where, str(k))) for k, v in pairs)
+    return None
 
 
 def check_text_size(text: str, what: str = "spec", filename: str | None = None,

@@ -37,7 +37,9 @@ from .limits import parse_port
 HOST = "127.0.0.1"
 ACCESS_KEY = "test"  # moto accepts any credentials; these make it obvious they are fake
 SECRET_KEY = "test"  # not a secret: the placeholder the emulator accepts
-SERVICES = ("iam", "ec2", "sts")
+#: The services a lab calls, each pointed at the emulator (scheduler: a class's lease-end
+#: schedules; a class's budget is not made on the local target, see classroom/aws_lease.py).
+SERVICES = ("iam", "ec2", "sts", "scheduler")
 START_TIMEOUT_S = 30.0
 PORT_ENV = "ENVKIT_LOCAL_PORT"
 
@@ -340,11 +342,21 @@ def start_for_command() -> EmulatorStatus:
     return current
 
 
+def engine_used() -> None:
+    """An engine operation is about to run against the emulator: from then on the stack's
+    state may record resources it holds, so it is kept even if the command fails (a failed
+    or cancelled first `envkit up` is resumed by the next one)."""
+    _STARTED_HERE["engine"] = True
+
+
 def command_finished(ok: bool) -> None:
-    """A command is over: an emulator started for it stays only if it succeeded (a failed
-    first `envkit up` leaves no server behind)."""
+    """A command is over: an emulator started for it stays if it succeeded or an engine
+    operation ran against it; otherwise (the command stopped before the engine ran, as a
+    failed plan or a missing CLI) it is stopped, so a failed first `envkit up` leaves no
+    server behind."""
     started = _STARTED_HERE.pop("status", None)
-    if started is not None and not ok:
+    engine = _STARTED_HERE.pop("engine", False)
+    if started is not None and not ok and not engine:
         stop()
 
 

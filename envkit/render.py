@@ -72,10 +72,12 @@ def _user_data(plan: Plan) -> list[tuple[str, str]]:
             if r.type == "aws:ec2/instance:Instance" and isinstance(r.inputs.get("userData"), str)]
 
 
-def render_plan(plan: Plan, console: Console | None = None, show_user_data: bool = False
-                ) -> None:
+def render_plan(plan: Plan, console: Console | None = None, show_user_data: bool = False,
+                details: bool = True) -> None:
     """Print the plan as a resource tree, counts per type, the instances' user data (size
-    and SHA-256; the text with ``show_user_data``) and the known outputs."""
+    and SHA-256; the text with ``show_user_data``) and the known outputs. Without
+    ``details`` (before `up`'s question, as `pulumi up` does) only the tree and a one-line
+    summary (``+ 31 to create``)."""
     console = console or Console()
     total = sum(plan.counts().values())
     tree = Tree(f"[bold]{inert(plan.environment)}[/bold] ({inert(plan.region)}): "
@@ -87,6 +89,10 @@ def render_plan(plan: Plan, console: Console | None = None, show_user_data: bool
 
     add(tree, None)
     console.print(tree)
+    if not details:
+        console.print(f"[bold]Resources:[/bold] [green]+ {total} to create[/green]  "
+                      "[dim](--details or `envkit plan` shows every table)[/dim]")
+        return
 
     counts = Table(title="Resources by type", show_edge=False, title_justify="left")
     counts.add_column("type")
@@ -112,6 +118,21 @@ def render_plan(plan: Plan, console: Console | None = None, show_user_data: bool
     console.print(outputs)
     console.print("[dim]+ create. Offline plan: nothing was contacted; values marked "
                   f"{UNKNOWN} are assigned by AWS.[/dim]")
+
+
+def render_state_tree(environment: str, resources: list[dict[str, Any]],
+                      console: Console | None = None) -> int:
+    """Print what a destroy would delete (the resources the state records) as a tree and a
+    one-line summary (``- 12 to delete``); returns how many."""
+    console = console or Console()
+    custom = [r for r in resources if r.get("custom")]
+    noun = "resource" if len(custom) == 1 else "resources"
+    tree = Tree(f"[bold]{inert(environment)}[/bold]: {len(custom)} {noun} to delete")
+    for r in custom:
+        tree.add(f"[red]-[/red] {inert(r.get('type') or '')} {inert(r.get('name') or '')}")
+    console.print(tree)
+    console.print(f"[bold]Resources:[/bold] [red]- {len(custom)} to delete[/red]")
+    return len(custom)
 
 
 def _web_text(web: dict[str, Any] | None) -> str:

@@ -33,7 +33,8 @@ def program(spec: EnvironmentSpec, *, expires_at: datetime | None = None,
             provider_args: dict[str, Any] | None = None, key_dir: str | None = None,
             target: str = "aws",
             shared: Mapping[str, Any] | None = None, extra_tags: Mapping[str, str] | None = None,
-            with_network: bool = False, export: Callable[[str, Any], None] | None = None
+            with_network: bool = False, export: Callable[[str, Any], None] | None = None,
+            extend: Callable[[Any, dict[str, Any]], Mapping[str, Any]] | None = None
             ) -> None:
     """Declare the whole lab for ``spec`` in the current Pulumi program and export outputs.
 
@@ -45,7 +46,9 @@ def program(spec: EnvironmentSpec, *, expires_at: datetime | None = None,
     ``network``, ``security_groups``, ``instance_profiles``, ``min_password_length``),
     ``extra_tags`` (on every resource), ``with_network`` (the shared stack makes the lab
     network even when it has no instances of its own) and ``export`` (collects outputs
-    instead of ``pulumi.export``, to plan many stacks in one program).
+    instead of ``pulumi.export``, to plan many stacks in one program) and ``extend``
+    (called with the stack's resource options and its outputs so far, it declares more
+    resources with the same provider and returns more outputs: a class's lease schedules).
     """
     import pulumi
     import pulumi_aws as aws
@@ -76,6 +79,8 @@ def program(spec: EnvironmentSpec, *, expires_at: datetime | None = None,
                      emulator=target == "local")
         exports.update(network.exports)
         exports.update(ec2.exports)
+    if extend is not None:
+        exports.update(extend(opts, exports))
     for key, value in exports.items():
         (export or pulumi.export)(
             key, pulumi.Output.secret(value) if key in SECRET_OUTPUTS else value)

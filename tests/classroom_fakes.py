@@ -60,6 +60,16 @@ class DeployMocks:
             kind = t.rsplit(":", 1)[-1].lower()
             arn = f"arn:aws:iam::{ACCOUNT}:{kind}{inputs.get('path', '/')}{inputs['name']}"
             return inputs["name"], {**inputs, "arn": arn}
+        if t == "aws:iam/policy:Policy":
+            arn = f"arn:aws:iam::{ACCOUNT}:policy{inputs.get('path', '/')}{inputs['name']}"
+            return arn, {**inputs, "arn": arn}
+        if t == "aws:scheduler/scheduleGroup:ScheduleGroup":
+            arn = f"arn:aws:scheduler:{self.region}:{ACCOUNT}:schedule-group/{inputs['name']}"
+            return inputs["name"], {**inputs, "arn": arn}
+        if t == "aws:scheduler/schedule:Schedule":
+            arn = (f"arn:aws:scheduler:{self.region}:{ACCOUNT}:schedule/"
+                   f"{inputs.get('groupName') or 'default'}/{inputs['name']}")
+            return f"{inputs.get('groupName')}/{inputs['name']}", {**inputs, "arn": arn}
         if t == "aws:iam/instanceProfile:InstanceProfile":
             return inputs["name"], inputs
         if t == "aws:iam/userLoginProfile:UserLoginProfile":
@@ -245,11 +255,26 @@ class ClassAutomation(FakeAutomation):
         super().__init__(FakeWorkspace(plugins=[]))
         self.states: dict[str, dict[str, Any]] = {}
         # The CLI stand-in prints each stack's deployed outputs, secrets marked as in state.
-        self.workspace.pulumi_command.lookup = lambda stack: {
-            key: Secret(v.value) if v.secret else v.value
-            for key, v in self.states.get(stack, {}).get("outputs", {}).items()}
+        self.workspace.pulumi_command.lookup = self._cli_outputs
         self.failures: dict[str, Exception] = {}
+        #: Stacks whose outputs the CLI cannot read (a changed passphrase).
+        self.unreadable: set[str] = set()
         self.log: list[tuple[str, str]] = []
+
+    def _cli_outputs(self, stack: str) -> dict[str, Any]:
+        if stack in self.unreadable:
+            # What `pulumi stack output` prints, exit 1 (ExitCodeError), when the stack's
+            # secrets cannot be decrypted: pkg/backend/secrets/providers.go:54 wraps
+            # pkg/secrets/passphrase/manager.go:42 ErrIncorrectPassphrase; the SDK turns a
+            # non-zero exit into a CommandError (pulumi/automation/_cmd.py:272).
+            from pulumi.automation._cmd import CommandResult
+            from pulumi.automation.errors import create_command_error
+
+            raise create_command_error(CommandResult(
+                stdout="", code=1, stderr='error: constructing secrets manager of type '
+                                          '"passphrase": incorrect passphrase\n'))
+        return {key: Secret(v.value) if v.secret else v.value
+                for key, v in self.states.get(stack, {}).get("outputs", {}).items()}
 
     def create_or_select_stack(self, stack_name: str, project_name: str, program: Any,
                                opts: Any) -> ClassStack:

@@ -13,8 +13,9 @@ import stat
 
 import pytest
 
-from envkit import Classroom, OperationError
+from envkit import Classroom
 from envkit.classroom.handout import CSV_HEADER, render_handouts, write_handouts
+from envkit.errors import InputError
 from envkit.spec.classroom import Student
 from envkit.targets import Target
 
@@ -66,7 +67,7 @@ def test_each_page_has_what_a_student_needs_to_start(deployed):
     assert "- **Private key:** `ann-lab.pem`" in page
     assert f"- **SSH:** `ssh -i ann-lab.pem ec2-user@{web['public_ip']}`" in page
     assert f"- **Web:** {web['web_url']}" in page
-    assert f"deleted at {ann['expires']} (UTC)" in page
+    assert f"Your lease ends at {ann['expires']} (UTC)" in page
     assert handouts.keys["ann"] == {"ann-lab.pem": ann["private_keys"]["lab"]
                                     if ann["private_keys"]["lab"].endswith("\n")
                                     else ann["private_keys"]["lab"] + "\n"}
@@ -85,10 +86,9 @@ def test_a_student_without_console_access_gets_no_csv_row():
 
 def test_written_into_a_private_folder_with_private_files(deployed, tmp_path):
     classroom, outputs = deployed
-    folder = tmp_path / "out"
-    folder.mkdir(mode=0o755)
+    folder = tmp_path / "new" / "out"
     written = write_handouts(render_handouts("web-class", classroom.selected, outputs), folder)
-    assert stat.S_IMODE(folder.stat().st_mode) == 0o700  # tightened
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700  # created private
     assert stat.S_IMODE(written.csv.stat().st_mode) == 0o600
     for sid in outputs:
         assert stat.S_IMODE(written.pages[sid].stat().st_mode) == 0o600
@@ -103,11 +103,12 @@ def test_never_written_through_a_symlink(deployed, tmp_path):
     elsewhere.mkdir()
     link = tmp_path / "link"
     link.symlink_to(elsewhere)
-    with pytest.raises(OperationError, match="is a symbolic link"):
+    with pytest.raises(InputError, match="is a symbolic link"):
         write_handouts(handouts, link)
     assert not list(elsewhere.iterdir())
     folder = tmp_path / "out"
-    (folder / "ann").mkdir(parents=True)
+    folder.mkdir(mode=0o700)
+    (folder / "ann").mkdir(mode=0o700)
     victim = tmp_path / "victim.txt"
     victim.write_text("keep me")
     (folder / "ann" / "ann-lab.pem").symlink_to(victim)
@@ -126,7 +127,7 @@ def test_roster_widget_shows_each_student_and_reveals_one_at_a_time(deployed):
     assert list(widget.rows) == ["ann", "bob", "chen", "dana", "emil"]
     assert widget.rows["chen"]["who"].value == "<b>chen</b> (Chen Wei)"
     assert widget.rows["ann"]["state"].value == "deployed"
-    assert widget.rows["ann"]["resources"].value == "8"
+    assert widget.rows["ann"]["resources"].value == "10"
     password = outputs["ann"]["passwords"]["ann"]
     assert all(password not in r["details"].value for r in widget.rows.values())
     widget.rows["ann"]["reveal"].value = True

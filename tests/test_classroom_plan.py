@@ -53,7 +53,9 @@ def test_one_shared_stack_and_one_stack_per_student(plan):
     assert {s.stack for s in plan.students.values()} == {
         "web-class-ann", "web-class-bob", "web-class-chen", "web-class-dana", "web-class-emil"}
     shared_types = plan.shared.counts()
-    assert shared_types["aws:ec2/vpc:Vpc"] == 1 and shared_types["aws:iam/role:Role"] == 1
+    # Two roles: the lab's web-server role and the class's lease-end (Scheduler) role.
+    assert shared_types["aws:ec2/vpc:Vpc"] == 1 and shared_types["aws:iam/role:Role"] == 2
+    assert shared_types["aws:scheduler/scheduleGroup:ScheduleGroup"] == 1
     assert shared_types["aws:iam/accountAlias:AccountAlias"] == 1
     assert "aws:ec2/instance:Instance" not in shared_types
     for one in plan.students.values():
@@ -62,8 +64,9 @@ def test_one_shared_stack_and_one_stack_per_student(plan):
             "aws:ec2/securityGroup:SecurityGroup": 1, "aws:iam/user:User": 1,
             "aws:iam/userGroupMembership:UserGroupMembership": 1,
             "aws:iam/userLoginProfile:UserLoginProfile": 1,
+            "aws:scheduler/schedule:Schedule": 2,
             "pulumi-python:dynamic/envkit:SshKey": 1, "pulumi:providers:aws": 1}
-    assert plan.total() == plan.shared.total + 5 * 8
+    assert plan.total() == plan.shared.total + 5 * 10
 
 
 def test_each_student_gets_their_own_user_tagged_and_in_the_student_group(plan):
@@ -392,10 +395,10 @@ def test_class_plan_shows_stacks_isolation_policy_cost_and_schedule(tmp_path):
     done = envkit("class", "plan", str(CLASS), "--parallel", "2")
     assert done.returncode == 0, done.stderr
     out = done.stdout
-    assert "web-class (us-east-1): 5 students, 6 stacks, 55 resources (offline plan)" in out
-    assert "each student (web-class-<student>): 8 resources" in out
+    assert "web-class (us-east-1): 5 students, 6 stacks, 68 resources (offline plan)" in out
+    assert "each student (web-class-<student>): 10 resources" in out
     assert "roster: ann, bob, chen, dana, emil" in out
-    assert "Policy (envkit-least-privilege, 55 resources): 0 mandatory" in out
+    assert "Policy (envkit-least-privilege, 68 resources): 0 mandatory" in out
     assert "Cost: unknown: no price for" in out and "pass --prices FILE" in out
     assert "5 students at --parallel 2: the shared stack, then 3 waves" in out
     priced = envkit("class", "plan", str(CLASS), "--prices", str(price_file(tmp_path)),
@@ -408,10 +411,10 @@ def test_class_plan_shows_stacks_isolation_policy_cost_and_schedule(tmp_path):
 def test_class_plan_json_and_exit_4_on_a_mandatory_violation(tmp_path):
     doc = json.loads(envkit("class", "plan", str(CLASS), "--json").stdout)
     assert doc["class"] == "web-class" and doc["students"] == 5
-    assert doc["summary"] == {"resources": 55, "stacks": 6, "shared": 15, "per_student": 8}
+    assert doc["summary"] == {"resources": 68, "stacks": 6, "shared": 18, "per_student": 10}
     assert doc["cost"]["class_hourly"] is None and "offline" in doc["cost"]["unknown_because"]
     assert doc["student_policy"]["Statement"][-1]["Sid"] == "OperateOwnInstances"
-    assert doc["stacks"]["ann"] == {"stack": "web-class-ann", "resources": 8}
+    assert doc["stacks"]["ann"] == {"stack": "web-class-ann", "resources": 10}
     text = CLASS.read_text().replace(
         "  concurrency: 8", "  concurrency: 8\n  student_permissions:\n"
         "    - {Effect: Allow, Action: ec2:TerminateInstances, "
@@ -429,7 +432,7 @@ def test_class_plan_json_and_exit_4_on_a_mandatory_violation(tmp_path):
 def test_class_up_without_the_pulumi_cli_plans_checks_then_exits_3():
     done = envkit("class", "up", str(CLASS), "--yes")
     assert done.returncode == 3, done.stderr
-    assert "plan: web-class: 5 students, 55 resources in 6 stacks" in done.stderr
+    assert "plan: web-class: 5 students, 68 resources in 6 stacks" in done.stderr
     assert "policy: no mandatory violations" in done.stderr
     assert "Pulumi CLI is not installed" in done.stderr and "Traceback" not in done.stderr
     as_json = envkit("class", "up", str(CLASS), "--yes", "--json")
@@ -437,3 +440,21 @@ def test_class_up_without_the_pulumi_cli_plans_checks_then_exits_3():
     doc = json.loads(as_json.stdout.splitlines()[-1])
     assert doc["exit_code"] == 3 and doc["error"]["type"] == "PrerequisiteError"
     assert "Pulumi CLI is not installed" in doc["error"]["message"]
+
+
+def test_class_findings_are_reported_once_per_class_naming_the_students(classroom):
+    report = classroom.check()
+    mfa = [f for f in report.findings if f.policy == "iam-console-users-mfa"]
+    assert len(mfa) == 1  # not once per student
+    (finding,) = mfa
+    assert finding.students == ["ann", "bob", "chen", "dana", "emil"]
+    assert finding.message == ("console user '<student>' is in no MFA-enforcing group (for 5 "
+                               "students: ann, bob, chen, dana, emil)")
+    assert finding.resource_name == "web-class-<student>-user-<student>-console"
+    assert finding.to_dict()["students"] == finding.students
+    flow = next(f for f in report.findings if f.policy == "ec2-vpc-flow-logs")
+    assert flow.resource_name == "web-class-vpc"  # the shared stack's finding is as it was
+    assert len(report.advisory) == 3
+    done = envkit("class", "plan", str(CLASS))
+    assert done.stdout.count("iam-console-users-mfa") == 1
+    assert "(for 5 students: ann, bob, chen, dana, emil)" in done.stdout

@@ -190,8 +190,11 @@ def test_orphans_are_tagged_resources_no_stack_knows(engine, emulator, capsys):
 
     with pytest.raises(SystemExit) as done:
         main(["reap", "--dry-run", "--json", "--target", "local", "--region", "us-east-1"])
-    report = json.loads(capsys.readouterr().out)
-    assert done.value.code == 0
+    out = capsys.readouterr()
+    report = json.loads(out.out)
+    # Orphans make the run fail, even a dry run, so cron mails someone.
+    assert done.value.code == 1 and report["exit_code"] == 1
+    assert "6 orphaned resources of 1 environment no stack holds: ghost-lab" in out.err
     orphans = {(o["kind"], o["id"].rsplit("/", 1)[-1]) for o in report["orphans"]}
     assert {o["environment"] for o in report["orphans"]} == {"ghost-lab"}
     assert orphans == {("ec2:instance", ghost), ("ec2:security-group", group),
@@ -208,3 +211,120 @@ def test_orphans_need_a_reachable_target(engine, capsys):
     assert done.value.code == 0 and report["orphans"] == []
     assert report["notes"] == ["orphans not listed in us-east-1: the local emulator is not "
                                "running"]
+
+
+def test_a_class_whose_students_hold_no_orphans_exits_0_on_moto(engine, emulator, capsys):
+    from envkit.cli import main
+
+    with pytest.raises(SystemExit) as done:
+        main(["reap", "--dry-run", "--json", "--target", "local", "--regions",
+              "us-east-1,eu-west-2"])
+    report = json.loads(capsys.readouterr().out)
+    assert done.value.code == 0 and report["orphans"] == []
+    assert report["regions"] == ["us-east-1", "eu-west-2"] and report["unscanned_regions"] == []
+
+
+def test_the_orphan_scan_covers_every_region_the_account_reports(engine, emulator, capsys):
+    session = local.boto3_session("eu-west-2")
+    ec2 = session.client("ec2", endpoint_url=emulator.endpoint)
+    far = ec2.run_instances(ImageId="ami-0d27e0fb3bac4d724", MinCount=1, MaxCount=1,
+                            TagSpecifications=[{"ResourceType": "instance",
+                                                "Tags": tag("far-lab")}]
+                            )["Instances"][0]["InstanceId"]
+    regions = ec2.describe_regions()["Regions"]
+    # moto lists opt-in regions the account has not enabled too (AWS leaves them out unless
+    # AllRegions is set): envkit keeps only the enabled ones, as AWS would return them.
+    listed = {r["RegionName"] for r in regions if r.get("OptInStatus") != "not-opted-in"}
+    disabled = {r["RegionName"] for r in regions} - listed
+    from envkit.cli import main
+
+    with pytest.raises(SystemExit) as done:  # no --regions: ec2:DescribeRegions decides
+        main(["reap", "--dry-run", "--json", "--target", "local"])
+    report = json.loads(capsys.readouterr().out)
+    assert done.value.code == 1
+    assert set(report["regions"]) == listed and "eu-west-2" in listed
+    assert disabled and not disabled & set(report["regions"])
+    assert [(o["environment"], o["region"], o["id"].rsplit("/", 1)[-1])
+            for o in report["orphans"]] == [("far-lab", "eu-west-2", far)]
+
+
+def test_a_refused_region_listing_is_an_incomplete_scan_and_a_non_zero_exit(monkeypatch):
+    from botocore.exceptions import ClientError
+
+    from envkit.classroom import reaper
+
+    class Refusing:
+        def describe_regions(self):
+            raise ClientError({"Error": {"Code": "UnauthorizedOperation"}}, "DescribeRegions")
+
+    monkeypatch.setattr(Target, "client", lambda self, service: Refusing())
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "not-a-secret")
+    regions, complete, notes = reaper.account_regions("aws", None)
+    assert regions == ["us-east-1"] and complete is False
+    assert "UnauthorizedOperation" in notes[0] and "pass --regions" in notes[0]
+    report = reaper.ReapReport(regions=regions, unscanned=["(the account's other regions)"])
+    assert report.exit_code == reaper.EXIT_REAP_ATTENTION == 1
+
+
+def test_a_bad_regions_value_is_exit_2(engine, capsys):
+    code, _, err = reap(capsys, "--regions", "us-east-1,Mars")
+    assert code == 2 and "'Mars' is not a region name" in err
+
+
+# --- the shared stack is never destroyed from under a student --------------------------------
+
+
+def test_an_unreadable_student_stack_keeps_the_shared_stack(engine, capsys):
+    Classroom(CLASS, target=AWS).up()
+    expire(engine, *class_stacks())
+    # bob's outputs cannot be read (a passphrase changed, a damaged checkpoint...) and his
+    # destroy fails, so his 8 resources stay: the shared stack must stay too.
+    engine.unreadable = {"web-class-bob"}
+    code, out, _err = reap(capsys, "--yes", "--json")
+    items = {i["stack"]: i for i in json.loads(out)["stacks"]}
+    assert items["web-class-bob"]["action"] == "failed"
+    assert "outputs unreadable" in items["web-class-bob"]["detail"]
+    assert items["web-class"]["action"] == "waiting"
+    assert "1 student stack still holds resources (1 unreadable: web-class-bob)" in \
+        items["web-class"]["detail"]
+    assert "web-class" not in engine.operations("destroy")
+    assert engine.states["web-class"]["resources"] and engine.states["web-class-bob"]["resources"]
+    assert code == 1
+
+
+def test_a_student_stack_no_spec_knows_still_keeps_the_shared_stack(engine, capsys):
+    Classroom(CLASS, target=AWS).up()
+    expire(engine, *class_stacks())
+    # The roster lost dana, yet her stack is in the backend, readable, and not expired:
+    engine.states["web-class-dana"]["outputs"]["expires"] = OutputValue("2999-01-01T00:00Z",
+                                                                        False)
+    code, out, _err = reap(capsys, "--yes", "--json")
+    items = {i["stack"]: i for i in json.loads(out)["stacks"]}
+    assert items["web-class-dana"]["action"] == "active"
+    assert items["web-class"]["action"] == "waiting" and code == 1
+
+
+def test_a_cancelled_reap_stops_at_once_and_exits_130(engine, capsys):
+    """SIGTERM during a reap (a scheduled job stopped): the destroy under way is cancelled
+    by its CLI, the remaining expired stacks are left for the next run, and exit 130."""
+    import signal
+
+    from envkit import interrupts
+
+    Classroom(CLASS, target=AWS).up()
+    expire(engine, *class_stacks())
+
+    class Cancelled(dict):
+        def get(self, name, default=None):
+            interrupts.note_interrupt(signal.SIGTERM)  # envkit's handler saw it
+            return auto_errors.CommandError(CommandResult("", "error: update canceled", 255))
+
+    engine.failures = Cancelled()
+    code, out, err = reap(capsys, "--yes", "--json")
+    assert code == 130, err
+    report = json.loads(out)
+    assert report["cancelled"] and report["exit_code"] == 130
+    actions = [i["action"] for i in report["stacks"]]
+    assert actions.count("cancelled") == 1 and "destroyed" not in actions
+    assert len(engine.operations("destroy")) <= 1

@@ -58,12 +58,15 @@ def invoke(*args: str, input: str | None = None):
 # --- without the Pulumi CLI (a real subprocess) ------------------------------------------------
 
 
-def test_up_without_cli_plans_then_exits_3_with_the_ways_forward(emulator):
-    done = run_envkit("up", "--yes", str(BASICS))
+def test_up_yes_without_cli_plans_tries_the_install_then_exits_3_offline(emulator):
+    """`up --yes` does the whole set-up: with no CLI it installs one (here the download
+    points at a closed port on 127.0.0.1, as an offline machine): exit 3 after the plan."""
+    done = run_envkit("up", "--yes", str(BASICS),
+                      env_extra={"ENVKIT_PULUMI_DOWNLOAD_URL": "http://127.0.0.1:9"})
     assert done.returncode == 3
     assert "plan: aws-basics (us-east-1) has 31 resources" in done.stdout
-    assert "Pulumi CLI is not installed" in done.stderr
-    assert "envkit install-pulumi" in done.stderr and "envkit plan" in done.stderr
+    assert "Pulumi CLI is not installed; installing it" in done.stderr
+    assert "seems to be offline" in done.stderr and "envkit plan" in done.stderr
     assert "Traceback" not in done.stderr + done.stdout
     assert not local.status().running  # nothing started for nothing
 
@@ -75,7 +78,7 @@ def test_up_with_a_bad_spec_exits_2_before_anything(tmp_path):
     assert done.returncode == 2 and "unknown instance type 't2.mega'" in done.stderr
 
 
-@pytest.mark.parametrize("command", [["outputs"], ["history"], ["cancel"], ["refresh"],
+@pytest.mark.parametrize("command", [["outputs"], ["history"], ["cancel"], ["refresh", "--yes"],
                                      ["preview"], ["down", "--yes"]])
 def test_engine_commands_without_cli_exit_3(command):
     home.update_registry("aws-basics", target="local", status="deployed", resources=31)
@@ -92,6 +95,23 @@ def test_doctor_reports_each_check_and_exits_3_without_cli():
     assert "envkit install-pulumi" in checks["Pulumi CLI"]["fix"]
     assert checks["python package pulumi_aws"]["status"] == "pass"
     assert checks["ENVKIT_HOME"]["status"] == "pass"
+    assert "3.231.0" in checks["Pulumi CLI"]["detail"]
+    assert checks["aws provider plugin"]["detail"].startswith("v7.")
+    assert "from default (ENVKIT_HOME/state)" in checks["backend"]["detail"]
+    assert "from generated (ENVKIT_HOME/passphrase)" in checks["passphrase"]["detail"]
+
+
+def test_doctor_says_where_backend_and_passphrase_come_from_never_the_passphrase():
+    secret = "correct-horse-battery-staple"
+    done = run_envkit("doctor", env_extra={"PULUMI_BACKEND_URL": "s3://team/state",
+                                           "PULUMI_CONFIG_PASSPHRASE": secret})
+    assert "s3://team/state (from PULUMI_BACKEND_URL" in done.stdout
+    assert "passphrase: from PULUMI_CONFIG_PASSPHRASE (" in done.stdout
+    assert secret not in done.stdout + done.stderr
+    as_json = run_envkit("doctor", "--json", env_extra={"ENVKIT_PASSPHRASE": secret})
+    checks = {c["name"]: c for c in json.loads(as_json.stdout)}
+    assert checks["passphrase"]["detail"].startswith("from ENVKIT_PASSPHRASE")
+    assert secret not in as_json.stdout
 
 
 def test_local_commands_as_a_subprocess(emulator):
@@ -140,12 +160,10 @@ def test_init_writes_a_starter_and_refuses_to_overwrite(tmp_path):
 def test_install_pulumi_offline_exits_3(monkeypatch):
     import urllib.error
 
-    from pulumi.automation import PulumiCommand
-
     def offline(*a, **k):
         raise urllib.error.URLError("name resolution failed")
 
-    monkeypatch.setattr(PulumiCommand, "install", offline)
+    monkeypatch.setattr("envkit.pulumi_cli._fetch", offline)
     from envkit.cli import main
 
     with pytest.raises(SystemExit) as code:
@@ -289,8 +307,12 @@ def test_up_at_a_terminal_shows_the_plan_tree_and_verdict_then_asks(engine, monk
     assert "aws-basics (us-east-1): 31 resources to create" in out  # the tree's root
     assert "aws-basics-web" in out and "aws-basics-user-aditya" in out
     assert "policy: no mandatory violations" in out
-    assert "Create or update 'aws-basics' (31 resources) on local? [y/N]" in out
-    assert declined.exit_code != 0 and not any(s.calls for s in engine.stacks)
+    # As `pulumi up`: the tree and a one-line summary, the tables only with --details.
+    assert "Resources: + 31 to create" in out and "Resources by type" not in out
+    assert "Do you want to perform this update? ('aws-basics', + 31 to create or update, " \
+        "on local) [y/N]" in out
+    assert "confirmation declined" in str(declined.exception)
+    assert not any(s.calls for s in engine.stacks)
     accepted = invoke("up", str(BASICS), "--target", "local", input="y\n")
     assert accepted.exit_code == 0, accepted.output
     assert "up done" in accepted.output
@@ -352,13 +374,29 @@ def _failing_stacks(engine, monkeypatch):
     monkeypatch.setattr("pulumi.automation.create_or_select_stack", failing)
 
 
-def test_a_failed_command_stops_the_emulator_it_started(engine, monkeypatch, capsys):
+def test_a_failed_first_up_keeps_the_emulator_once_the_engine_ran(engine, monkeypatch,
+                                                                  capsys):
+    """Once an engine operation ran against the emulator, the state may record resources
+    it holds: stopping it would lose them, and the next `up` would fail. It stays."""
     from envkit.cli import main
 
     _failing_stacks(engine, monkeypatch)
     with pytest.raises(SystemExit) as code:
         main(["up", "--yes", str(BASICS), "--target", "local"])
     assert code.value.code == 1 and "boom" in capsys.readouterr().err
+    assert local.status().running
+    local.stop()
+
+
+def test_a_command_failing_before_the_engine_stops_the_emulator_it_started(
+        engine, monkeypatch, capsys):
+    from envkit.cli import main
+
+    monkeypatch.setattr("envkit.engine._PLUGIN_READY", set())  # a fresh process
+    engine.workspace.install_error = OSError("dial tcp: lookup api.github.com: no such host")
+    with pytest.raises(SystemExit) as code:
+        main(["up", "--yes", str(BASICS), "--target", "local"])
+    assert code.value.code == 3 and "aws provider plugin" in capsys.readouterr().err
     assert not local.status().running
     assert not (home.home() / "local" / "server.json").exists()
 
@@ -412,3 +450,79 @@ def test_interactive_follows_pulumis_rule(monkeypatch, term, ci, expected):
     monkeypatch.setattr(sys.stdin, "isatty", lambda: True)
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
     assert _shared.is_interactive() is expected
+
+
+def _at_terminal(argv: list[str], answer: bytes, when: bytes) -> tuple[int, str]:
+    """Run envkit in a real pseudo-terminal (its own session, a controlling terminal: a
+    typed Ctrl-C is turned into SIGINT for the foreground group by the line discipline);
+    type ``answer`` once ``when`` appears. The CLI lookup says a CLI exists, so the update
+    question comes; the engine never runs (the question is declined or cancelled)."""
+    import pty
+    import select
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "CI"}
+    env.update(PATH=os.path.dirname(sys.executable) + ":/usr/bin:/bin", COLUMNS="120",
+               HOME=os.environ["ENVKIT_HOME"], TERM="xterm")
+    code = ("import envkit.engine as e, sys\n"
+            "e.find_pulumi = lambda: '/opt/pulumi/bin/pulumi'\n"
+            "from envkit.cli import main\n"
+            f"main({argv!r})\n")
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execve(sys.executable, [sys.executable, "-c", code], env)
+    seen, answered = b"", False
+    while True:
+        ready, _, _ = select.select([fd], [], [], 60)
+        if not ready:
+            break
+        try:
+            chunk = os.read(fd, 4096)
+        except OSError:
+            break
+        if not chunk:
+            break
+        seen += chunk
+        if not answered and when in seen:
+            os.write(fd, answer)
+            answered = True
+    _, status = os.waitpid(pid, 0)
+    import re
+
+    text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", seen.decode(errors="replace"))  # colours
+    return os.waitstatus_to_exitcode(status), text
+
+
+def test_declining_at_a_real_terminal_is_pulumis_bail():
+    """As `pulumi up` (pkg/backend/apply.go:231-233): the tree and `+ 31 to create`, the
+    question, and No is "confirmation declined, not proceeding with the update", exit 1."""
+    code, text = _at_terminal(["up", str(BASICS), "--target", "local"], b"n\n",
+                              b"Do you want to perform this update?")
+    assert code == 1, text
+    assert text.index("31 resources to create") < text.index("Resources: + 31 to create") \
+        < text.index("Do you want to perform this update?")
+    assert "Resources by type" not in text  # the tables wait for --details
+    assert "confirmation declined, not proceeding with the update" in text
+    assert "error:" not in text
+
+
+def test_ctrl_c_at_a_real_terminal_is_a_cancel_on_its_own_line():
+    code, text = _at_terminal(["up", str(BASICS), "--target", "local"], b"\x03",
+                              b"Do you want to perform this update?")
+    assert code == 130, text
+    lines = [line.strip() for line in text.replace("\r", "").split("\n")]
+    assert "error: confirmation cancelled, not proceeding with the update" in lines
+
+
+def test_down_at_a_terminal_shows_what_goes_and_one_line_then_asks(engine, monkeypatch):
+    """As `pulumi destroy`: the resources the state records, `- N to delete`, the
+    question; No destroys nothing and is a bail."""
+    monkeypatch.setattr("envkit.cli.lifecycle.is_interactive", lambda: True)
+    assert invoke("up", "--yes", str(BASICS), "--target", "local").exit_code == 0
+    declined = invoke("down", str(BASICS), "--target", "local", input="n\n")
+    out = declined.output
+    assert "aws-basics: 1 resource to delete" in out and "lab-user-ann" in out
+    assert "Resources: - 1 to delete" in out
+    assert "Do you want to perform this destroy? ('aws-basics', - 1 to delete, on local)" \
+        in out
+    assert "confirmation declined, not proceeding with the destroy" in str(declined.exception)
+    assert not [n for s in engine.stacks for n, _ in s.calls if n == "destroy"]

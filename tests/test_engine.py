@@ -18,7 +18,6 @@ from envkit import home
 from envkit.engine import (
     Environment,
     find_pulumi,
-    install_pulumi,
     map_engine_error,
     mask_outputs,
     pulumi_command,
@@ -115,20 +114,6 @@ def test_a_cli_on_path_is_used_as_pulumi_itself_would(no_pulumi, monkeypatch, tm
     assert made[-1] is None
 
 
-def test_offline_install_is_one_clear_message(monkeypatch):
-    import urllib.error
-
-    from pulumi.automation import PulumiCommand
-
-    def offline(*args, **kwargs):
-        raise urllib.error.URLError("[Errno -3] Temporary failure in name resolution")
-
-    monkeypatch.setattr(PulumiCommand, "install", offline)
-    with pytest.raises(PrerequisiteError, match="seems to be offline") as info:
-        install_pulumi()
-    assert "envkit plan" in str(info.value)
-
-
 def test_aws_plugin_installed_at_the_pulumi_aws_version(fake):
     from importlib import metadata
 
@@ -168,25 +153,89 @@ def test_passphrase_generated_once_with_mode_0600(fake):
     assert lab().env_vars()["PULUMI_CONFIG_PASSPHRASE"] == first
 
 
-def test_envkit_passphrase_wins_over_one_the_shell_exports_for_other_projects(fake,
-                                                                               monkeypatch):
-    ours = lab().env_vars()["PULUMI_CONFIG_PASSPHRASE"]
-    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "for-another-project")
-    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE_FILE", "/elsewhere/passphrase")
-    # The SDK runs the CLI with {**os.environ, **workspace env_vars} (automation/_cmd.py),
-    # and the CLI reads PULUMI_CONFIG_PASSPHRASE before PULUMI_CONFIG_PASSPHRASE_FILE
-    # (pkg/secrets/passphrase/manager.go readPassphrase): envkit's value is what it uses.
-    assert lab().env_vars()["PULUMI_CONFIG_PASSPHRASE"] == ours
+def test_passphrase_follows_pulumis_precedence_then_envkits(fake, monkeypatch, tmp_path):
+    """PULUMI_CONFIG_PASSPHRASE, then PULUMI_CONFIG_PASSPHRASE_FILE are read by the CLI
+    itself (pkg/secrets/passphrase/manager.go:378-397), so envkit leaves them to it; only
+    without both does it hand the CLI ENVKIT_PASSPHRASE or the generated one. The SDK runs
+    the CLI with {**os.environ, **env_vars} (automation/_cmd.py PulumiCommand.run)."""
+    from envkit.engine_settings import passphrase_source
+
+    generated = lab().env_vars()["PULUMI_CONFIG_PASSPHRASE"]
+    assert passphrase_source() == "generated (ENVKIT_HOME/passphrase)"
+    # A fresh workspace (a second machine) takes the salt the stack's state records
+    # (pkg/cmd/pulumi/stack/secrets.go:248-283), not a new one.
+    assert lab().env_vars()["PULUMI_FALLBACK_TO_STATE_SECRETS_MANAGER"] == "true"
     monkeypatch.setenv("ENVKIT_PASSPHRASE", "chosen-for-envkit")
     assert lab().env_vars()["PULUMI_CONFIG_PASSPHRASE"] == "chosen-for-envkit"
+    assert passphrase_source() == "ENVKIT_PASSPHRASE"
+    phrase_file = tmp_path / "phrase"
+    phrase_file.write_text("from-a-file\n")
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE_FILE", str(phrase_file))
+    assert "PULUMI_CONFIG_PASSPHRASE" not in lab().env_vars()  # the CLI reads the file
+    assert passphrase_source() == "PULUMI_CONFIG_PASSPHRASE_FILE"
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "")  # set, even empty, wins (LookupEnv)
+    assert "PULUMI_CONFIG_PASSPHRASE" not in lab().env_vars()
+    assert passphrase_source() == "PULUMI_CONFIG_PASSPHRASE"
     explicit = Environment(minimal(), target=LOCAL, passphrase="given")
     assert explicit.env_vars()["PULUMI_CONFIG_PASSPHRASE"] == "given"
+    assert generated not in json.dumps(passphrase_source())
 
 
-def test_user_backend_and_secrets_provider_win(fake, monkeypatch):
-    monkeypatch.setenv("PULUMI_BACKEND_URL", "s3://bucket/state")
-    env = lab()
+def test_passphrase_check_matches_a_salt_pulumi_made():
+    """The salt and passphrase of pulumi/pulumi tests/roundtrip/roundtrip_test.go:124,128,
+    written by the real CLI: envkit's check opens it with the right passphrase only."""
+    from envkit.engine_settings import passphrase_opens
+
+    salt = "v1:ThS5UPxP9qc=:v1:UZYAXF+ylaJ0rGhv:9OTvBnOEDFgxs7btjzSu+LZ470vLpg=="
+    assert passphrase_opens("TestConfigRoundtripComments", salt) is True
+    assert passphrase_opens("a-newly-generated-one", salt) is False
+    assert passphrase_opens("x", "v2:unknown") is None
+
+
+def test_existing_stack_in_a_shared_backend_refuses_a_new_passphrase(fake, monkeypatch):
+    """A second machine on a shared backend must not meet Pulumi's "incorrect passphrase"
+    mid-way: the stack's secrets state (apitype/core.go:160 ``secrets_providers``) is
+    checked first, and a passphrase that does not open it is exit 2 with the way forward."""
+    from envkit.errors import InputError
+
+    salt = "v1:ThS5UPxP9qc=:v1:UZYAXF+ylaJ0rGhv:9OTvBnOEDFgxs7btjzSu+LZ470vLpg=="
+    deployment = {"secrets_providers": {"type": "passphrase", "state": {"salt": salt}},
+                  "resources": []}
+    monkeypatch.setattr("tests.fakes.FakeStack.export_stack",
+                        lambda self: type("D", (), {"deployment": deployment})())
+    monkeypatch.setenv("PULUMI_BACKEND_URL", "s3://team-bucket/state")
+    with pytest.raises(InputError) as info:
+        lab().stack()
+    text = str(info.value)
+    assert info.value.exit_code == 2
+    assert "generated (ENVKIT_HOME/passphrase)" in text and "PULUMI_CONFIG_PASSPHRASE" in text
+    assert home.passphrase() not in text
+    monkeypatch.setenv("PULUMI_CONFIG_PASSPHRASE", "TestConfigRoundtripComments")
+    assert lab().stack() is not None
+    # envkit's own folder is never shared: no check there.
+    monkeypatch.delenv("PULUMI_BACKEND_URL")
+    monkeypatch.delenv("PULUMI_CONFIG_PASSPHRASE")
+    assert lab().stack() is not None
+
+
+def test_backend_url_beats_backend_option_as_in_pulumi(fake, monkeypatch):
+    """PULUMI_BACKEND_URL beats a project's backend (pkg/workspace/creds.go:58-61): envkit
+    writes no backend into the project then, inspects locks there, and says so."""
+    from envkit.engine_settings import backend_conflict, resolve_backend
+
+    monkeypatch.setenv("PULUMI_BACKEND_URL", "file:///srv/shared-state")
+    env = Environment(minimal(), target=LOCAL, backend="s3://other")
     assert env.backend_url() is None and env.stack().opts.project_settings.backend is None
+    assert env.backend_in_use() == "file:///srv/shared-state"
+    assert resolve_backend("s3://other").source == "PULUMI_BACKEND_URL"
+    assert "ignored" in backend_conflict("s3://other")
+    assert backend_conflict("file:///srv/shared-state/") is None
+    monkeypatch.delenv("PULUMI_BACKEND_URL")
+    assert resolve_backend("s3://other").source == "--backend"
+    assert resolve_backend(None).value == "file://" + str(home.home() / "state")
+
+
+def test_user_secrets_provider_wins(fake):
     kms = Environment(minimal(), target=LOCAL, backend="s3://other",
                       secrets_provider="awskms://alias/x")
     assert kms.backend_url() == "s3://other"
@@ -262,7 +311,8 @@ def test_inline_program_points_the_provider_at_the_emulator(fake):
     endpoints = json.loads(provider.inputs["endpoints"]) if isinstance(
         provider.inputs["endpoints"], str) else provider.inputs["endpoints"]
     assert endpoints == [{"iam": "http://127.0.0.1:5999"}, {"ec2": "http://127.0.0.1:5999"},
-                         {"sts": "http://127.0.0.1:5999"}]
+                         {"sts": "http://127.0.0.1:5999"},
+                         {"scheduler": "http://127.0.0.1:5999"}]
     assert all(len(e) == 1 for e in endpoints)
     for flag in ("skipCredentialsValidation", "skipRequestingAccountId",
                  "skipMetadataApiCheck"):
@@ -293,7 +343,10 @@ def test_every_operation_hides_secrets_and_translates_events(fake):
     assert kinds == [ResourceStarted, Diagnostic, ResourceFinished, Summary]
     assert seen[0].name == "lab-user-ann" and seen[0].timestamp == 100.0
     assert seen[3].changes == {"create": 1}
-    assert env.log == ["Updating (lab)\n"] * 4  # engine output kept, not printed
+    # engine output kept, not printed; with packs, up previews with them first
+    assert env.log == ["Updating (lab)\n"] * 5
+    assert [name for name, _ in env.stack().calls] == ["preview", "preview", "up", "refresh",
+                                                       "destroy"]
 
 
 def test_up_writes_private_keys_0400_and_down_removes_them(fake):
@@ -469,13 +522,31 @@ def test_failed_resource_is_one_readable_error(fake):
     (auto_errors.StackNotFoundError(_cmd("error: no stack named 'lab' found")),
      OperationError, "envkit up"),
     (auto_errors.CommandError(_cmd("error: reading IAM User (ann): NoSuchEntity")),
-     OperationError, "envkit up --refresh"),
+     OperationError, "reading IAM User (ann): NoSuchEntity"),
     (FileNotFoundError(2, "No such file or directory: 'pulumi'"), PrerequisiteError,
      "envkit install-pulumi"),
 ])
 def test_engine_errors_map_to_envkit_errors(error, expected, fragment):
     mapped = map_engine_error(error, "up", "lab", "local")
     assert type(mapped) is expected and fragment in str(mapped)
+
+
+def test_recovery_advice_comes_from_records_not_from_words_in_the_error(fake):
+    """An unknown AMI on a first up says "does not exist" / "NotFound": that is the error,
+    not a lost emulator. Only envkit's record of a deployment to another emulator run
+    (not the one running now) gets the `up --refresh` advice."""
+    env = lab()
+    env.stack().fail = auto_errors.CommandError(_cmd(
+        "error: creating EC2 Instance: InvalidAMIID.NotFound: The image id '[ami-1]' does "
+        "not exist"))
+    with pytest.raises(OperationError) as info:
+        env.up()
+    assert "up --refresh" not in str(info.value) and "InvalidAMIID.NotFound" in str(info.value)
+    home.update_registry(env.name, target="local", status="deployed", resources=3,
+                         emulator="an-earlier-run")
+    env.stack().fail = auto_errors.CommandError(_cmd("error: reading IAM User: whatever"))
+    with pytest.raises(OperationError, match=r"envkit up --refresh"):
+        env.up()
 
 
 def test_an_aws_error_mentioning_canceled_is_not_a_cancel(fake):
@@ -542,7 +613,8 @@ def test_ctrl_c_during_up_waits_for_the_engine_to_cancel(fake):
         raise auto_errors.CommandError(_cmd("error: update canceled"))
 
     stack.up = interrupted_up
-    with pytest.raises(CancelledError, match="cancelled; the stack's state records") as info:
+    with pytest.raises(CancelledError,
+                       match=r"cancelled \(SIGINT\); the stack's state records") as info:
         env.up()
     assert info.value.exit_code == 130
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # restored

@@ -89,7 +89,8 @@ def test_provider_args_one_service_per_endpoint():
     args = local.provider_args("http://127.0.0.1:1234")
     assert args["endpoints"] == [{"iam": "http://127.0.0.1:1234"},
                                  {"ec2": "http://127.0.0.1:1234"},
-                                 {"sts": "http://127.0.0.1:1234"}]
+                                 {"sts": "http://127.0.0.1:1234"},
+                                 {"scheduler": "http://127.0.0.1:1234"}]
     assert args["skip_credentials_validation"] and args["skip_requesting_account_id"]
     assert args["skip_metadata_api_check"]
 

@@ -25,7 +25,18 @@ def backend_workspace(backend: str | None = None) -> Any:
     settings = auto.ProjectSettings(name=PROJECT, runtime="python",
                                     backend=auto.ProjectBackend(url) if url else None)
     try:
-        return auto.LocalWorkspace(work_dir=str(home.subdir("workspaces", "_backend")),
+        work_dir = home.subdir("workspaces", "_backend")
+    except OSError:
+        # A read-only ENVKIT_HOME: listing stacks writes only the workspace's Pulumi.yaml,
+        # so a private folder of the session serves (class status stays read-only).
+        import atexit
+        import shutil
+        import tempfile
+
+        work_dir = tempfile.mkdtemp(prefix="envkit-backend-")
+        atexit.register(shutil.rmtree, work_dir, True)
+    try:
+        return auto.LocalWorkspace(work_dir=str(work_dir),
                                    project_settings=settings, env_vars=env,
                                    pulumi_command=command)
     except Exception as exc:  # noqa: BLE001 - mapped at one boundary

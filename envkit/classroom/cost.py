@@ -54,10 +54,12 @@ class Price:
 class PriceTable:
     """Prices by region and key (``ec2:t3.micro:Linux:Shared``, ``ebs:gp3``, ``ipv4``...)."""
 
-    def __init__(self, prices: dict[str, dict[str, Price]] | None = None, source: str = ""
-                 ) -> None:
+    def __init__(self, prices: dict[str, dict[str, Price]] | None = None, source: str = "",
+                 note: str | None = None) -> None:
         self.prices = prices or {}
         self.source = source
+        #: Why a price source was set aside (a damaged cache), for the user to read.
+        self.note = note
 
     def get(self, region: str, key: str) -> Price | None:
         """The price of ``key`` in ``region``; ``spot:TYPE:*`` takes the dearest zone."""
@@ -73,7 +75,7 @@ class PriceTable:
         out = {r: dict(t) for r, t in self.prices.items()}
         for region, table in other.prices.items():
             out.setdefault(region, {}).update(table)
-        return PriceTable(out, other.source or self.source)
+        return PriceTable(out, other.source or self.source, self.note or other.note)
 
     def dates(self) -> list[str]:
         """The dates the prices were fetched, oldest first."""
@@ -113,17 +115,18 @@ def parse_price_table(data: Any, file: str, source: str) -> PriceTable:
                                         file=file))
                 continue
             usd = entry.get("usd") if isinstance(entry, dict) else None
-            if isinstance(usd, bool) or not isinstance(usd, (int, float)) or \
-                    not math.isfinite(usd) or not 0 <= usd < 1e6:
-                issues.append(SpecIssue(where, "usd must be a non-negative number", file=file))
+            if not _plausible_usd(usd):
+                issues.append(SpecIssue(where, "usd must be a non-negative number below "
+                                               "1,000,000", file=file))
                 continue
             unit = _UNITS[key.split(":", 1)[0]]
             if entry.get("unit", unit) != unit:
                 issues.append(SpecIssue(where, f"the unit of this price is {unit}", file=file))
                 continue
             date = entry.get("date")
-            if date is not None and (not isinstance(date, str) or len(date) > 40):
-                issues.append(SpecIssue(where, "date must be a short text (ISO date)", file=file))
+            if date is not None and not (isinstance(date, str) and _DATE.fullmatch(date)):
+                issues.append(SpecIssue(where, "date must be an ISO date such as 2025-01-15",
+                                        file=file))
                 continue
             out.setdefault(region, {})[key] = Price(float(usd), unit, date)
     if issues:
@@ -131,43 +134,70 @@ def parse_price_table(data: Any, file: str, source: str) -> PriceTable:
     return PriceTable(out, source)
 
 
+def _plausible_usd(usd: Any) -> bool:
+    """A price: a number, not a flag, finite, from 0 to below a million (a 400-digit
+    integer is refused without being converted)."""
+    if isinstance(usd, bool) or not isinstance(usd, (int, float)):
+        return False
+    if isinstance(usd, int):
+        return 0 <= usd < 1_000_000
+    return math.isfinite(usd) and 0 <= usd < 1e6
+
+
+#: A price's date: what envkit writes (an ISO date), optionally with a time.
+_DATE = re.compile(r"\d{4}-\d{2}-\d{2}(T\d{2}:\d{2}(:\d{2}(\.\d{1,6})?)?(Z|[+-]\d{2}:\d{2})?)?")
+
+
 def load_price_file(path: str | os.PathLike[str]) -> PriceTable:
-    """A saved price table (``--prices FILE``)."""
-    path = Path(path)
-    try:
-        if path.stat().st_size > MAX_PRICE_FILE:
-            raise SpecError(SpecIssue("", f"larger than {MAX_PRICE_FILE:,} bytes", file=str(path)))
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise SpecError(SpecIssue("", "no such price table", file=str(path))) from None
-    except (OSError, UnicodeDecodeError, ValueError) as exc:
-        raise SpecError(SpecIssue("", f"not a readable JSON price table: {exc}",
-                                  file=str(path))) from None
-    return parse_price_table(data, str(path), f"price table {path}")
+    """A saved price table (``--prices FILE``): read with the bounded reader (a regular file,
+    at most MAX_PRICE_FILE bytes, bounded depth and numbers); SpecError (exit 2) naming the
+    file and the key otherwise."""
+    from ..limits import read_json
+
+    data = read_json(path, "price table", MAX_PRICE_FILE)
+    return parse_price_table(data, os.fspath(path), f"price table {os.fspath(path)}")
 
 
 def _cache_path() -> Path:
     from .. import home
 
-    return home.home() / "prices.json"
+    return home.location() / "prices.json"
 
 
 def load_cache() -> PriceTable:
-    """The prices fetched earlier on this machine (empty when there are none)."""
+    """The prices fetched earlier on this machine (empty when there are none). A damaged
+    cache (not a price table, too large, a FIFO, a link out of ENVKIT_HOME) is set aside
+    with a note in the table's ``note``: a cache never breaks a plan."""
+    from .. import home
+
     path = _cache_path()
-    try:
-        return parse_price_table(json.loads(path.read_text()), str(path), "cache")
-    except (OSError, ValueError, SpecError):
+    if not path.exists() and not path.is_symlink():
         return PriceTable({}, "cache")
+    try:
+        data = home.read_json(path, "price cache", MAX_PRICE_FILE)
+        return parse_price_table(data, str(path), "cache")
+    except SpecError as exc:
+        first = exc.issues[0] if exc.issues else None
+        why = f"{first.field + ': ' if first and first.field else ''}" \
+              f"{first.message if first else exc}"
+        return PriceTable({}, "cache", note=f"the price cache {path} was ignored ({why}); "
+                                            "delete it or pass --refresh-prices")
 
 
-def save_cache(table: PriceTable) -> None:
-    """Merge ``table`` into the cache (written atomically)."""
-    merged = load_cache().merged(table)
-    path = _cache_path()
-    tmp = path.with_name(f".prices.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(merged.to_dict(), indent=1))
-    tmp.replace(path)
+def save_cache(table: PriceTable) -> str | None:
+    """Merge ``table`` into the cache (written atomically, never through a link); a cache
+    that cannot be written (a read-only ENVKIT_HOME) is not an error: returns why."""
+    from .. import home
+    from ..errors import EnvkitError
+
+    current = load_cache()
+    merged = (PriceTable({}, "cache") if current.note else current).merged(table)
+    try:
+        home.write_private(home.home() / "prices.json", json.dumps(merged.to_dict(), indent=1),
+                           mode=0o644)
+    except (OSError, EnvkitError) as exc:
+        return f"the prices were not cached: {getattr(exc, 'strerror', None) or exc}"
+    return None
 
 
 # --- what the resources use ---------------------------------------------------------------------
@@ -426,6 +456,8 @@ def prices_for(keys: Iterable[str], region: str, *, prices_file: str | os.PathLi
         session = boto3.session.Session()
     fetched, problem = fetch_prices(region, absent, session)
     if fetched.prices:
-        save_cache(fetched)
+        unsaved = save_cache(fetched)
+        note = table.note
         table = table.merged(fetched)
+        table.note = "; ".join(n for n in (note, unsaved) if n) or None
     return table, problem

@@ -24,89 +24,26 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .. import home
+from .. import home, interrupts
 from ..engine import Environment
-from ..errors import EnvkitError, OperationError, PolicyViolationError, UsageError
+from ..errors import (
+    CancelledError,
+    EnvkitError,
+    OperationError,
+    PolicyViolationError,
+    UsageError,
+)
 from ..events import Event
 from ..spec.classroom import Student
 from .layout import TAG_CLASS, TAG_STUDENT, ClassLayout
-from .planning import ClassPlan, classroom_exports
+from .planning import ClassPlan, classroom_exports, lease_extension
+from .records import ClassRecord, ClassResult, StackEvent, StackState
 
 SHARED = None  # the student of the shared stack
-
-
-# --- events ------------------------------------------------------------------------------------
-
-
-@dataclass
-class StackEvent:
-    """An engine event of one stack of the class, tagged with its student (None: shared)."""
-
-    student: str | None
-    stack: str
-    event: Event
-
-    @property
-    def kind(self) -> str:
-        """The engine event's kind."""
-        return self.event.kind
-
-    def to_dict(self) -> dict[str, Any]:
-        """One NDJSON line: the event's fields plus ``student`` and ``stack``."""
-        return {**self.event.to_dict(), "student": self.student, "stack": self.stack}
-
-
-@dataclass
-class StackState:
-    """A stack of the class changed state (queued, running, done, skipped, failed...)."""
-
-    student: str | None
-    stack: str
-    state: str
-    planned: int = 0
-    elapsed_s: float = 0.0
-    changes: dict[str, int] = field(default_factory=dict)
-    error: str | None = None
-    kind: str = field(default="stack_state", init=False)
-    timestamp: float = field(default_factory=time.time)
-
-    def to_dict(self) -> dict[str, Any]:
-        """One NDJSON line."""
-        return asdict(self)
-
-
-@dataclass
-class ClassResult:
-    """What a class operation did to each stack."""
-
-    operation: str
-    name: str
-    target: str
-    stacks: dict[str, StackState] = field(default_factory=dict)
-    removed: list[str] = field(default_factory=list)
-
-    @property
-    def failed(self) -> list[StackState]:
-        """Stacks whose operation failed."""
-        return [s for s in self.stacks.values() if s.state == "failed"]
-
-    def counts(self) -> dict[str, int]:
-        """Stacks per final state."""
-        out: dict[str, int] = {}
-        for s in self.stacks.values():
-            out[s.state] = out.get(s.state, 0) + 1
-        return dict(sorted(out.items()))
-
-    def to_dict(self) -> dict[str, Any]:
-        """The JSON result document (the last NDJSON line)."""
-        return {"kind": "class_result", "operation": self.operation, "class": self.name,
-                "target": self.target, "counts": self.counts(), "removed": self.removed,
-                "stacks": {k: v.to_dict() for k, v in self.stacks.items()}}
 
 
 # --- one stack of the class --------------------------------------------------------------------
@@ -135,54 +72,17 @@ class ClassEnvironment(Environment):
         fingerprint = config.get("fingerprint")
         if self.student is None:
             program(self.spec, with_network=self.layout.has_ec2,
-                    extra_tags={TAG_CLASS: self.layout.name}, **common)
+                    extra_tags={TAG_CLASS: self.layout.name},
+                    extend=lease_extension(self.layout, None, None, common["target"]),
+                    **common)
             pulumi.export("classroom", classroom_exports(self.layout, None, fingerprint))
             return
         refs = config.require_object("shared")
         program(self.spec, shared=refs, **common,
-                extra_tags={TAG_STUDENT: self.student.id, TAG_CLASS: self.layout.name})
+                extra_tags={TAG_STUDENT: self.student.id, TAG_CLASS: self.layout.name},
+                extend=lease_extension(self.layout, self.student, refs, common["target"]))
         pulumi.export("classroom", classroom_exports(self.layout, self.student, fingerprint,
                                                      refs))
-
-
-# --- the local record of a class ---------------------------------------------------------------
-
-
-class ClassRecord:
-    """What this machine knows of a class (ENVKIT_HOME/classes/NAME.json): per stack the
-    fingerprint, state, resources, elapsed time, expiry and last error. The backend stays
-    the source of truth; the record lets ``up`` skip unchanged students without asking it."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.path = home.subdir("classes") / f"{name}.json"
-        self._lock = threading.Lock()
-
-    def read(self) -> dict[str, Any]:
-        """The whole record."""
-        try:
-            data = json.loads(self.path.read_text())
-        except (OSError, ValueError):
-            return {"stacks": {}}
-        return data if isinstance(data, dict) and isinstance(data.get("stacks"), dict) \
-            else {"stacks": {}}
-
-    def stack(self, stack: str) -> dict[str, Any]:
-        """One stack's entry (empty when unknown)."""
-        return dict(self.read()["stacks"].get(stack) or {})
-
-    def update(self, stack: str | None = None, **fields: Any) -> None:
-        """Merge ``fields`` into a stack's entry (or the class's own when ``stack`` is None)."""
-        with self._lock, home.locked(f"class-{self.name}"):
-            data = self.read()
-            if stack is None:
-                data.update(fields)
-            else:
-                data["stacks"].setdefault(stack, {}).update(
-                    fields, updated=datetime.now(timezone.utc).isoformat(timespec="seconds"))
-            tmp = self.path.with_name(f".{self.name}.{os.getpid()}.{threading.get_ident()}")
-            tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
-            tmp.replace(self.path)
 
 
 def default_parallel() -> int:
@@ -228,12 +128,16 @@ class Classroom:
         self.secrets_provider = secrets_provider
         self.policy_packs = list(policy_packs or [])
         self.policy_pack_configs = list(policy_pack_configs or [])
+        #: Whether each stack's up previews with the policy packs first (None: when packs
+        #: are given; the CLI says False for envkit's own pack, already run offline).
+        self.preview_packs: bool | None = None
         self.record = ClassRecord(self.layout.name)
         from ..targets import Target
 
         self._target: Any = target if isinstance(target, Target) else None
         self._plan: ClassPlan | None = None
         self._stop = threading.Event()
+        self._began = time.monotonic()
 
     @property
     def name(self) -> str:
@@ -303,12 +207,14 @@ class Classroom:
 
     def _env(self, student: Student | None) -> ClassEnvironment:
         spec = self.layout.shared_spec if student is None else self.layout.student_spec(student)
-        return ClassEnvironment(spec, layout=self.layout, student=student,
-                                target=self._resolved_target(), profile=self.profile,
-                                backend=self.backend, secrets_provider=self.secrets_provider,
-                                policy_packs=self.policy_packs,
-                                policy_pack_configs=self.policy_pack_configs,
-                                spec_path=self.source)
+        env = ClassEnvironment(spec, layout=self.layout, student=student,
+                               target=self._resolved_target(), profile=self.profile,
+                               backend=self.backend, secrets_provider=self.secrets_provider,
+                               policy_packs=self.policy_packs,
+                               policy_pack_configs=self.policy_pack_configs,
+                               spec_path=self.source, preview_packs=self.preview_packs)
+        env.stop_requested = self.cancelled  # a cancelled class starts no further operation
+        return env
 
     def _stack(self, student: Student | None) -> str:
         return self.name if student is None else self.layout.stack_name(student)
@@ -336,11 +242,26 @@ class Classroom:
 
     # -- running many stacks --------------------------------------------------------------------
 
+    def _begin(self) -> None:
+        """A class operation starts: interrupts from now on cancel it."""
+        self._stop.clear()
+        self._began = time.monotonic()
+
+    def cancelled(self) -> bool:
+        """Whether the operation under way was interrupted (Ctrl-C, SIGTERM, SIGHUP, a
+        kernel interrupt), seen from any thread."""
+        return self._stop.is_set() or interrupts.interrupted_since(self._began)
+
     def _run(self, jobs: list[tuple[Student | None, Callable[[], StackState]]],
              emit: Callable[[Any], None], result: ClassResult) -> None:
-        """Run jobs in the bounded pool; Ctrl-C stops queued jobs while running ones let
-        their Pulumi CLI (which got the same SIGINT) cancel cleanly."""
-        if not jobs:
+        """Run jobs in the bounded pool. An interrupt (envkit's handler notes it, on
+        whatever thread) lets running stacks' Pulumi CLIs cancel cleanly, each reported
+        ``cancelled``; queued ones never start and are reported ``cancelled`` too."""
+        if not jobs or self.cancelled():
+            for student, _ in jobs:
+                stack = self._stack(student)
+                result.stacks[stack] = StackState(student.id if student else None, stack,
+                                                  "cancelled")
             return
         for student, _ in jobs:
             state = StackState(student.id if student else None, self._stack(student), "queued",
@@ -350,13 +271,16 @@ class Classroom:
 
         def guarded(student: Student | None, job: Callable[[], StackState]) -> StackState:
             stack = self._stack(student)
-            if self._stop.is_set():
+            if self.cancelled():
                 return StackState(student.id if student else None, stack, "cancelled")
             started = time.monotonic()
             emit(StackState(student.id if student else None, stack, "running",
                             self._planned(student)))
             try:
                 outcome = job()
+            except CancelledError as exc:
+                outcome = StackState(student.id if student else None, stack, "cancelled",
+                                     error=str(exc))
             except EnvkitError as exc:
                 outcome = StackState(student.id if student else None, stack, "failed",
                                      error=str(exc))
@@ -391,7 +315,6 @@ class Classroom:
                                                       "cancelled")
                 elif future.exception() is None:
                     result.stacks[stack] = future.result()
-            raise
         finally:
             pool.shutdown(wait=True)
 
@@ -424,7 +347,7 @@ class Classroom:
                 raise PolicyViolationError(report.refusal())
         else:
             self.plan()
-        self._stop.clear()
+        self._begin()
         target = self._resolved_target()
         result = ClassResult("up", self.name, target.kind)
         self.record.update(target=target.kind, spec=self.source, backend=self.backend)
@@ -455,6 +378,8 @@ class Classroom:
                        for sid in removed], emit, result)
             result.removed = [sid for sid in removed
                               if result.stacks[self._stack(Student(sid))].state == "destroyed"]
+        if self.cancelled():
+            return result
         if shared_changed:
             self._run([(SHARED, lambda: self._up_stack(shared_env, SHARED, shared_fp, None,
                                                          emit))], emit, result)
@@ -511,6 +436,10 @@ class Classroom:
                                            student=student.id)
                         return StackState(student.id, stack, "unchanged")
                 return self._up_stack(env, student, fingerprint, refs, emit)
+            except CancelledError as exc:
+                self.record.update(stack, state="cancelled", error=str(exc),
+                                   student=student.id)
+                raise
             except EnvkitError as exc:
                 self.record.update(stack, state="failed", error=str(exc), student=student.id)
                 raise
@@ -544,11 +473,13 @@ class Classroom:
         return self.layout.shared_refs(deployed)
 
     def down(self, on_event: Callable[[Any], None] | None = None, *, remove: bool = False,
-             confirm: Callable[[dict[str, Any]], bool] | None = None) -> ClassResult:
+             confirm: Callable[[dict[str, Any]], bool] | None = None,
+             shared_only: bool = False) -> ClassResult:
         """Destroy the selected students' stacks and, for the whole class, the shared stack
-        last (with students removed from the roster since the last ``up``)."""
+        last (with students removed from the roster since the last ``up``); ``shared_only``:
+        only the shared stack (and removed students), once no student's stack is left."""
         emit = on_event or (lambda e: None)
-        self._stop.clear()
+        self._begin()
         target = self._resolved_target()
         result = ClassResult("down", self.name, target.kind)
         shared_env = self._env(SHARED)
@@ -558,7 +489,10 @@ class Classroom:
         roster = {s.id for s in self.layout.students}
         extra = [] if self.sliced else [Student(sid) for sid in classroom.get("students") or []
                                         if sid not in roster]
-        students = self.selected + extra
+        students = extra if shared_only else self.selected + extra
+        if shared_only:  # the shared stack must outlive every student's
+            from .locks import require_students_gone
+            require_students_gone(self)
         summary = {"class": self.name, "target": target.kind,
                    "students": [s.id for s in students], "shared": not self.sliced}
         if confirm is not None and not confirm(summary):
@@ -567,7 +501,9 @@ class Classroom:
         self._run([(s, self._destroy_job(s, refs, remove, emit)) for s in students], emit,
                   result)
         if not self.sliced:
-            if result.failed:
+            if self.cancelled():
+                result.stacks[self.name] = StackState(None, self.name, "cancelled")
+            elif result.failed:
                 result.stacks[self.name] = StackState(
                     None, self.name, "kept", error="students' stacks could not all be "
                                                    "destroyed; the shared stack stays")
@@ -580,14 +516,21 @@ class Classroom:
 
     def status(self) -> dict[str, Any]:
         """Every stack of the class: what this machine recorded, and what the backend holds
-        (resources, last update, running update) when the Pulumi CLI is there."""
+        (resources, last update, running update, and the expiry: the stack's ``expires``
+        output, which every machine reads) when the Pulumi CLI is there."""
         record = self.record.read()["stacks"]
         backend: dict[str, Any] = {}
+        expiries: dict[str, Any] = {}
         note = None
         try:
-            from .backend import backend_stacks
+            from .backend import backend_stacks, backend_workspace, stack_outputs
 
             backend = {s.name: s for s in backend_stacks(self.backend)}
+            ours = {self._stack(s) for s in [SHARED, *self.selected]}
+            workspace = backend_workspace(self.backend) if ours & set(backend) else None
+            for name in sorted(ours & set(backend)):
+                if backend[name].resource_count:
+                    expiries[name] = stack_outputs(workspace, name).get("expires")
         except EnvkitError as exc:
             note = f"the backend was not read: {str(exc).splitlines()[0]}"
         rows = []
@@ -601,7 +544,8 @@ class Classroom:
                                                 summary.resource_count else "not deployed"),
                 "resources": summary.resource_count if summary and summary.resource_count
                 is not None else known.get("resources"),
-                "expires": known.get("expires"), "elapsed_s": known.get("elapsed_s"),
+                "expires": expiries[stack] if stack in expiries else known.get("expires"),
+                "elapsed_s": known.get("elapsed_s"),
                 "updated": (summary.last_update.isoformat() if summary and summary.last_update
                             else known.get("updated")),
                 "running": bool(summary and summary.update_in_progress),
@@ -619,6 +563,7 @@ class Classroom:
         delta = parse_ttl(duration)
         emit = on_event or (lambda e: None)
         students = [self.spec.classroom.student(student)] if student else self.selected  # type: ignore[union-attr]
+        self._begin()
         target = self._resolved_target()
         result = ClassResult("extend", self.name, target.kind)
         shared_env = self._env(SHARED)
@@ -654,8 +599,11 @@ class Classroom:
     def handouts(self, out_dir: str | os.PathLike[str] | None = None) -> Any:
         """Write each selected student's handout (see :mod:`envkit.classroom.handout`) into
         ``out_dir`` (default ENVKIT_HOME/handouts/NAME); returns what was written."""
-        from .handout import render_handouts, write_handouts
+        from .handout import check_folder, render_handouts, write_handouts
 
+        # The default folder is made inside ENVKIT_HOME (home() creates that 0700 first).
+        folder = Path(out_dir) if out_dir else home.home() / "handouts" / self.name
+        check_folder(folder)  # before any secret is read: a folder we may not use stops here
         outputs: dict[str, dict[str, Any]] = {}
         missing: list[str] = []
         for student in self.selected:
@@ -669,7 +617,6 @@ class Classroom:
             else:
                 missing.append(student.id)
         rendered = render_handouts(self.name, self.selected, outputs)
-        folder = Path(out_dir) if out_dir else home.home() / "handouts" / self.name
         written = write_handouts(rendered, folder)
         written.missing = missing
         return written

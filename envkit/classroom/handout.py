@@ -12,6 +12,7 @@ symlink. Nothing here prints a secret.
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import io
 import os
@@ -22,7 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import OperationError
+from ..errors import InputError
+from ..limits import clip
 from ..spec.classroom import Student
 
 CSV_HEADER = ["User name", "Password", "Console sign-in URL"]
@@ -112,7 +114,11 @@ def render_student(name: str, student: Student, outputs: dict[str, Any]
         if inst.get("web_url"):
             lines.append(f"- **Web:** {inst['web_url']}")
         lines.append("")
-    if outputs.get("expires"):
+    if outputs.get("expires") and outputs.get("lease_end"):
+        lines += [f"Your lease ends at {outputs['expires']} (UTC): your instances stop and your "
+                  "console password is removed then, and the environment is deleted soon "
+                  "after.", ""]
+    elif outputs.get("expires"):
         lines += [f"This environment is deleted at {outputs['expires']} (UTC).", ""]
     row = [user.get("name", student.id), password, url or ""] if password else None
     return row, "\n".join(lines), key_files
@@ -141,16 +147,39 @@ def render_handouts(name: str, students: list[Student], outputs: dict[str, dict[
 # --- writing ------------------------------------------------------------------------------------
 
 
+def check_folder(folder: Path) -> None:
+    """Refuse (InputError, exit 2) an existing ``folder`` that handouts may not go into:
+    a link, not a folder, someone else's, or open to other users. A missing one is fine."""
+    if folder.exists() or folder.is_symlink():
+        _private_folder(folder)
+
+
 def _private_folder(folder: Path) -> Path:
-    """``folder`` as a real directory of ours with mode 0700 (created if missing)."""
-    if folder.is_symlink():
-        raise OperationError(f"{folder} is a symbolic link; handouts are not written through "
-                             "links (choose another folder with -o)")
-    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-    info = folder.lstat()
-    if not stat.S_ISDIR(info.st_mode) or info.st_uid != os.getuid():
-        raise OperationError(f"{folder} is not a folder you own; choose another with -o")
-    folder.chmod(0o700)
+    """``folder`` as a private directory of ours: created 0700 when missing; an existing one
+    is used only when it is a real folder (not a link), owned by this user and closed to
+    everyone else, otherwise an InputError (exit 2). Its mode is never changed: tightening a
+    shared folder (a 1777 /tmp, a team's drop box) would break it for everyone else."""
+    if not folder.is_symlink() and not folder.exists():
+        if not folder.parent.is_dir():
+            folder.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        with contextlib.suppress(FileExistsError):  # another run may have made it just now
+            os.mkdir(folder, 0o700)
+    shown = clip(str(folder), 200)
+    info = os.lstat(folder)
+    if stat.S_ISLNK(info.st_mode):
+        raise InputError(f"{shown} is a symbolic link; handouts are not written through "
+                         "links (choose another folder with -o)")
+    if not stat.S_ISDIR(info.st_mode):
+        raise InputError(f"{shown} is not a folder; choose another with -o")
+    if info.st_uid != os.getuid():
+        raise InputError(f"{shown} belongs to another user; handouts hold passwords and "
+                         "keys: choose a folder of yours with -o")
+    mode = stat.S_IMODE(info.st_mode)
+    if mode & 0o077:
+        raise InputError(f"{shown} is open to other users (mode {mode:04o}); handouts hold "
+                         "passwords and keys, so they go only into a private folder (mode "
+                         "0700) or a new one: choose another with -o (envkit does not change "
+                         "the mode of an existing folder)")
     return folder
 
 

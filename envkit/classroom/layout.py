@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import re
 from functools import cached_property
 from typing import Any
@@ -172,6 +171,10 @@ class ClassLayout:
         }
         if self.has_ec2:
             refs["network"] = {k: outputs.get(k) for k in ("vpc_id", "subnet_id", "vpc_cidr")}
+        if self.classroom.expiry_schedule:
+            # The schedule group and execution role the students' lease-end schedules use.
+            lease = outputs.get("lease")
+            refs["lease"] = dict(lease) if isinstance(lease, dict) else {}
         return refs
 
     # -- change detection ---------------------------------------------------------------------
@@ -216,8 +219,10 @@ class ClassLayout:
                 k, parts = int(match.group(1)), int(match.group(2))
                 if not 1 <= k <= parts <= n:
                     raise UsageError(f"--students {item}: use k/n with 1 <= k <= n <= {n}")
-                size = math.ceil(n / parts)
-                picked = self.students[(k - 1) * size:k * size]
+                # Balanced contiguous slices: sizes differ by at most one and none is
+                # empty, so N CI jobs of `--students i/N` each have work and together
+                # take every student exactly once.
+                picked = self.students[(k - 1) * n // parts:k * n // parts]
             else:
                 raise UsageError(f"--students: no student '{item}' in the roster of "
                                 f"'{self.name}' (give ids, positions such as 1-50, or a "

@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cache
 from typing import Any
 
 from ..planner import Plan, PlannedResource
@@ -123,6 +124,29 @@ def classroom_exports(layout: ClassLayout, student: Student | None, fingerprint:
             "sign_in_url": (refs or {}).get("sign_in_url")}
 
 
+def lease_extension(layout: ClassLayout, student: Student | None,
+                    refs: dict[str, Any] | None, target: str) -> Any:
+    """The ``extend`` hook of :func:`envkit.stack_program.program` for a class's stack: the
+    shared stack's schedule group, execution role and budget, or a student's lease-end
+    schedules (:mod:`envkit.classroom.aws_lease`)."""
+    from ..components.base import lab_tags
+    from ..spec.catalog import partition_of
+
+    partition = partition_of(layout.spec.region)
+
+    def extend(opts: Any, exports: dict[str, Any]) -> dict[str, Any]:
+        from .aws_lease import shared_guards, student_lease
+
+        if student is None:
+            tags = {**lab_tags(layout.shared_spec, None), TAG_CLASS: layout.name}
+            if exports.get("expires"):
+                tags["envkit:expires"] = exports["expires"]
+            return shared_guards(layout, partition, tags, opts, exports, target)
+        return student_lease(layout, student, partition, opts, exports, refs or {})
+
+    return extend
+
+
 def plan_class(layout: ClassLayout, students: list[Student] | None = None, *,
                expires_at: datetime | None = None, source: str | None = None) -> ClassPlan:
     """Plan the shared stack and each student's stack offline (all students by default)."""
@@ -137,7 +161,8 @@ def plan_class(layout: ClassLayout, students: list[Student] | None = None, *,
 
         shared: dict[str, Any] = {}
         program(layout.shared_spec, expires_at=expires_at, with_network=layout.has_ec2,
-                extra_tags={TAG_CLASS: layout.name}, export=shared.__setitem__)
+                extra_tags={TAG_CLASS: layout.name}, export=shared.__setitem__,
+                extend=lease_extension(layout, None, None, "aws"))
         refs = layout.shared_refs(shared, plain=False)
         for key, value in shared.items():
             pulumi.export(key, value)
@@ -146,7 +171,8 @@ def plan_class(layout: ClassLayout, students: list[Student] | None = None, *,
             exports: dict[str, Any] = {}
             program(layout.student_spec(student), expires_at=expires_at, shared=refs,
                     extra_tags={TAG_STUDENT: student.id, TAG_CLASS: layout.name},
-                    export=exports.__setitem__)
+                    export=exports.__setitem__,
+                    extend=lease_extension(layout, student, refs, "aws"))
             exports["classroom"] = classroom_exports(layout, student, None, refs)
             pulumi.export(STUDENT_OUTPUTS + student.id, exports)
 
@@ -214,7 +240,70 @@ def check_class(plan: ClassPlan, user_config: dict[str, Any] | None = None,
                     layout.classroom.student_permissions else ("classroom",)
         f.line = _line_for(path, locations) if locations else None
     return PolicyReport(target=plan.source or layout.name, pack=_pack_name(),
-                        resources=plan.total(), findings=findings)
+                        resources=plan.total(),
+                        findings=group_by_class(findings, layout, plan.stack_of))
+
+
+@cache
+def _class_finding() -> type:
+    """:class:`envkit.policy.gate.Finding` with the students it applies to (made on first
+    use: reading a layout does not load the policy module)."""
+    from ..policy.gate import Finding
+
+    @dataclass
+    class ClassFinding(Finding):
+        """A finding of a class: once for every student stack it holds in, naming them
+        (``students``)."""
+
+        students: list[str] = field(default_factory=list)
+
+    return ClassFinding
+
+
+def group_by_class(findings: list[Any], layout: ClassLayout, stack_of: dict[str, str]
+                   ) -> list[Any]:
+    """One finding per rule and problem for the whole class, naming the students it holds
+    for, instead of one per student: every student stack is a copy of one template, so
+    ``ann``'s finding and ``bob``'s are the same finding. Findings of the shared stack pass
+    through unchanged."""
+    import re
+    from dataclasses import asdict
+
+    kind = _class_finding()
+    students = {layout.stack_name(s): s for s in layout.students}
+    out: list[Any] = []
+    groups: dict[tuple, tuple[Any, list[str], str, str | None]] = {}
+    for f in findings:
+        stack = stack_of.get(f.urn or "")
+        student = students.get(stack or "")
+        if student is None:
+            out.append(f)
+            continue
+        general = f"{layout.name}-<student>"
+        message = f.message.replace(stack, general)
+        for quote in ("'", '"', "`"):
+            message = message.replace(f"{quote}{student.id}{quote}", f"{quote}<student>{quote}")
+        name = f.resource_name.replace(stack, general) if f.resource_name else None
+        if name:
+            name = re.sub(rf"(?<=-){re.escape(student.slug)}(?=-|$)", "<student>", name)
+        key = (f.policy, f.level, f.kind, f.severity, message, name, f.line, f.file)
+        if key not in groups:
+            groups[key] = (f, [], message, name)
+            out.append(key)
+        groups[key][1].append(student.id)
+    result = []
+    for item in out:
+        if not isinstance(item, tuple):
+            result.append(item)
+            continue
+        first, ids, message, name = groups[item]
+        fields = asdict(first)
+        if len(ids) > 1:
+            shown = ", ".join(ids[:10]) + (f" and {len(ids) - 10} more" if len(ids) > 10 else "")
+            fields.update(message=f"{message} (for {len(ids)} students: {shown})",
+                          resource_name=name)
+        result.append(kind(**fields, students=ids))
+    return result
 
 
 # --- cost --------------------------------------------------------------------------------------
@@ -231,6 +320,8 @@ class ClassCost:
     source: str
     dates: list[str]
     reason: str | None
+    #: Why a price source was set aside (a damaged cache), shown with the estimate.
+    note: str | None = None
 
     @property
     def class_hourly(self) -> float | None:
@@ -255,6 +346,7 @@ class ClassCost:
                 "class_hourly": money(self.class_hourly), "lease_hours": self.lease_hours,
                 "lease": money(self.lease), "prices": self.source, "price_dates": self.dates,
                 "unknown_because": None if self.class_hourly is not None else self.reason,
+                "price_note": self.note,
                 "shared": self.shared.to_dict(), "student": self.per_student.to_dict()}
 
 
@@ -290,4 +382,4 @@ def cost_of(plan: ClassPlan, table: Any, why_missing: str | None = None) -> Clas
     hours = parse_ttl(layout.student_ttl).total_seconds() / 3600
     reason = shared.reason or student.reason
     return ClassCost(shared, student, len(plan.students), hours, table.source, table.dates(),
-                     reason)
+                     reason, getattr(table, "note", None))

@@ -10,11 +10,13 @@ An environment's expiry is its ``expires`` output (the ``envkit:expires`` tag it
 every resource). To destroy a stack the engine runs its program, so the reaper needs its
 spec: from this machine's records, or from the specs passed on the command line (a class
 spec covers its shared stack and every student). The shared stack of a class is destroyed
-only once none of its students' stacks holds resources.
+only once no stack of its students holds resources, whether its outputs can be read or not.
 
 Orphans are resources tagged ``envkit:environment`` whose environment no stack of the
 backend holds: found with the Resource Groups Tagging API, plus per-service describes for
-what that API does not return (key pairs, elastic IPs, IAM users and roles).
+what that API does not return (key pairs, elastic IPs, IAM users and roles), in every region
+the account has enabled (``ec2:DescribeRegions``) unless regions are given. Orphans, and a
+region that could not be searched, make the exit code non-zero too (EXIT_REAP_ATTENTION).
 """
 
 from __future__ import annotations
@@ -25,13 +27,17 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 from .. import home
 from ..components.base import TAG_ENVIRONMENT
-from ..errors import EnvkitError, OperationError, StackLockedError
+from ..errors import CancelledError, EnvkitError, OperationError, StackLockedError
 from ..limits import plural
+
+#: ``envkit reap``'s exit code when something needs a person: an expired environment that
+#: is still there, orphans, or a region the orphan scan could not search (the general
+#: "operation failed" code, so cron and CI treat it as a failure).
+EXIT_REAP_ATTENTION = 1
 
 
 @dataclass
@@ -71,19 +77,36 @@ class ReapReport:
     orphans: list[Orphan] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     dry_run: bool = False
+    cancelled: bool = False
+    #: The regions the orphan scan covered, and those it could not (why is in ``notes``).
+    regions: list[str] = field(default_factory=list)
+    unscanned: list[str] = field(default_factory=list)
 
     @property
     def failed(self) -> list[ReapItem]:
         """Expired stacks that are still there after this run."""
         return [i for i in self.items if i.action in ("failed", "busy", "unresolved",
-                                                          "waiting")]
+                                                          "waiting", "cancelled")]
+
+    @property
+    def exit_code(self) -> int:
+        """130 when the run was cancelled; 1 (EXIT_REAP_ATTENTION) when an expired stack is
+        still there (not in a dry run), when orphans were found, or when a region could not
+        be searched for them; else 0. Cron mails a non-zero run, so each of these reaches a
+        person."""
+        if self.cancelled:
+            return 130
+        stuck = bool(self.failed) and not self.dry_run
+        return EXIT_REAP_ATTENTION if stuck or self.orphans or self.unscanned else 0
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON document of ``envkit reap --json``."""
         return {"kind": "reap_result", "dry_run": self.dry_run,
                 "stacks": [i.to_dict() for i in self.items],
                 "orphans": [o.to_dict() for o in self.orphans], "notes": self.notes,
-                "failed": len(self.failed)}
+                "failed": len(self.failed), "cancelled": self.cancelled,
+                "regions": self.regions, "unscanned_regions": self.unscanned,
+                "exit_code": self.exit_code}
 
 
 @contextlib.contextmanager
@@ -121,14 +144,13 @@ class _Resolver:
     machine's class records, or from the environments registry."""
 
     def __init__(self, specs: list[str], target: str | None, profile: str | None,
-                 backend: str | None) -> None:
+                 backend: str | None, recorded: list[str]) -> None:
         self.target, self.profile, self.backend = target, profile, backend
         self.classes: dict[str, Any] = {}   # class name -> Classroom
         self.plain: dict[str, Any] = {}     # env name -> spec
         given = [str(s) for s in specs]
-        recorded = [_read_json(r).get("spec") for r in sorted(home.subdir("classes")
-                                                              .glob("*.json"))]
-        recorded += [e.get("spec") for e in home.read_registry().values()]
+        recorded = [*recorded, *(e.get("spec") for e in home.read_registry().values()
+                                 if isinstance(e, dict) and isinstance(e.get("spec"), str))]
         # Specs given on the command line win; each file is read once (every student of a
         # class records the class's spec).
         for source in dict.fromkeys(given):
@@ -176,14 +198,20 @@ class _Resolver:
                            spec_path=recorded.get("spec"))
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    import json
+def recorded_class_specs() -> list[str]:
+    """The spec of every class recorded on this machine. Each record is read as hostile
+    input (:mod:`envkit.classroom.records`): a damaged one, a FIFO or a link out of
+    ENVKIT_HOME is a SpecError (exit 2) naming the file and key, raised before the reaper
+    takes its lock, so it can neither hang holding the lock nor destroy on a guess."""
+    from .records import read_record_file
 
+    folder = home.location() / "classes"
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
+        paths = sorted(folder.glob("*.json"))
+    except OSError:
+        return []
+    specs = [read_record_file(path).get("spec") for path in paths]
+    return [s for s in specs if s]
 
 
 def reap(*, backend: str | None = None, specs: list[str] | None = None,
@@ -197,13 +225,14 @@ def reap(*, backend: str | None = None, specs: list[str] | None = None,
 
     now = now or datetime.now(timezone.utc)
     report = ReapReport(dry_run=dry_run)
+    recorded = recorded_class_specs()
     with reaper_lock():
         workspace = backend_workspace(backend)
         try:
             summaries = list(workspace.list_stacks())
         except Exception as exc:  # noqa: BLE001 - mapped to one message
             raise OperationError(f"cannot list the stacks of the backend: {exc}") from None
-        resolver = _Resolver(list(specs or []), target, profile, backend)
+        resolver = _Resolver(list(specs or []), target, profile, backend, recorded)
         outputs: dict[str, dict[str, Any]] = {}
         for s in summaries:
             if s.resource_count == 0:
@@ -227,8 +256,8 @@ def reap(*, backend: str | None = None, specs: list[str] | None = None,
                 report.items.append(ReapItem(s.name, expires, s.resource_count, "active"))
             else:
                 expired.append(ReapItem(s.name, expires, s.resource_count, "expired"))
-        # Students first; a class's shared stack waits until none of its students' stacks
-        # holds resources any more.
+        # Students first; a class's shared stack waits until no stack of its students holds
+        # resources any more, readable or not (see _students_left).
         def class_of(name: str) -> dict[str, Any]:
             value = outputs.get(name, {}).get("classroom")
             return value if isinstance(value, dict) else {}
@@ -240,12 +269,15 @@ def reap(*, backend: str | None = None, specs: list[str] | None = None,
         for item in expired:
             report.items.append(item)
             if "students" in class_of(item.stack):
-                waiting = [n for n in outputs if n not in gone and "student" in class_of(n)
-                           and class_of(n).get("class") == item.stack]
+                waiting = _students_left(item.stack, class_of(item.stack), summaries,
+                                         outputs, gone)
                 if waiting:
                     item.action = "waiting"
+                    unread = [n for n in waiting if n not in outputs]
                     item.detail = (f"{plural(len(waiting), 'student stack')} still "
-                                   f"hold{'s' if len(waiting) == 1 else ''} resources")
+                                   f"hold{'s' if len(waiting) == 1 else ''} resources"
+                                   + (f" ({len(unread)} unreadable: {', '.join(unread[:5])})"
+                                      if unread else ""))
                     continue
             if dry_run:
                 item.action = "would destroy"
@@ -262,17 +294,56 @@ def reap(*, backend: str | None = None, specs: list[str] | None = None,
                 env.destroy(on_event)
                 item.action = "destroyed"
                 gone.add(item.stack)
+            except CancelledError as exc:
+                # Ctrl-C, SIGTERM or SIGHUP: this destroy was cancelled cleanly; the
+                # expired stacks not reached yet are left for the next run.
+                item.action, item.detail = "cancelled", " ".join(str(exc).split())[:300]
+                report.cancelled = True
+                break
             except StackLockedError:
                 item.action, item.detail = "busy", "another update holds the stack's lock"
             except EnvkitError as exc:
                 item.action, item.detail = "failed", " ".join(str(exc).split())[:300]
-    if orphans:
+    if orphans and not report.cancelled:
         known = {s.name for s in summaries if s.resource_count != 0} - {
             i.stack for i in report.items if i.action == "destroyed"}
-        report.orphans, notes = find_orphans(known, regions or _regions(), target, profile)
+        if regions:
+            report.regions = list(dict.fromkeys(regions))
+        else:
+            report.regions, complete, notes = account_regions(target, profile)
+            report.notes += notes
+            if not complete:
+                report.unscanned.append("(the account's other regions)")
+        report.orphans, notes, unscanned = find_orphans(known, report.regions, target,
+                                                        profile)
         report.notes += notes
+        report.unscanned += unscanned
     report.items.sort(key=lambda i: i.stack)
     return report
+
+
+def _students_left(shared: str, exported: dict[str, Any], summaries: list[Any],
+                   outputs: dict[str, dict[str, Any]], gone: set[str]) -> list[str]:
+    """The stacks of the backend that may be students of class ``shared`` and still hold
+    resources. A readable stack counts when its outputs name the class; a stack whose outputs
+    cannot be read counts when its name is a student stack's name of the class (from the
+    roster the shared stack exports) or merely starts with ``<class>-``: the shared stack is
+    never destroyed from under a student the reaper cannot see into."""
+    from ..spec.classroom import slug
+
+    roster = {f"{shared}-{slug(str(sid))}" for sid in exported.get("students") or []}
+    left = []
+    for summary in summaries:
+        name = summary.name
+        if name == shared or name in gone or summary.resource_count == 0:
+            continue
+        if name in outputs:
+            mine = outputs[name].get("classroom")
+            if isinstance(mine, dict) and "student" in mine and mine.get("class") == shared:
+                left.append(name)
+        elif name in roster or name.startswith(f"{shared}-"):
+            left.append(name)
+    return sorted(left)
 
 
 def _prepare(env: Any, resolver: _Resolver, stack: str) -> None:
@@ -289,41 +360,84 @@ def _prepare(env: Any, resolver: _Resolver, stack: str) -> None:
         env.configure(shared=json.dumps(refs, sort_keys=True))
 
 
-def _regions() -> list[str]:
-    found = {e.get("region") for e in home.read_registry().values() if e.get("region")}
-    return sorted(found) or [os.environ.get("AWS_REGION") or "us-east-1"]
+def _known_regions() -> list[str]:
+    found = {e.get("region") for e in home.read_registry().values()
+             if isinstance(e, dict) and isinstance(e.get("region"), str)}
+    return sorted(found) or [_home_region()]
+
+
+def _home_region() -> str:
+    return os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+
+
+def account_regions(target: str | None, profile: str | None
+                    ) -> tuple[list[str], bool, list[str]]:
+    """Every region the account has enabled (``ec2:DescribeRegions``, which without
+    ``AllRegions`` lists exactly those: opt-in-not-required and opted-in), whether that list
+    is complete, and notes. When the call is refused the regions of known environments are
+    searched instead, and the scan is incomplete (so ``reap`` exits non-zero)."""
+    from ..targets import resolve_target
+
+    region = _home_region()
+    try:
+        resolved = resolve_target(target, region, profile, start_emulator=False)
+    except EnvkitError as exc:
+        return _known_regions(), False, [f"the account's regions were not listed: "
+                                         f"{str(exc).splitlines()[0]}"]
+    if resolved.kind == "local" and resolved.endpoint is None:
+        # A stopped emulator keeps nothing: there is nothing to search in any region.
+        return [region], True, []
+    try:
+        listed = resolved.client("ec2").describe_regions().get("Regions", [])
+    except Exception as exc:  # noqa: BLE001 - botocore's many errors, one line
+        return _known_regions(), False, [
+            f"the account's regions were not listed (ec2:DescribeRegions: {exc}); searched "
+            "only the regions of known environments: pass --regions to name them"]
+    names = sorted(r["RegionName"] for r in listed if r.get("RegionName") and
+                   r.get("OptInStatus", "opt-in-not-required") != "not-opted-in")
+    return names or [region], bool(names), []
 
 
 # --- orphans -------------------------------------------------------------------------------------
 
 
 def find_orphans(known: set[str], regions: list[str], target: str | None,
-                 profile: str | None) -> tuple[list[Orphan], list[str]]:
-    """Resources tagged envkit:environment=X where X is not in ``known``, per region."""
+                 profile: str | None) -> tuple[list[Orphan], list[str], list[str]]:
+    """Resources tagged envkit:environment=X where X is not in ``known``, per region; notes;
+    and the regions that could not be searched."""
     from ..targets import resolve_target
 
     notes: list[str] = []
+    unscanned: list[str] = []
     found: dict[tuple[str, str], Orphan] = {}
+    iam_pending = True
     for region in regions:
         try:
             resolved = resolve_target(target, region, profile, start_emulator=False)
         except EnvkitError as exc:
             notes.append(f"orphans not listed in {region}: {str(exc).splitlines()[0]}")
+            unscanned.append(region)
             continue
         if resolved.kind == "local" and resolved.endpoint is None:
             notes.append(f"orphans not listed in {region}: the local emulator is not running")
             continue
         try:
-            for env_name, kind, rid in tagged_resources(resolved):
+            # IAM is global: its users and roles are listed once, with the first region that
+            # answers.
+            for env_name, kind, rid in tagged_resources(resolved, with_iam=iam_pending):
                 if env_name not in known:
                     found[(kind, rid)] = Orphan(env_name, region, kind, rid)
+            iam_pending = False
         except Exception as exc:  # noqa: BLE001 - botocore's many errors, one line
             notes.append(f"orphans not listed in {region}: {exc}")
-    return sorted(found.values(), key=lambda o: (o.environment, o.kind, o.id)), notes
+            unscanned.append(region)
+    return (sorted(found.values(), key=lambda o: (o.environment, o.kind, o.id)), notes,
+            unscanned)
 
 
-def tagged_resources(target: Any) -> Iterator[tuple[str, str, str]]:
-    """(environment, kind, id) for every resource tagged envkit:environment on the target."""
+def tagged_resources(target: Any, with_iam: bool = True) -> Iterator[tuple[str, str, str]]:
+    """(environment, kind, id) for every resource tagged envkit:environment on the target
+    (in its region; IAM users and roles too unless ``with_iam`` is False)."""
     tagging = target.client("resourcegroupstaggingapi")
     for page in tagging.get_paginator("get_resources").paginate(
             TagFilters=[{"Key": TAG_ENVIRONMENT}]):
@@ -339,6 +453,8 @@ def tagged_resources(target: Any) -> Iterator[tuple[str, str, str]]:
     for address in ec2.describe_addresses(Filters=flt).get("Addresses", []):
         yield (_tag(address.get("Tags"), TAG_ENVIRONMENT), "ec2:elastic-ip",
                address.get("AllocationId") or address.get("PublicIp", ""))
+    if not with_iam:
+        return
     iam = target.client("iam")
     for page in iam.get_paginator("list_users").paginate(PathPrefix="/envkit/"):
         for user in page.get("Users", []):

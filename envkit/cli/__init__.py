@@ -70,6 +70,11 @@ def _fail(exc: BaseException, code: int, message: str | None = None,
 
         traceback.print_exception(exc)
     message = printable(message or str(exc) or type(exc).__name__)
+    if getattr(exc, "bail", False):  # a declined question: one plain line, as Pulumi
+        typer.echo(message, err=as_json)
+        if as_json:
+            typer.echo(json.dumps(error_document(exc, code, message)))
+        return code
     first, *rest = message.splitlines() or [""]
     typer.echo(f"error: {first}", err=True)
     for line in rest:
@@ -128,7 +133,8 @@ def main(argv: list[str] | None = None) -> Any:
 #: Metavars that read as words, by option name (a parser= hides the type, so Typer would
 #: show `<str>` or `<list[str]>`).
 _METAVARS = {
-    "--target": "[local|aws]", "--profile": "NAME", "--region": "REGION", "--backend": "URL",
+    "--target": "[local|aws]", "--profile": "NAME", "--region": "REGION",
+    "--regions": "REGIONS", "--backend": "URL",
     "--policy-pack": "DIR", "--policy-pack-config": "FILE", "--policy-config": "FILE",
     "--output": "PATH", "--prefix": "DIR", "--name": "NAME", "--port": "PORT", "--limit": "N",
     "--stack": "NAME", "--config": "KEY=VALUE", "--timeout": "SECONDS",
@@ -238,9 +244,15 @@ def _run(argv: list[str] | None) -> Any:
     error document on stdout)."""
     argv = _strip_debug(list(sys.argv[1:] if argv is None else argv))
     as_json = _wants_json(argv)
+    from ..interrupts import cancellable
+
     try:
-        code = _command().main(args=argv, prog_name="envkit", standalone_mode=False)
+        # Ctrl-C, SIGTERM and SIGHUP cancel a running engine operation cleanly (exit 130).
+        with cancellable():
+            code = _command().main(args=argv, prog_name="envkit", standalone_mode=False)
     except EnvkitError as exc:
+        if exc.exit_code == 130 and sys.stderr.isatty():
+            typer.echo("", err=True)  # after the terminal's ^C, the message on its own line
         code = _fail(exc, exc.exit_code, as_json=as_json)
     except typer.Abort as exc:
         code = _fail(exc, EXIT_FAILED, "aborted", as_json=as_json)
@@ -250,7 +262,10 @@ def _run(argv: list[str] | None) -> Any:
         if as_json:
             typer.echo(json.dumps(error_document(exc, code, exc.format_message())))  # type: ignore[attr-defined]
     except KeyboardInterrupt as exc:
-        code = _fail(exc, 130, "interrupted", as_json=as_json)
+        from ..interrupts import last_signal, signal_name
+
+        typer.echo("", err=True)  # after the terminal's ^C, the message on its own line
+        code = _fail(exc, 130, f"cancelled ({signal_name(last_signal())})", as_json=as_json)
     except Exception as exc:  # noqa: BLE001 - the one place an unexpected error is reported
         code = _fail(exc, EXIT_FAILED,
                      f"unexpected error: {clip(repr(exc), 500)} (run with --debug for details)",

@@ -60,15 +60,27 @@ NoPolicyOpt = Annotated[bool, typer.Option(
     "--no-policy", help="Skip the offline policy gate and the engine's policy packs.")]
 
 
-def chosen_packs(policy_pack: list[str] | None, no_policy: bool, say) -> list[str]:
+def chosen_packs(policy_pack: list[str] | None, no_policy: bool, say,
+                 configs: list[str] | None = None) -> list[str]:
     """The policy packs for the engine: --policy-pack (each must exist), else envkit's own
-    pack prepared for this interpreter (a warning when it cannot be)."""
+    pack prepared for this interpreter (a warning when it cannot be); none with --no-policy.
+
+    ``configs`` (--policy-pack-config) are checked as the CLI checks them before the engine
+    starts (pkg/cmd/pulumi/operations/up.go:1014-1028): one per pack, in order."""
     from rich.markup import escape
 
+    from ..errors import UsageError
     from ..policy.pack import engine_packs
 
-    return engine_packs(policy_pack, not no_policy,
-                        warn=lambda m: say(f"[yellow]{escape(m)}[/yellow]"))
+    packs = engine_packs(policy_pack, not no_policy,
+                         warn=lambda m: say(f"[yellow]{escape(m)}[/yellow]"))
+    if configs and not packs:
+        raise UsageError('"--policy-pack-config" must be specified with "--policy-pack" '
+                         "(with --no-policy no pack runs: drop the config too)")
+    if configs and len(configs) != len(packs):
+        raise UsageError('the number of "--policy-pack-config" flags must match the number '
+                         'of "--policy-pack" flags')
+    return packs
 
 
 def offline_gate(spec: Path, offline, configs: list[str] | None, say) -> None:
@@ -120,7 +132,8 @@ def long_running() -> None:
 def environment_for(spec: Path, target: str | None, profile: str | None, region: str | None,
                  backend: str | None, policy_packs: list[str] | None = None,
                  policy_configs: list[str] | None = None, say=None,
-                 start_emulator: bool = True, live: bool = True):
+                 start_emulator: bool = True, live: bool = True,
+                 preview_packs: bool | None = None, run_program: bool | None = None):
     """The Environment a command works on. Commands that only read pass
     ``start_emulator=False``; those that read the stack's state, not live resources, also
     pass ``live=False`` and work while the emulator is stopped."""
@@ -145,7 +158,13 @@ def environment_for(spec: Path, target: str | None, profile: str | None, region:
                              "exists any more: `envkit local start` or `envkit up`")
     env = Environment(loaded, target=resolved, profile=profile,
                       backend=backend, policy_packs=policy_packs,
-                      policy_pack_configs=policy_configs, spec_path=str(path.resolve()))
+                      policy_pack_configs=policy_configs, spec_path=str(path.resolve()),
+                      preview_packs=preview_packs, run_program=run_program)
+    from ..engine_settings import backend_conflict
+
+    conflict = backend_conflict(backend)
+    if conflict:
+        typer.echo(conflict, err=True)
     chosen = env.target
     if say is not None:
         say(f"target: {chosen.kind} ({chosen.reason})"
@@ -159,19 +178,25 @@ def environment_for(spec: Path, target: str | None, profile: str | None, region:
     return env
 
 
-def ensure_cli(interactive: bool, say) -> None:
-    """Check for the Pulumi CLI before anything starts; offer to install it when missing."""
+def ensure_cli(interactive: bool, say, yes: bool = False) -> None:
+    """Check for the Pulumi CLI before anything starts. When none is found, install it
+    (pinned, checksum-verified, into ENVKIT_HOME/pulumi): after asking at a terminal, at
+    once with ``yes`` (`envkit up --yes` does the whole set-up); offline that is exit 3."""
     from .. import home
     from ..engine import MISSING_CLI, find_pulumi, install_pulumi
     from ..errors import PrerequisiteError
+    from ..render import inert
 
     if find_pulumi() is not None:
+        return
+    if yes:
+        typer.echo("The Pulumi CLI is not installed; installing it into "
+                   f"{home.home() / 'pulumi'} (--yes).", err=True)
+        typer.echo(f"installed {inert(install_pulumi())}", err=True)
         return
     if interactive and sys.stdin.isatty():
         say("The Pulumi CLI is not installed; envkit needs it to deploy.")
         if typer.confirm("Install it now into ENVKIT_HOME/pulumi?", default=True):
-            from ..render import inert
-
             say(f"installed {inert(install_pulumi())}")
             return
     raise PrerequisiteError(MISSING_CLI.format(home=home.home()))
@@ -217,13 +242,30 @@ def print_outputs(outputs: dict[str, Any], console) -> None:
 
 
 def is_interactive() -> bool:
-    """Whether a person can answer a question here, by Pulumi's rule (sdk/go/common/util/
-    cmdutil/console.go ``Interactive``): stdin and stdout are terminals, TERM is not
-    ``dumb``, and no CI system is running us."""
-    if os.environ.get("TERM", "").lower() == "dumb" or os.environ.get("CI", "").lower() in (
-            "1", "true", "yes"):
-        return False
-    return sys.stdin.isatty() and sys.stdout.isatty()
+    """Whether a person can answer a question here, by Pulumi's rule (see envkit.ci)."""
+    from ..ci import interactive
+
+    return interactive()
+
+
+def confirm(question: str, operation: str = "update") -> None:
+    """Ask at the terminal (on stderr, so stdout keeps only results). No (or end of input)
+    is a bail: "confirmation declined, not proceeding with the update", exit 1, as
+    ``pulumi up`` (pkg/backend/apply.go:231-233); Ctrl-C is a cancel, exit 130, its
+    message on a line of its own."""
+    from ..errors import CancelledError, DeclinedError
+    from ..interrupts import cancel_requested
+
+    try:
+        answer = typer.confirm(question, default=False, err=True)
+    except typer.Abort:
+        if cancel_requested():
+            typer.echo("", err=True)
+            raise CancelledError(f"confirmation cancelled, not proceeding with the "
+                                 f"{operation}") from None
+        answer = False
+    if not answer:
+        raise DeclinedError(f"confirmation declined, not proceeding with the {operation}")
 
 
 
@@ -241,13 +283,15 @@ def ensure_engine(as_json: bool) -> None:
     ensure_cli(not as_json, make_console(stderr=True).print)
 
 
-def ask(question: str, yes: bool) -> bool:
-    """True when confirmed: --yes, or an answer at a terminal; no terminal is a refusal."""
+def ask(question: str, yes: bool, as_json: bool = False) -> bool:
+    """True when confirmed: --yes, or an answer at a terminal (asked on stderr); no
+    terminal, or --json (stdout is the JSON stream), is a refusal; No is a bail (exit 1)."""
     from ..errors import UsageError
 
     if yes:
         return True
-    if not is_interactive():
+    if as_json or not is_interactive():
         raise UsageError("refusing to change the class without a terminal to confirm: "
-                         "pass --yes")
-    return typer.confirm(question, default=False)
+                         "pass --yes" + (" (--json never asks)" if as_json else ""))
+    confirm(question)
+    return True

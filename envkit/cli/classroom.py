@@ -16,7 +16,14 @@ import typer
 
 from .. import cli_types
 from ..limits import plural
-from ._shared import SETTINGS, ask, chosen_packs, ensure_engine, make_console
+from ._shared import (
+    SETTINGS,
+    ask,
+    chosen_packs,
+    ensure_engine,
+    is_interactive,
+    make_console,
+)
 
 class_app = typer.Typer(
     help="Classrooms: one lab, a roster, an isolated environment per student, leases.",
@@ -61,16 +68,17 @@ NoPolicyOpt = Annotated[bool, typer.Option("--no-policy", help="Skip the policy 
 
 
 def _source(spec: Path) -> Path:
-    """A spec path, or the spec recorded for a class deployed from this machine."""
+    """A spec path, or the spec recorded for a class deployed from this machine (its record
+    read as hostile input: a damaged one is exit 2 naming the file and the key)."""
     if spec.exists() or spec.suffix in (".yaml", ".yml"):
         return spec
-    from .. import home
+    import re
 
-    record = home.home() / "classes" / f"{spec.name}.json"
-    try:
-        recorded = json.loads(record.read_text()).get("spec")
-    except (OSError, ValueError):
-        recorded = None
+    from ..classroom.records import recorded_spec
+
+    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", spec.name):
+        return spec
+    recorded = recorded_spec(spec.name)
     return Path(recorded) if recorded else spec
 
 
@@ -109,6 +117,15 @@ def _finish(result: Any, verb: str) -> None:
 
     counts = ", ".join(f"{n} {state}" for state, n in result.counts().items()) or "nothing"
     make_console(stderr=True).print(f"[bold]class {verb} done[/bold]: {counts}")
+    cancelled = [s for s in result.stacks.values() if s.state == "cancelled"]
+    if cancelled:
+        from ..errors import CancelledError
+
+        raise CancelledError(
+            f"class {verb} cancelled: {plural(len(cancelled), 'stack')} cancelled ("
+            + ", ".join(s.student or "(shared)" for s in cancelled[:20])
+            + "); each stack's state records what was done and its lock is released: run "
+            "the command again to resume")
     failed = result.failed
     if failed:
         lines = [f"{plural(len(failed), 'stack')} failed (run the command again to retry them):"]
@@ -151,6 +168,9 @@ def class_plan(
         doc = plan.to_dict()
         doc["cost"] = estimate.to_dict()
         doc["schedule"] = schedule
+        # What --students selects, in roster order: a CI shard's work (`class workflow`).
+        doc["selected"] = [{"student": s.id, "stack": classroom.layout.stack_name(s)}
+                           for s in classroom.selected]
         doc["student_policy"] = classroom.layout.policy_document()
         if report is not None:
             doc["policy"] = report.to_dict()
@@ -188,12 +208,14 @@ def class_plan(
                   f"{layout.shared_ttl})")
     if report is not None:
         render_policy(report, console, title="Policy")
+    if estimate.note:
+        console.print(f"[dim]note: {escape(estimate.note)}[/dim]")
     if estimate.class_hourly is None:
         console.print(f"[bold]Cost[/bold]: unknown: {escape(estimate.reason or '')}")
     else:
         dates = estimate.dates
-        when = f", fetched {dates[0]}" + (f" to {dates[-1]}" if len(dates) > 1 else "") \
-            if dates else ""
+        when = escape(f", fetched {dates[0]}" + (f" to {dates[-1]}" if len(dates) > 1 else "")
+                      if dates else "")
         console.print(
             f"[bold]Cost[/bold] (USD, {escape(estimate.source)}{when}): per student "
             f"{_money(estimate.per_student.hourly)}/h, shared {_money(estimate.shared.hourly)}"
@@ -227,6 +249,8 @@ def class_up(spec: ClassSpecArg, target: TargetOpt = None, profile: ProfileOpt =
 
     if shared_only and students:
         raise UsageError("--shared-only and --students exclude each other")
+    if not yes and (as_json or not is_interactive()):
+        ask("", yes, as_json)  # refuses before any work: no question on a JSON stream
     from ..errors import PolicyViolationError
     from ..policy.gate import load_config
 
@@ -244,6 +268,7 @@ def class_up(spec: ClassSpecArg, target: TargetOpt = None, profile: ProfileOpt =
         say(f"policy: no mandatory violations ({len(report.advisory)} advisory)")
     ensure_engine(as_json)
     classroom.policy_packs = [] if no_policy else _packs(say)  # written only now
+    classroom.preview_packs = False  # envkit's own pack: its offline gate ran above
     def confirm(summary: dict[str, Any]) -> bool:
         removing = summary["remove"]
         say(f"class {summary['class']} on {summary['target']}: shared stack "
@@ -251,7 +276,7 @@ def class_up(spec: ClassSpecArg, target: TargetOpt = None, profile: ProfileOpt =
             f"(unchanged ones are skipped)" + (
                 f"; [red]{len(removing)} removed from the roster will be destroyed: "
                 f"{', '.join(removing[:20])}[/red]" if removing else ""))
-        return ask("Proceed?", yes)
+        return ask("Proceed?", yes, as_json)
 
     result = _drive(f"class up: {classroom.name}", lambda emit: classroom.up(
         emit, confirm=confirm, check_policy=False, shared_only=shared_only), as_json)
@@ -267,9 +292,19 @@ def class_down(spec: ClassSpecArg, target: TargetOpt = None, profile: ProfileOpt
                backend: BackendOpt = None, as_json: JsonOpt = False, yes: YesOpt = False,
                parallel: ParallelOpt = None, students: StudentsOpt = None,
                remove: Annotated[bool, typer.Option(
-                   "--remove", help="Also forget the stacks' state and history.")] = False
+                   "--remove", help="Also forget the stacks' state and history.")] = False,
+               shared_only: Annotated[bool, typer.Option(
+                   "--shared-only", help="Only the shared stack, once every student's stack "
+                                         "is destroyed (the last step after --students "
+                                         "slices).")] = False
                ) -> None:
     """Destroy the students' stacks (all, or --students), then the shared stack."""
+    from ..errors import UsageError
+
+    if shared_only and students:
+        raise UsageError("--shared-only and --students exclude each other")
+    if not yes and (as_json or not is_interactive()):
+        ask("", yes, as_json)  # refuses before any work: no question on a JSON stream
     say = (lambda m: None) if as_json else make_console(stderr=True).print
     classroom = _classroom(spec, target=target, profile=profile, backend=backend,
                            parallel=parallel, students=students)
@@ -279,10 +314,10 @@ def class_down(spec: ClassSpecArg, target: TargetOpt = None, profile: ProfileOpt
         say(f"class {summary['class']} on {summary['target']}: destroy "
             f"{plural(len(summary['students']), 'student stack')}"
             + (" and then the shared stack" if summary["shared"] else ""))
-        return ask("Destroy them?", yes)
+        return ask("Destroy them?", yes, as_json)
 
     result = _drive(f"class down: {classroom.name}", lambda emit: classroom.down(
-        emit, remove=remove, confirm=confirm), as_json)
+        emit, remove=remove, confirm=confirm, shared_only=shared_only), as_json)
     _finish(result, "down")
 
 
@@ -370,3 +405,7 @@ def class_handout(spec: ClassSpecArg,
     if written.missing:
         typer.echo(f"not deployed, no handout: {', '.join(written.missing)}")
 
+
+
+# `class workflow` and `class cancel` live in their own module; importing it registers them.
+from . import class_workflow as _class_workflow  # noqa: E402,F401

@@ -29,6 +29,7 @@ from ._shared import (
     TargetOpt,
     YesOpt,
     chosen_packs,
+    confirm,
     ensure_cli,
     environment_for,
     is_interactive,
@@ -131,12 +132,20 @@ def preview(spec: SpecArg = Path("envkit.yaml"), target: TargetOpt = None,
             policy_pack_config: PolicyConfigOpt = None, no_policy: NoPolicyOpt = False) -> None:
     """Ask the engine what `up` would change (the policy packs run in the engine)."""
     say = (lambda m: None) if as_json else make_console(stderr=True).print
+    packs = chosen_packs(policy_pack, no_policy, make_console(stderr=True).print,
+                         policy_pack_config)
     ensure_cli(not as_json, say)
-    env = environment_for(spec, target, profile, region, backend,
-                       chosen_packs(policy_pack, no_policy, make_console(stderr=True).print),
-                       policy_pack_config, say)
+    env = environment_for(spec, target, profile, region, backend, packs,
+                          policy_pack_config if packs else None, say)
     run_operation(env, "preview", lambda cb: env.preview(cb), 0, as_json)
 
+
+
+RunProgramOpt = Annotated[bool | None, typer.Option(
+    "--run-program/--no-run-program",
+    help="Run the program for the provider configuration instead of using the one stored "
+         "in the state (default: on the local target only; on aws a wrong --profile or "
+         "--region would then find nothing and empty the state).")]
 
 
 @app.command()
@@ -147,14 +156,18 @@ def up(spec: SpecArg = Path("envkit.yaml"), target: TargetOpt = None,
            "--yes.")] = False,
        yes: Annotated[bool, typer.Option(
            "--yes", "-y", help="Do not ask for confirmation (required without a terminal, "
-           "as `pulumi up --yes`).")] = False,
+           "as `pulumi up --yes`); installs the Pulumi CLI when none is found.")] = False,
        refresh: Annotated[bool, typer.Option(
            "--refresh", help="Refresh state first (recovers after an emulator restart).")] = False,
+       run_program: RunProgramOpt = None,
+       details: Annotated[bool, typer.Option(
+           "--details", help="Before the question, show the full plan tables too.")] = False,
        policy_pack: PolicyPackOpt = None, policy_pack_config: PolicyConfigOpt = None,
        no_policy: NoPolicyOpt = False) -> None:
     """Create or update the environment, as `pulumi up`: the plan and the policy verdict
     first, then a question (--yes skips it). A mandatory violation stops it before the
-    engine starts."""
+    engine starts; your own --policy-pack packs run in an engine preview before any
+    change."""
     from ..errors import UsageError
     from ..planner import plan as make_plan
 
@@ -169,23 +182,26 @@ def up(spec: SpecArg = Path("envkit.yaml"), target: TargetOpt = None,
     if interactive:
         from ..render import render_plan
 
-        render_plan(offline, console)
+        render_plan(offline, console, details=details)
     else:
         say(f"plan: {offline.environment} ({offline.region}) has {total} resources "
             "(offline plan; `envkit plan` shows them)")
     if not no_policy:
         offline_gate(spec, offline, policy_pack_config, say)
-    ensure_cli(interactive, say)
+    packs = chosen_packs(policy_pack, no_policy, make_console(stderr=True).print,
+                         policy_pack_config)
+    ensure_cli(interactive, say, yes)
     if interactive and not yes:
         from ..targets import resolve_target
 
         chosen = resolve_target(target or recorded_environment(offline.environment).get("target"),
                                 region or offline.region, profile, start_emulator=False)
-        typer.confirm(f"Create or update '{offline.environment}' ({total} resources) on "
-                      f"{chosen.kind}?", default=False, abort=True)
-    env = environment_for(spec, target, profile, region, backend,
-                       chosen_packs(policy_pack, no_policy, make_console(stderr=True).print),
-                       policy_pack_config, say)
+        confirm(f"Do you want to perform this update? ('{offline.environment}', + {total} "
+                f"to create or update, on {chosen.kind})")
+    env = environment_for(spec, target, profile, region, backend, packs,
+                          policy_pack_config if packs else None, say,
+                          preview_packs=bool(policy_pack) and not no_policy,
+                          run_program=run_program)
     result = run_operation(env, "up", lambda cb: env.up(cb, refresh=refresh), total, as_json)
     if not as_json:
         print_outputs(result.outputs, console)
@@ -199,11 +215,11 @@ def up(spec: SpecArg = Path("envkit.yaml"), target: TargetOpt = None,
             say(f"private keys (mode 0400) in {inert(folder)}: {inert(', '.join(keys))}")
 
 
-
 @app.command()
 def down(spec: SpecArg = Path("envkit.yaml"), target: TargetOpt = None,
          profile: ProfileOpt = None, region: RegionOpt = None, backend: BackendOpt = None,
          as_json: EventsJsonOpt = False, yes: YesOpt = False,
+         run_program: RunProgramOpt = None,
          remove: Annotated[bool, typer.Option(
              "--remove", help="Also forget the stack's state and history.")] = False) -> None:
     """Destroy every resource of the environment (asks first unless --yes)."""
@@ -213,10 +229,14 @@ def down(spec: SpecArg = Path("envkit.yaml"), target: TargetOpt = None,
         raise UsageError("refusing to destroy without a terminal to confirm: pass --yes")
     say = (lambda m: None) if as_json else make_console(stderr=True).print
     ensure_cli(not as_json, say)
-    env = environment_for(spec, target, profile, region, backend, say=say)
+    env = environment_for(spec, target, profile, region, backend, say=say,
+                          run_program=run_program)
     if not yes:
-        typer.confirm(f"Destroy every resource of '{env.name}' on {env.target.kind}?",
-                      abort=True)
+        from ..render import render_state_tree
+
+        count = render_state_tree(env.name, env.resources(), make_console(stderr=True))
+        confirm(f"Do you want to perform this destroy? ('{env.name}', - {count} to delete, "
+                f"on {env.target.kind})", "destroy")
     run_operation(env, "destroy", lambda cb: env.destroy(cb), 0, as_json)
     if remove:
         env.remove()
@@ -226,11 +246,22 @@ def down(spec: SpecArg = Path("envkit.yaml"), target: TargetOpt = None,
 @app.command()
 def refresh(spec: SpecArg = Path("envkit.yaml"), target: TargetOpt = None,
             profile: ProfileOpt = None, region: RegionOpt = None, backend: BackendOpt = None,
-            as_json: EventsJsonOpt = False) -> None:
-    """Bring the stack's state in line with what really exists."""
+            as_json: EventsJsonOpt = False, yes: YesOpt = False,
+            run_program: RunProgramOpt = None) -> None:
+    """Bring the stack's state in line with what really exists (asks first unless --yes,
+    which is required without a terminal, as `pulumi refresh`)."""
+    from ..errors import UsageError
+
+    if not yes and (as_json or not is_interactive()):
+        raise UsageError("refusing to refresh without a terminal to confirm: pass --yes "
+                         "(as `pulumi refresh --yes`)")
     say = (lambda m: None) if as_json else make_console(stderr=True).print
     ensure_cli(not as_json, say)
-    env = environment_for(spec, target, profile, region, backend, say=say)
+    env = environment_for(spec, target, profile, region, backend, say=say,
+                          run_program=run_program)
+    if not yes:
+        confirm(f"Do you want to perform this refresh? ('{env.name}' on {env.target.kind}; "
+                "no resources will be modified, just the stack's state)", "refresh")
     run_operation(env, "refresh", lambda cb: env.refresh(cb), 0, as_json)
 
 

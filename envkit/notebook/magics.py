@@ -101,7 +101,9 @@ def run_command(line: str) -> Any:
         return InspectionView(inspect_environment(spec.name, target, args.check_web))
     packs = engine_packs(None, not args.no_policy, _warn) if args.command in (
         "preview", "up") else []
-    env = Environment(spec, target=args.target, profile=args.profile, policy_packs=packs)
+    # envkit's own pack: the offline gate runs it before up, so no extra engine preview.
+    env = Environment(spec, target=args.target, profile=args.profile, policy_packs=packs,
+                      preview_packs=False)
     if args.command == "outputs":
         return OutputsView(env.outputs(show_secrets=args.show_secrets))
     if args.command == "down" and not args.yes:

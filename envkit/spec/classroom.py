@@ -1,7 +1,8 @@
 """The ``classroom`` section of a spec: a roster, the per-student parts, the lease.
 
 A classroom turns one lab into one shared stack plus one stack per student. The section
-names the roster (inline ids, a count with a name pattern, or a CSV file ``id,email[,name]``)
+names the roster (inline ids, a count with a name pattern, or a CSV file: envkit's
+``id,email[,name]``, GitHub Classroom's export or Classroom 50's roster.csv, local or in S3)
 and which users, key pairs, security groups and instances are per student; everything else
 in the spec (account alias, password policy, groups, roles, the network, any other users or
 instances) is shared. Checks that need the whole spec (names that must exist, isolation,
@@ -13,8 +14,6 @@ reported together with the rest.
 from __future__ import annotations
 
 import ast
-import csv
-import io
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -117,7 +116,7 @@ class RosterSpec(StrictModel):
     students: list[str | RosterEntry] | None = Field(None, max_length=MAX_STUDENTS)
     count: int | None = Field(None, ge=1, le=MAX_STUDENTS)
     pattern: str = Field("student{n:02}", min_length=1, max_length=64)
-    csv: Path | None = None
+    csv: Path | str | None = None
     _inline: bool = PrivateAttr(default=False)
 
     @field_validator("pattern")
@@ -131,11 +130,18 @@ class RosterSpec(StrictModel):
 
     @field_validator("csv")
     @classmethod
-    def _csv_file(cls, value: Path | None, info: ValidationInfo) -> Path | None:
+    def _csv_file(cls, value: Path | str | None, info: ValidationInfo) -> Path | str | None:
         if value is None:
             return None
-        path = _resolve(value, info)
-        if not path.is_file():
+        if isinstance(value, str) and value.startswith("s3://"):
+            from .roster import s3_problem
+
+            problem = s3_problem(value)
+            if problem:
+                raise ValueError(problem)
+            return value  # read with the AWS credentials when the roster is first needed
+        path = _resolve(Path(value), info)
+        if not path.exists():  # what it is (a FIFO, a folder) is the bounded reader's call
             raise ValueError(f"roster file '{value}' does not exist")
         return path
 
@@ -174,8 +180,45 @@ class QuotaSpec(StrictModel):
     users: int | None = Field(None, ge=1, le=100000)
 
 
+class BudgetSpec(StrictModel):
+    """An AWS Budgets budget on what the class costs (resources tagged ``envkit:class``):
+    monthly, in US dollars; ``notify`` (default: the lab's owner) is emailed when actual
+    spend passes each of ``thresholds`` (percent); with ``deny_at`` (percent), a budget
+    action attaches a policy to the student group that denies starting or launching
+    instances (docs/classroom-leases.md)."""
+
+    monthly_usd: float = Field(gt=0, le=1_000_000)
+    notify: list[str] = Field(default_factory=list, max_length=10)
+    thresholds: list[int] = Field(default_factory=lambda: [80, 100], min_length=1,
+                                  max_length=5)
+    deny_at: int | None = Field(None, ge=1, le=1000)
+
+    @field_validator("notify")
+    @classmethod
+    def _emails(cls, value: list[str]) -> list[str]:
+        for address in value:
+            problem = _email_problem(address) if address else "an empty address"
+            if problem:
+                raise ValueError(problem)
+        return value
+
+    @field_validator("thresholds")
+    @classmethod
+    def _percentages(cls, value: list[int]) -> list[int]:
+        if any(not 1 <= t <= 1000 for t in value) or len(set(value)) != len(value):
+            raise ValueError("thresholds are distinct percentages from 1 to 1000")
+        return value
+
+
 class ClassroomSpec(StrictModel):
-    """A class: the roster, the per-student parts, the per-student lease and concurrency."""
+    """A class: the roster, the per-student parts, the per-student lease and concurrency.
+
+    ``expiry_schedule`` (default true): each student stack also makes EventBridge Scheduler
+    schedules that, at the lease's end, stop the student's instances and remove their
+    console password in AWS itself, whether or not ``envkit reap`` runs. ``budget``: an AWS
+    Budgets budget on the class's cost (:class:`BudgetSpec`).
+    """
+
 
     roster: RosterSpec
     per_student: PerStudentSpec = Field(default_factory=PerStudentSpec)
@@ -184,6 +227,8 @@ class ClassroomSpec(StrictModel):
     student_group: GroupName = "students"
     student_permissions: list[PolicyStatement] = Field(default_factory=list, max_length=20)
     quotas: QuotaSpec = Field(default_factory=QuotaSpec)
+    expiry_schedule: bool = True
+    budget: BudgetSpec | None = None
     _students: list[Student] | None = PrivateAttr(default=None)
 
     @model_validator(mode="wrap")
@@ -252,55 +297,29 @@ def _load_roster(roster: RosterSpec) -> tuple[list[Student], list[int], list[Pro
     return students, positions, problems
 
 
-def read_roster_csv(path: Path) -> list[Student]:
-    """Read ``id,email[,name]`` rows; every problem is a SpecIssue at the CSV's line."""
-    file = str(path)
-    try:
-        size = path.stat().st_size
-        if size > MAX_ROSTER_BYTES:
-            raise SpecError(SpecIssue("", f"the roster is {size:,} bytes; the limit is "
-                                          f"{MAX_ROSTER_BYTES:,}", file=file))
-        text = path.read_bytes().decode("utf-8-sig")
-    except OSError as exc:
-        raise SpecError(SpecIssue("", f"cannot read the roster: {exc}", file=file)) from None
-    except UnicodeDecodeError:
-        raise SpecError(SpecIssue("", "the roster is not UTF-8 text", file=file)) from None
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    issues: list[SpecIssue] = []
+def read_roster_csv(path: Path | str) -> list[Student]:
+    """Read a roster (envkit's ``id,email[,name]``, GitHub Classroom's export or Classroom
+    50's roster.csv; a file or an ``s3://`` object, see :mod:`envkit.spec.roster`); every
+    problem is a SpecIssue at the CSV's line."""
+    from .roster import parse_rows, read_roster_text
+
+    text, file = read_roster_text(path, MAX_ROSTER_BYTES)
+    _, rows, issues = parse_rows(text, file)
     students: list[Student] = []
     lines: list[int] = []
-    try:
-        header = [h.strip().lower() for h in next(reader, [])]
-        if header not in (["id", "email"], ["id", "email", "name"]):
-            raise SpecError(SpecIssue("", "the first line must be the header id,email or "
-                                          f"id,email,name; found {','.join(header)[:80]!r}",
-                                      file=file, line=1))
-        for row in reader:
-            line = reader.line_num
-            if not any(cell.strip() for cell in row):
-                continue
-            if len(students) + len(issues) >= MAX_STUDENTS:
-                raise SpecError(SpecIssue("", f"more than {MAX_STUDENTS:,} students (AWS's "
-                                              "default quota of IAM users)", file=file,
-                                          line=line))
-            if len(row) != len(header):
-                issues.append(SpecIssue("", f"expected {len(header)} fields "
-                                            f"({','.join(header)}), found {len(row)}",
-                                        file=file, line=line))
-                continue
-            cells = dict(zip(header, (c.strip() for c in row), strict=True))
-            found = [(key, message) for key, message in (
-                ("id", student_id_problem(cells["id"])),
-                ("email", _email_problem(cells["email"])),
-                ("name", _name_problem(cells.get("name")))) if message]
-            issues += [SpecIssue(key, message, file=file, line=line) for key, message in found]
-            if not found:
-                students.append(Student(cells["id"], cells["email"] or None,
-                                        cells.get("name") or None))
-                lines.append(line)
-    except csv.Error as exc:
-        raise SpecError(SpecIssue("", f"malformed CSV: {exc}", file=file,
-                                  line=reader.line_num)) from None
+    for line, cells in rows:
+        if len(students) >= MAX_STUDENTS:
+            raise SpecError(SpecIssue("", f"more than {MAX_STUDENTS:,} students (AWS's "
+                                          "default quota of IAM users)", file=file, line=line))
+        found = [(key, message) for key, message in (
+            ("id", student_id_problem(cells["id"])),
+            ("email", _email_problem(cells["email"])),
+            ("name", _name_problem(cells.get("name")))) if message]
+        issues += [SpecIssue(key, message, file=file, line=line) for key, message in found]
+        if not found:
+            students.append(Student(cells["id"], cells["email"] or None,
+                                    cells.get("name") or None))
+            lines.append(line)
     if issues:
         raise SpecError(issues)
     if not students:
@@ -446,6 +465,12 @@ def check_classroom(spec: EnvironmentSpec) -> list[Problem | SpecIssue]:
                                                 "time: set classroom.ttl (e.g. 2w) or the "
                                                 "lab's ttl",
                                 (("classroom", "ttl"), ("ttl",))))
+    if c.budget is not None and not c.budget.notify and _email_problem(spec.owner) is not None:
+        path = ("classroom", "budget", "notify")
+        problems.append(Problem(("classroom", "budget"), "a budget tells someone when the class "
+                                                         "spends too much: list them in notify "
+                                                         "(the owner is not an email address)",
+                                (path, ("owner",))))
     shared_users = {u.lower(): u for u in spec.iam.users if u not in per.users}
     for s in students:
         if s.id.lower() in shared_users:

@@ -88,9 +88,26 @@ def test_class_up_status_handout_down_on_the_local_emulator(tmp_path):
             {"Name": "instance-state-name", "Values": ["running"]}])["Reservations"]
         assert len(tagged) == 1
 
+        # The lease ends in AWS: each student's schedules, in the class's group.
+        scheduler = local.boto3_session("us-east-1").client("scheduler",
+                                                            endpoint_url=emulator.endpoint)
+        group = "envkit-e2e-class"
+        assert {s["Name"] for s in scheduler.list_schedules(GroupName=group)["Schedules"]} == {
+            "e2e-class-ann-stop", "e2e-class-ann-signin", "e2e-class-bob-stop",
+            "e2e-class-bob-signin"}
+        stop = scheduler.get_schedule(Name="e2e-class-ann-stop", GroupName=group)
+        assert stop["Target"]["Arn"] == "arn:aws:scheduler:::aws-sdk:ec2:stopInstances"
+        assert json.loads(stop["Target"]["Input"]) == {
+            "InstanceIds": [tagged[0]["Instances"][0]["InstanceId"]]}
+        extend = envkit("class", "extend", str(spec), "ann", "1d", cwd=tmp_path)
+        assert extend.returncode == 0, extend.stderr
+        moved = scheduler.get_schedule(Name="e2e-class-ann-stop", GroupName=group)
+        assert moved["ScheduleExpression"] > stop["ScheduleExpression"]  # at(ISO) sorts by time
+
         down = envkit("class", "down", str(spec), "--yes", "--json", cwd=tmp_path)
         assert down.returncode == 0, down.stderr
         assert json.loads(down.stdout.splitlines()[-1])["counts"] == {"destroyed": 3}
+        assert not scheduler.list_schedule_groups(NamePrefix=group)["ScheduleGroups"]
     finally:
         local.stop()
 

@@ -128,7 +128,7 @@ def test_lifecycle_on_the_local_emulator(tmp_path):
         # The emulator restarts (on the same port): refresh reaches it, up recreates.
         local.stop()
         local.start()
-        refresh = envkit("refresh", "--target", "local", "--json", cwd=tmp_path)
+        refresh = envkit("refresh", "--target", "local", "--json", "--yes", cwd=tmp_path)
         assert refresh.returncode == 0, refresh.stderr + refresh.stdout
         again = envkit("up", "--target", "local", "--json", "--yes", "--refresh", cwd=tmp_path)
         assert again.returncode == 0, again.stderr + again.stdout
