@@ -102,10 +102,17 @@ def instantiate(folder: Path, project: str) -> None:
         path.write_text(text)
 
 
-def run_gate(folder: Path, program: dict[str, Any], timeout: float) -> dict[str, Any]:
-    """``envkit policy check FOLDER --format json``: exit code, document (if any), stderr."""
+def run_gate(folder: Path, program: dict[str, Any], timeout: float,
+             install: bool = False) -> dict[str, Any]:
+    """``envkit policy check FOLDER --format json``: exit code, document (if any), stderr.
+
+    ``install`` lets the gate prepare each project's pinned environment as `pulumi install`
+    does (downloads from the package index; minutes per program); without it every program
+    runs on this interpreter's packages (``--python``)."""
     argv = [sys.executable, "-c", _CLI, "policy", "check", str(folder), "--format", "json",
             "--timeout", str(timeout)]
+    if not install:
+        argv += ["--python", sys.executable]
     if program.get("stack"):
         argv += ["--stack", program["stack"]]
     for item in program.get("config") or []:
@@ -198,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", nargs="*", help="program names to run")
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=120.0)
+    parser.add_argument("--install", action="store_true",
+                        help="let the gate install each project's pinned requirements")
     parser.add_argument("--raw", type=Path,
                         help="also write each run's JSON document and stderr here")
     args = parser.parse_args(argv)
@@ -214,7 +223,7 @@ def main(argv: list[str] | None = None) -> int:
                 run = {"exit": None, "document": None, "seconds": 0.0,
                        "stderr": f"not materialized: {exc}"}
             else:
-                run = run_gate(folder, program, args.timeout)
+                run = run_gate(folder, program, args.timeout, install=args.install)
             if args.raw is not None:
                 args.raw.mkdir(parents=True, exist_ok=True)
                 (args.raw / f"{program['name']}.json").write_text(json.dumps(

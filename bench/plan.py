@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import random
 import re
 import statistics
 import subprocess
@@ -98,13 +99,16 @@ def _floor_body(records):
 
 
 def _side_by_side(fns, repeat: int) -> list[float]:
-    """Median time of each function, run in alternation (a, b, a, b, ...) so that whatever
-    else the machine is doing weighs on both sides alike."""
+    """Median time of each function, run in alternation so that whatever else the machine
+    is doing weighs on both sides alike. Each round takes the sides in a shuffled (seeded)
+    order: a cost that comes back every k runs, such as a full garbage collection, would
+    otherwise fall on the same side every time in strict a, b, a, b order."""
+    order = random.Random(20261207)
     times: list[list[float]] = [[] for _ in fns]
     for _ in range(repeat):
-        for i, fn in enumerate(fns):
+        for i in order.sample(range(len(fns)), len(fns)):
             start = time.perf_counter()
-            fn()
+            fns[i]()
             times[i].append(time.perf_counter() - start)
     return [statistics.median(t) for t in times]
 

@@ -1,4 +1,4 @@
-"""Every bound on what envkit reads from a user, in one place (README: "Security model").
+"""Every bound on what envkit reads from a user, in one place (docs/security.md).
 
 A spec, a ``%%envkit`` cell and a policy config are untrusted text: they are read only from
 a regular file (or given as text on purpose), up to a size; the YAML inside may nest, alias

@@ -89,7 +89,7 @@ class Plan:
         return [r for r in self.resources if r.parent == urn]
 
     def to_dict(self) -> dict[str, Any]:
-        """The stable JSON document of ``envkit plan --json`` (see README, "Plan JSON")."""
+        """The stable JSON document of ``envkit plan --json`` (docs/reference.md, "Plan JSON")."""
         return {
             "schema_version": PLAN_SCHEMA_VERSION,
             "environment": self.environment,
@@ -262,11 +262,46 @@ def plan(spec: EnvironmentSpec | Any, *, expires_at: datetime | None = None) -> 
     from .stack_program import program
 
     with _LOCK:
+        _freeze_long_lived()
         resources_, outputs = run_mocked(
             spec.name, spec.region, spec.availability_zone,
             lambda: program(spec, expires_at=expires_at))
+        _freeze_long_lived()
     return Plan(environment=spec.name, region=spec.region, resources=resources_,
                 outputs=outputs, source=source, spec=spec)
+
+
+_FREEZES = 0
+
+
+def _freeze_long_lived() -> None:
+    """Move the objects that live as long as the process into Python's permanent GC
+    generation: before the first plan (pulumi, pulumi_aws, envkit's program) and once
+    more after it (what the first run imported lazily: more pulumi_aws, botocore, ruamel).
+
+    Those are ~180,000 objects. Unfrozen, every full (generation 2) collection during a
+    plan walks all of them: 45-450 ms each on the 2-core bench machine, several per
+    plan, whatever the lab's size. That fixed cost was bench/plan.py's "+76-110%" on the
+    generated 10-user lab (docs/benchmarks.md has the profile). A young-generation
+    collection before the second freeze keeps the first run's garbage out of it but for
+    a few thousand objects, once per process.
+    """
+    global _FREEZES
+    if _FREEZES >= 2:
+        return
+    import gc
+
+    if _FREEZES == 0:
+        # Imported here on the calling thread, also because pulumi_aws's lazy submodule
+        # import is not thread-safe.
+        import pulumi_aws.ec2
+        import pulumi_aws.iam  # noqa: F401
+
+        from . import stack_program  # noqa: F401
+    else:
+        gc.collect(1)
+    gc.freeze()
+    _FREEZES += 1
 
 
 def run_mocked(stack: str, region: str, zone: str, body: Any

@@ -15,7 +15,7 @@ from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
-from .limits import printable
+from .limits import plural, printable
 from .planner import SECRET, UNKNOWN, Plan, PlannedResource
 
 
@@ -37,8 +37,15 @@ def _label(r: PlannedResource) -> str:
     return f"{marker} {inert(r.name)}  [dim]{inert(_short(r.type))}[/dim]"
 
 
+#: How an empty mapping or list reads in an outputs table (a lab without roles: "roles
+#: none", not "roles {}").
+NONE = "none"
+
+
 def _flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
-    if isinstance(value, dict) and value:
+    if isinstance(value, (dict, list)) and not value:
+        return [(prefix, NONE)]
+    if isinstance(value, dict):
         rows: list[tuple[str, Any]] = []
         for k, v in value.items():
             rows += _flatten(v, f"{prefix}.{k}" if prefix else str(k))
@@ -187,10 +194,12 @@ def render_policy(report: Any, console: Console, minimum: str = "advisory",
     verdict = (f"[red]{len(report.mandatory)} mandatory[/red]" if report.mandatory
                else "[green]0 mandatory[/green]")
     notices = sum(f.kind == "notice" for f in report.findings)
+    gaps = getattr(report, "not_evaluated", [])
     console.print(f"[bold]{inert(title)}[/bold] ({inert(report.pack)}, {report.resources} "
                   "resources): "
                   f"{verdict}, {len(report.advisory)} advisory"
-                  + (f", {notices} could not be checked offline" if notices else ""))
+                  + (f", {notices} could not be checked offline" if notices else "")
+                  + (f", {plural(len(gaps), 'component')} not evaluated" if gaps else ""))
     for f in findings:
         level = {"mandatory": "[red]mandatory[/red]", "advisory": "[yellow]advisory[/yellow]"
                  }.get(f.level, f.level) if f.kind == "violation" else f"[dim]{f.kind}[/dim]"
@@ -198,6 +207,10 @@ def render_policy(report: Any, console: Console, minimum: str = "advisory",
         console.print(f"{level}  [bold]{inert(f.policy)}[/bold]  "
                       f"{inert(f.resource_name or 'stack')}{inert(where)}")
         console.print(f"    {inert(f.message)}")
+        if f.placeholders:
+            console.print(f"    [dim]depends on values envkit assigned offline: "
+                          f"{inert(', '.join(f.placeholders[:3]))}"
+                          f"{', ...' if len(f.placeholders) > 3 else ''}[/dim]")
         if f.kind == "violation" and f.remediation:
             console.print(f"    [dim]fix: {inert(f.remediation)}[/dim]")
     for note in getattr(report, "notes", []):

@@ -225,6 +225,9 @@ def test_dashboard_renders_in_jupyterlab(jupyterlab, tmp_path):
         assert "Planned outputs" in text and "(known after up)" in text and "[secret]" in text
         assert "`" not in dashboard.inner_text()
         shoot("outputs-planned")
+        widget.get_by_role("tab", name="Events").click()
+        assert "plan: 17 resources" in dashboard.inner_text()  # the log is what shows now
+        assert "`" not in dashboard.inner_text()
 
         # Deploy through the engine stand-in (no Pulumi CLI here); a click while it runs is
         # refused where the reader looks: the status line.

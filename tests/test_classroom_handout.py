@@ -147,6 +147,10 @@ def test_roster_widget_shows_each_student_and_reveals_one_at_a_time(deployed):
 def test_roster_widget_before_deployment_reveals_nothing(monkeypatch):
     classroom_fakes.install(monkeypatch)
     widget = Classroom(CLASS, target=AWS).widget()
+    assert [c.value for c in widget.column_header.children] == [
+        "<b>student</b>", "<b>state</b>", "<b>resources</b>", "<b>lease ends</b>",
+        "<b>sign-in details</b>"]
+    assert widget.widget.children[2] is widget.column_header  # above the students' rows
     assert widget.rows["dana"]["state"].value == "not deployed"
     widget.rows["dana"]["reveal"].value = True
     assert "dana is not deployed yet" in widget.rows["dana"]["details"].value

@@ -48,6 +48,14 @@ def engine(monkeypatch, emulator):
     return fake
 
 
+
+def recorded_as_deployed(name: str = "aws-basics") -> None:
+    """What `envkit up` records on this machine, for tests whose stack only the engine
+    stand-in holds: commands on a never-deployed environment stop before the engine."""
+    home.update_registry(name, target="local", region="us-east-1", status="deployed",
+                         resources=0)
+
+
 runner = CliRunner()
 
 
@@ -150,7 +158,17 @@ def test_status_with_the_emulator_stopped_is_one_line(emulator):
 def test_init_writes_a_starter_and_refuses_to_overwrite(tmp_path):
     done = run_envkit("init", cwd=tmp_path)
     assert done.returncode == 0
-    assert (tmp_path / "envkit.yaml").read_text() == BASICS.read_text()
+    written = (tmp_path / "envkit.yaml").read_text()
+    # The shipped lab, but for the header's note to envkit's maintainers.
+    assert written.split("\nname:", 1)[1] == BASICS.read_text().split("\nname:", 1)[1]
+    assert "reference for the spec format" not in written
+    assert written.startswith("# envkit environment spec: the \"AWS basics\" lab")
+    assert "next: envkit plan envkit.yaml" in done.stdout
+    classroom = run_envkit("init", "classroom", "-o", "class.yaml", cwd=tmp_path)
+    assert "next: envkit class plan class.yaml" in classroom.stdout
+    assert "`envkit class plan class.yaml`" in (tmp_path / "class.yaml").read_text()
+    planned = run_envkit("class", "plan", "class.yaml", cwd=tmp_path)
+    assert planned.returncode == 0, planned.stderr
     again = run_envkit("init", "iam-basics", cwd=tmp_path)
     assert again.returncode == 2 and "--force" in again.stderr
     unknown = run_envkit("init", "nope", "-o", "x.yaml", cwd=tmp_path)
@@ -209,6 +227,7 @@ def test_outputs_show_secrets_only_when_asked(engine):
 
 
 def test_ssh_prints_the_command_built_from_its_parts(engine):
+    recorded_as_deployed()
     key = home.keys_dir("aws-basics") / "learning-ec2.pem"
     assert invoke("ssh", "web", str(BASICS), "--target", "local").stdout.strip() == \
         shlex.join(["ssh", "-i", str(key), "ec2-user@1.2.3.4"])
@@ -227,6 +246,8 @@ def test_down_with_yes_destroys_and_removes_keys(engine):
 
 def test_down_without_yes_and_without_a_terminal_refuses(engine, capsys):
     from envkit.cli import main
+
+    recorded_as_deployed()
 
     with pytest.raises(SystemExit) as code:
         main(["down", str(BASICS), "--target", "local"])
@@ -355,6 +376,7 @@ def test_up_at_a_real_terminal_asks_before_anything_runs(tmp_path):
 
 
 def test_cancel_says_what_it_did(engine):
+    recorded_as_deployed()
     result = invoke("cancel", str(BASICS), "--target", "local")
     assert result.exit_code == 0, result.output
     assert "no update held the lock" in result.output
@@ -424,6 +446,7 @@ def test_ssh_run_execs_an_argv_list_and_paths_stay_one_argument(engine, monkeypa
     spec.write_text(BASICS.read_text().replace(
         "learning-ec2: {}", "learning-ec2: {public_key_file: -oProxyCommand=id.pub}"))
     assert "public_key_file" in spec.read_text()
+    recorded_as_deployed()
     ran: list = []
     monkeypatch.setattr(os, "execvp", lambda file, argv: ran.append((file, argv)))
     with pytest.raises(SystemExit) as code:

@@ -4,6 +4,7 @@ run through the gate in a real child process, held to its expected verdict, find
 
 from __future__ import annotations
 
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -27,7 +28,7 @@ def outcomes() -> dict[str, Any]:
         try:
             return check(CORPUS / "programs" / entry["id"], config,
                          stack=entry.get("stack"), config=entry.get("config") or [],
-                         timeout=120)
+                         timeout=120, python=sys.executable)  # the pins are envkit's own
         except Exception as exc:  # noqa: BLE001 - reported per entry below
             return exc
 

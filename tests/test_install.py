@@ -150,7 +150,10 @@ def test_init_plan_and_policy_check_run_from_the_wheel(installed, tmp_path):
     init = envkit(installed, "init", "--notebooks")
     assert init.returncode == 0, init.stderr
     work = installed["work"]
-    assert (work / "envkit.yaml").read_bytes() == BASICS.read_bytes()
+    written = (work / "envkit.yaml").read_text()
+    assert "reference for the spec format" not in written  # no note to envkit's maintainers
+    assert written.endswith(BASICS.read_text().split("\nname:", 1)[1])  # the lab as shipped
+    assert "next: envkit plan envkit.yaml" in init.stdout
     assert sorted(p.name for p in (work / "notebooks").glob("*.ipynb")) == [
         "01-iam-basics.ipynb", "02-ec2-web-server.ipynb", "03-policy-gate.ipynb",
         "04-classroom.ipynb"]
@@ -208,3 +211,73 @@ def test_gitignore_covers_what_init_jupyter_and_builds_write():
     kept = _run(["git", "-C", ROOT, "check-ignore", "--no-index", "labs/aws-basics.yaml",
                  "notebooks/01-iam-basics.ipynb", "envkit/labs"])
     assert kept.returncode == 1 and not kept.stdout  # none of these is ignored
+
+
+def test_init_notebooks_then_run_all_of_every_notebook_from_the_wheel(installed, tmp_path,
+                                                                      monkeypatch):
+    """As a user does after `pipx install`: an empty folder, `envkit init --notebooks`, the
+    kernel installed, then Run All of each copied notebook (nbclient drives the wheel's
+    kernel; nothing of the checkout is on its path)."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    folder = tmp_path / "course"
+    folder.mkdir()
+    init = _run([installed["venv"] / "bin" / "envkit", "init", "--notebooks"], cwd=folder,
+                env=installed["env"])
+    assert init.returncode == 0, init.stderr
+    assert "open these copies" in init.stdout
+    prefix = tmp_path / "jupyter"
+    kernel = envkit(installed, "kernel", "install", "--prefix", str(prefix))
+    assert kernel.returncode == 0, kernel.stderr
+    monkeypatch.setenv("JUPYTER_PATH", str(prefix / "share" / "jupyter"))
+    copies = sorted((folder / "notebooks").glob("*.ipynb"))
+    assert [p.name for p in copies] == ["01-iam-basics.ipynb", "02-ec2-web-server.ipynb",
+                                        "03-policy-gate.ipynb", "04-classroom.ipynb"]
+    for path in copies:
+        nb = nbformat.read(path, as_version=4)
+        nb.cells.append(nbformat.v4.new_code_cell("import envkit; print('envkit from', "
+                                                  "envkit.__file__)"))
+        NotebookClient(nb, kernel_name="envkit", timeout=300,
+                       resources={"metadata": {"path": str(path.parent)}}
+                       ).execute(env=installed["env"])
+        errors = [out for cell in nb.cells for out in cell.get("outputs", [])
+                  if out["output_type"] == "error"]
+        assert not errors, (path.name, errors[0].get("ename"), errors[0].get("evalue"))
+        where = nb.cells[-1].outputs[0]["text"].split("envkit from ", 1)[1].strip()
+        assert Path(where).is_relative_to(installed["venv"]), (path.name, where)
+
+
+def test_wheel_ships_notebooks_without_outputs_whatever_the_working_copy_holds(tmp_path):
+    """JupyterLab autosaves outputs into notebooks/; a wheel built afterwards must still
+    ship the notebooks as committed, without outputs."""
+    import nbformat
+
+    tree = tmp_path / "tree"
+    listed = _run(["git", "-C", ROOT, "ls-files", "-z"])
+    if listed.returncode != 0:
+        pytest.skip(f"{ROOT} is not a git checkout (an sdist?): no tracked files to copy")
+    for name in listed.stdout.split("\0"):
+        source = ROOT / name
+        if name and (source.is_file() or source.is_symlink()):
+            (tree / name).parent.mkdir(parents=True, exist_ok=True)
+            if source.is_symlink():
+                (tree / name).symlink_to(os.readlink(source))
+            else:
+                (tree / name).write_bytes(source.read_bytes())
+    dirty = tree / "notebooks" / "01-iam-basics.ipynb"
+    nb = nbformat.read(dirty, as_version=4)
+    nb.cells[1].outputs = [nbformat.v4.new_output("stream", text="autosaved output\n")]
+    nb.cells[1].execution_count = 7
+    nbformat.write(nb, dirty)
+    clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = _run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir",
+                 tmp_path / "dist", tree], env=clean)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    with zipfile.ZipFile(next((tmp_path / "dist").glob("envkit-*.whl"))) as wheel:
+        shipped = nbformat.reads(wheel.read("envkit/notebooks/01-iam-basics.ipynb").decode(),
+                                 as_version=4)
+    assert shipped.cells[1].source == nb.cells[1].source
+    for cell in shipped.cells:
+        if cell.cell_type == "code":
+            assert not cell.outputs and cell.execution_count is None

@@ -333,6 +333,62 @@ def test_buttons_and_panels_exist():
         assert "`" not in panel.value
 
 
+def test_deploy_is_the_primary_action_only_where_the_engine_is(monkeypatch):
+    monkeypatch.setattr("envkit.engine.find_pulumi", lambda: None)
+    without = dashboard()
+    assert without.buttons["Deploy"].button_style == ""
+    assert "Pulumi CLI" in without.buttons["Deploy"].tooltip
+    monkeypatch.setattr("envkit.engine.find_pulumi", lambda: "/opt/pulumi/bin/pulumi")
+    assert dashboard().buttons["Deploy"].button_style == "primary"
+
+
+def test_the_event_log_shows_code_not_backticks(monkeypatch):
+    monkeypatch.setattr("envkit.engine.find_pulumi", lambda: None)
+    dash = dashboard()
+    dash.say("the Pulumi CLI is not installed: `envkit install-pulumi`", "error")
+    assert "`" not in dash.log.value
+    assert "<code>envkit install-pulumi</code>" in dash.log.value
+
+
+def test_the_plan_tab_holds_the_tree_and_counts_not_outputs_and_policy(monkeypatch):
+    monkeypatch.setattr("envkit.engine.find_pulumi", lambda: None)
+    dash = dashboard()
+    dash.plan()
+    dash.wait(60)
+    panel = dash.plan_panel.value
+    assert "envkit-counts" in panel and "aws-basics-web" in panel
+    assert "envkit-outputs" not in panel and "sign_in_url" not in panel  # the Outputs tab's
+    assert "ec2-detailed-monitoring" not in panel  # the Policy tab's
+    assert "sign_in_url" in dash.outputs_panel.value
+    assert "ec2-detailed-monitoring" in dash.policy_panel.value
+
+
+@pytest.mark.parametrize("line,says", [
+    ('plan "lab.yaml', "%envkit: No closing quotation in: plan \"lab.yaml"),
+    ("plan ~nosuchuser/x.yaml", "no environment named '~nosuchuser/x.yaml'"),
+    ("plan " + "a" * 3000, "no environment named 'aaaa"),
+    ("plan " + "a" * 5000, "the line is 5,005 characters; at most 4,096"),
+])
+def test_hostile_magic_lines_are_one_line_usage_errors(shell, line, says):
+    from IPython.core.error import UsageError
+
+    with pytest.raises(UsageError) as raised:
+        shell.run_line_magic("envkit", line)
+    message = str(raised.value)
+    assert says in message and len(message) < 400 and "\n" not in message
+
+
+def test_a_failed_magic_suggests_the_magic_not_the_shell_command():
+    from envkit.notebook.magics import as_magic
+    from envkit.states import state_of
+
+    line = state_of("aws-basics", {}, None, "labs/aws-basics.yaml").line()
+    assert "`envkit up labs/aws-basics.yaml`" in line
+    assert "`%envkit up labs/aws-basics.yaml`" in as_magic(line)
+    assert as_magic("run `envkit policy check x.yaml`") == "run `%envkit policy x.yaml`"
+    assert as_magic("`envkit install-pulumi`") == "`envkit install-pulumi`"  # no such magic
+
+
 def test_dashboard_of_an_unknown_name_says_so():
     from IPython.core.error import UsageError
 
@@ -537,7 +593,7 @@ def test_notebook_runs_top_to_bottom(path, kernel_prefix, tmp_path):
     if path.name == "04-classroom.ipynb":
         assert "web-class: 5 students, 6 stacks, 68 resources" in joined
         assert "classroom-student-scope: group 'web-class-students'" in joined  # caught
-        assert "class per hour: None - no price for" in joined  # unknown, with the reason
+        assert "class per hour: unknown - no price for" in joined  # unknown, with the reason
         assert "class of 5 $0.0814/h" in joined
         assert "over the budget of maxClassHourlyCost $0.0500/hour" in joined
         assert "Roster of web-class: 5 students" in joined

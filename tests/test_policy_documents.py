@@ -135,7 +135,7 @@ def test_json_flag_is_the_json_format(tmp_path):
     other = json.loads(envkit("policy", "check", spec, "--format", "json").stdout)
     assert one == other and one["verdict"] == "pass"
     clash = envkit("policy", "check", spec, "--json", "--format", "sarif")
-    assert clash.returncode == 2 and "exclude each other" in clash.stderr
+    assert clash.returncode == 2 and "ask for two formats" in clash.stderr
 
 
 def test_policy_list_shows_what_each_rule_checks():

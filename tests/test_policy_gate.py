@@ -196,3 +196,12 @@ def test_up_passes_the_shipped_pack_to_the_engine(monkeypatch):
         assert dict(fake.stacks[-1].calls)["up"]["policy_packs"] is None
     finally:
         local.stop()
+
+
+def test_readme_lists_every_rule():
+    from envkit.policy.readme import rules_table
+
+    rules = (ROOT / "docs" / "rules.md").read_text()
+    assert rules_table() in rules, \
+        "docs/rules.md's rule table is stale: python -m envkit.policy.readme"
+

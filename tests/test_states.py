@@ -109,8 +109,9 @@ def test_ls_shows_each_state(emulator):
     assert "emulator-restarted" in done.stdout and "destroyed" in done.stdout
     assert "aws-basics was deployed to a local emulator that has restarted" in done.stdout
     doc = json.loads(envkit("ls", "--json").stdout)
-    assert doc["aws-basics"]["state"]["kind"] == "emulator-restarted"
-    assert doc["old-lab"]["state"]["kind"] == "destroyed"
+    assert [e["environment"] for e in doc] == ["aws-basics", "old-lab"]
+    assert doc[0]["state"]["kind"] == "emulator-restarted"
+    assert doc[1]["state"]["kind"] == "destroyed"
 
 
 def test_the_dashboard_shows_the_state_and_disables_destroy(emulator):

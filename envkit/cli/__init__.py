@@ -139,7 +139,7 @@ _METAVARS = {
     "--output": "PATH", "--prefix": "DIR", "--name": "NAME", "--port": "PORT", "--limit": "N",
     "--stack": "NAME", "--config": "KEY=VALUE", "--timeout": "SECONDS",
     "--format": "[text|json|sarif]", "--level": "[advisory|mandatory]", "--students": "IDS",
-    "--parallel": "N", "--prices": "FILE", "--stack-seconds": "SECONDS",
+    "--parallel": "N", "--prices": "FILE", "--stack-seconds": "SECONDS", "--python": "PYTHON",
 }
 _ARGUMENT_METAVARS = {"spec": "SPEC", "template": "LAB", "instance": "INSTANCE",
                       "target": "SPEC|PROJECT", "args": "LAB [STUDENT] DURATION",

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 import typer
 
 from .. import cli_types
+from ..limits import clip
 
 #: How every envkit (sub)command behaves: plain help text, no shell-completion options, no
 #: pretty tracebacks (envkit reports errors itself), -h as well as --help.
@@ -112,14 +113,70 @@ def make_console(stderr: bool = False, file: Any = None):
     return Console(file=file, stderr=stderr, highlight=False, width=width, soft_wrap=not tty)
 
 
-def spec_source(spec: Path) -> Path:
-    """A spec path, or the spec recorded for an environment of that name."""
-    if spec.exists() or spec.suffix in (".yaml", ".yml"):
+def _recorded_classes() -> list[str]:
+    """The names of the classes deployed from this machine (their records' names)."""
+    from .. import home
+
+    folder = home.location() / "classes"
+    return sorted(p.stem for p in folder.glob("*.json")) if folder.is_dir() else []
+
+
+#: What a class name may look like before it becomes a record's file name.
+_CLASS_NAME = r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}"
+
+
+def spec_source(spec: Path, kind: str = "environment") -> Path:
+    """A spec file, or the spec recorded for an environment (``kind="environment"``) or a
+    class (``kind="class"``) of that name. A name that is neither a file nor known is bad
+    input, and the message says what it is and what exists."""
+    import re
+
+    from ..errors import UsageError
+
+    if spec.exists() or spec.suffix in (".yaml", ".yml") or len(spec.parts) != 1:
         return spec
     from .. import home
 
-    recorded = home.read_registry().get(str(spec), {}).get("spec")
-    return Path(recorded) if recorded else spec
+    name = str(spec)
+    environments = {n: r.get("spec") for n, r in home.read_registry().items()}
+    classes = _recorded_classes()
+    shown = f"'{clip(name)}'"
+    if kind == "class" and name in classes and re.fullmatch(_CLASS_NAME, name):
+        from ..classroom.records import recorded_spec
+
+        recorded = recorded_spec(name)  # a damaged record is exit 2, naming it
+        if recorded:
+            return Path(recorded)
+        raise UsageError(f"the class {shown} has no spec recorded on this machine: give the "
+                         "spec file instead")
+    if kind == "environment" and name in environments:
+        if environments[name]:
+            return Path(environments[name])
+        raise UsageError(f"the environment {shown} has no spec recorded on this machine: "
+                         "give the spec file instead")
+    if kind == "environment" and name in classes:
+        raise UsageError(f"{shown} is a class, not an environment: use `envkit class ...` "
+                         "with it")
+    if kind == "class" and name in environments:
+        raise UsageError(f"{shown} is an environment, not a class: use `envkit ...` with it")
+    known = [*(f"{n} (environment)" for n in sorted(environments)),
+             *(f"{n} (class)" for n in classes)]
+    raise UsageError(f"no environment or class named {shown}, and no such file; known: "
+                     f"{', '.join(known[:20]) or 'none yet (envkit up SPEC creates one)'}")
+
+
+def require_deployed(spec: Path, backend: str | None) -> None:
+    """Before any engine check: an environment never deployed from here (and no other
+    backend named) has no stack to act on; say so, as `status` does (exit 1)."""
+    from ..errors import OperationError
+    from ..spec import load_spec
+    from ..states import current_state
+
+    if backend or os.environ.get("PULUMI_BACKEND_URL"):
+        return  # the stack may live there without a record on this machine
+    state = current_state(load_spec(spec_source(spec)).name, str(spec))
+    if state.kind == "never-deployed":
+        raise OperationError(state.line())
 
 
 def long_running() -> None:

@@ -23,6 +23,7 @@ from ._shared import (
     ensure_engine,
     is_interactive,
     make_console,
+    spec_source,
 )
 
 class_app = typer.Typer(
@@ -69,17 +70,9 @@ NoPolicyOpt = Annotated[bool, typer.Option("--no-policy", help="Skip the policy 
 
 def _source(spec: Path) -> Path:
     """A spec path, or the spec recorded for a class deployed from this machine (its record
-    read as hostile input: a damaged one is exit 2 naming the file and the key)."""
-    if spec.exists() or spec.suffix in (".yaml", ".yml"):
-        return spec
-    import re
-
-    from ..classroom.records import recorded_spec
-
-    if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", spec.name):
-        return spec
-    recorded = recorded_spec(spec.name)
-    return Path(recorded) if recorded else spec
+    read as hostile input: a damaged one is exit 2 naming the file and the key); a name
+    that is neither is exit 2 listing what exists."""
+    return spec_source(spec, "class")
 
 
 def _classroom(spec: Path, **kwargs: Any) -> Any:

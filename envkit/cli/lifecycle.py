@@ -8,13 +8,13 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from .. import cli_types
 from ..errors import EnvkitError
-from ..limits import clip, printable
+from ..limits import clip, plural, printable
 from ._shared import (
     SETTINGS,
     BackendOpt,
@@ -37,6 +37,7 @@ from ._shared import (
     offline_gate,
     print_outputs,
     recorded_environment,
+    require_deployed,
     run_operation,
     spec_source,
 )
@@ -76,13 +77,19 @@ def plan(
 
 
 @app.command()
-def validate(spec: SpecArg = Path("envkit.yaml")) -> None:
+def validate(spec: SpecArg = Path("envkit.yaml"), as_json: JsonOpt = False) -> None:
     """Check a spec and report every problem with its line; exit 2 if there is one."""
     from ..spec import load_spec
 
     loaded = load_spec(spec)
+    if as_json:
+        typer.echo(json.dumps({"valid": True, "source": str(spec), "environment": loaded.name,
+                               "region": loaded.region, "users": len(loaded.iam.users),
+                               "instances": len(loaded.ec2.instances)}))
+        return
     typer.echo(f"{printable(str(spec))}: ok ({loaded.name}, {loaded.region}: "
-               f"{len(loaded.iam.users)} users, {len(loaded.ec2.instances)} instances)")
+               f"{plural(len(loaded.iam.users), 'user')}, "
+               f"{plural(len(loaded.ec2.instances), 'instance')})")
 
 
 @app.command()
@@ -107,7 +114,7 @@ def init(
 
         raise UsageError(f"unknown lab '{template}'{did_you_mean(template, list(labs))}; "
                          f"shipped labs: {', '.join(labs) or 'none found'}")
-    copies = {output: labs[template]}
+    copies: dict[Path, Any] = {output: None}
     if notebooks:
         folder = output.parent / "notebooks"
         copies.update({folder / name: nb for name, nb in shipped.notebooks().items()})
@@ -115,14 +122,17 @@ def init(
     if existing and not force:
         raise UsageError(f"{', '.join(existing)} exist{'s' if len(existing) == 1 else ''}; "
                          "pass --force to overwrite")
+    shown = printable(str(output))
     for path, source in copies.items():
         path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(source.read_bytes())
-    shown = printable(str(output))
-    typer.echo(f"wrote {shown} from {template}; next: envkit plan {shown}")
+        if source is None:
+            path.write_text(shipped.starter_spec(template, shown), encoding="utf-8")
+        else:
+            path.write_bytes(source.read_bytes())
+    typer.echo(f"wrote {shown} from {template}; next: {shipped.next_command(template, shown)}")
     if notebooks:
         typer.echo(f"wrote {len(copies) - 1} notebooks to {output.parent / 'notebooks'}; "
-                   "open them with the envkit kernel (envkit kernel install)")
+                   "open these copies with the envkit kernel (envkit kernel install)")
 
 
 @app.command()
@@ -227,6 +237,7 @@ def down(spec: SpecArg = Path("envkit.yaml"), target: TargetOpt = None,
 
     if not yes and (as_json or not is_interactive()):
         raise UsageError("refusing to destroy without a terminal to confirm: pass --yes")
+    require_deployed(spec, backend)
     say = (lambda m: None) if as_json else make_console(stderr=True).print
     ensure_cli(not as_json, say)
     env = environment_for(spec, target, profile, region, backend, say=say,
@@ -255,6 +266,7 @@ def refresh(spec: SpecArg = Path("envkit.yaml"), target: TargetOpt = None,
     if not yes and (as_json or not is_interactive()):
         raise UsageError("refusing to refresh without a terminal to confirm: pass --yes "
                          "(as `pulumi refresh --yes`)")
+    require_deployed(spec, backend)
     say = (lambda m: None) if as_json else make_console(stderr=True).print
     ensure_cli(not as_json, say)
     env = environment_for(spec, target, profile, region, backend, say=say,
@@ -339,7 +351,8 @@ def outputs(spec: SpecArg = Path("envkit.yaml"), target: TargetOpt = None,
 
 @app.command(name="ls")
 def list_environments(as_json: Annotated[bool, typer.Option(
-        "--json", help="Print one JSON document: each environment's record and state.")
+        "--json", help="Print one JSON document: a list of each environment's record and "
+                       "state.")
         ] = False) -> None:
     """Every environment envkit knows: target, resources, last update, expiry, state."""
     from rich.table import Table
@@ -352,8 +365,10 @@ def list_environments(as_json: Annotated[bool, typer.Option(
         r.get("target") == "local" for r in registry.values()) else None
     states = {name: state_of(name, r, emulator_id) for name, r in registry.items()}
     if as_json:
-        typer.echo(json.dumps({name: {**r, "state": states[name].to_dict()}
-                               for name, r in registry.items()}, indent=2))
+        # A list, as every listing envkit prints: `[]` when there is none.
+        typer.echo(json.dumps([{"environment": name, **registry[name],
+                                "state": states[name].to_dict()}
+                               for name in sorted(registry)], indent=2))
         return
     if not registry:
         typer.echo("no environments yet: envkit up SPEC creates one")
@@ -381,6 +396,7 @@ def history(spec: SpecArg = Path("envkit.yaml"), target: TargetOpt = None,
                 "--limit", "-n", min=1, max=1000,
                 help="How many operations to show, newest first.")] = 10) -> None:
     """The last operations on the environment's stack."""
+    require_deployed(spec, backend)
     ensure_cli(False, print)
     env = environment_for(spec, target, None, None, backend, start_emulator=False, live=False)
     entries = env.history(limit)
@@ -400,6 +416,7 @@ def cancel(spec: SpecArg = Path("envkit.yaml"), target: TargetOpt = None,
                "running on this machine.")] = False) -> None:
     """Release the stack's update lock after an update was killed. On a file (DIY) backend
     this only removes the lock; it stops nothing."""
+    require_deployed(spec, backend)
     ensure_cli(False, print)
     env = environment_for(spec, target, None, None, backend)
     typer.echo(env.cancel(force=force))
@@ -416,6 +433,7 @@ def ssh(instance: Annotated[str, typer.Argument(help="Instance name from the spe
     from ..errors import OperationError, UsageError
     from ..ssh import ssh_argv
 
+    require_deployed(spec, None)
     env = environment_for(spec, target, None, None, None, start_emulator=False, live=False)
     if instance not in env.spec.ec2.instances:
         known = ", ".join(env.spec.ec2.instances) or "none"

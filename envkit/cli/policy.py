@@ -36,23 +36,37 @@ def policy_check(
     fmt: Annotated[str, typer.Option("--format", help="text, json or sarif (json and sarif "
                                                       "are written on every exit code).")
                    ] = "text",
-    as_json: JsonOpt = False,
+    as_json: Annotated[bool, typer.Option(
+        "--json", help="Print one JSON document: the same as --format json.")] = False,
     level: Annotated[str, typer.Option(
         "--level", help="Report advisory and up (default) or mandatory only.")] = "advisory",
     output: Annotated[Path | None, typer.Option("--output", "-o", parser=cli_types.output_file,
                                                 help="Write to a file.")] = None,
+    no_install: Annotated[bool, typer.Option(
+        "--no-install", help="Project only: never create or update the project's virtualenv "
+                             "(as `pulumi install` would); exit 2 where one is needed.")
+    ] = False,
+    python: Annotated[str | None, typer.Option(
+        "--python", help="Project only: run the program with this interpreter (one your "
+                         "pipeline installed the requirements into); nothing is installed.")
+    ] = None,
+    strict: Annotated[bool, typer.Option(
+        "--strict", help="Exit 4 when the verdict is incomplete: a component not evaluated, "
+                         "or a rule that could not check a value offline.")] = False,
 ) -> None:
     """Evaluate the policy pack offline; exit 4 on any mandatory violation.
 
     A Pulumi project's program is run (in a child process, under Pulumi's mocks, without
     AWS credentials): it is your code, so check only projects you would run. A program
     that does not finish normally (an exception, sys.exit, a signal, the timeout) is
-    exit 2, never a pass."""
+    exit 2, never a pass. A project whose Pulumi.yaml names a virtualenv that does not
+    exist (or sets toolchain: poetry|uv) gets it made first, as `pulumi install` would;
+    docs/gate-projects.md says what the gate needs from a project."""
     from ..errors import EXIT_POLICY, UsageError
     from ..policy.gate import check, load_config
 
     if as_json and fmt not in ("text", "json"):
-        raise UsageError(f"--json and --format {fmt} exclude each other")
+        raise UsageError(f"--json and --format {fmt} ask for two formats: give one")
     fmt = "json" if as_json else fmt
     if fmt not in ("text", "json", "sarif"):
         raise UsageError(f"unknown format '{fmt}': use text, json or sarif")
@@ -60,7 +74,8 @@ def policy_check(
         if level not in ("advisory", "mandatory"):
             raise UsageError(f"unknown level '{level}': use advisory or mandatory")
         report = check(target, load_config(policy_config), stack=stack, config=config or [],
-                       timeout=timeout, debug=STATE["debug"])
+                       timeout=timeout, debug=STATE["debug"], install=not no_install,
+                       python=python)
     except (Exception, KeyboardInterrupt) as exc:  # every ending gets its document
         if fmt == "text":
             raise
@@ -92,7 +107,13 @@ def policy_check(
         typer.echo(f"{printable(str(target))}: {mandatory}, {len(report.advisory)} advisory"
                    + (f", {notices} not checkable offline" if notices else "")
                    + f"; {fmt} report written to {printable(str(output))}", err=True)
-    if report.mandatory:
+    incomplete = report.strict_problems() if strict else []
+    if incomplete:
+        shown = "\n".join(f"  {printable(line)}" for line in incomplete[:20])
+        more = f"\n  ... and {len(incomplete) - 20} more" if len(incomplete) > 20 else ""
+        typer.echo(f"--strict: the verdict is incomplete ({plural(len(incomplete), 'gap')}):"
+                   f"\n{shown}{more}", err=True)
+    if report.mandatory or incomplete:
         raise typer.Exit(EXIT_POLICY)
 
 

@@ -90,6 +90,10 @@ class Ec2Lab(pulumi.ComponentResource):
         super().__init__("envkit:ec2:Ec2Lab", name, None, opts)
         self._emulator = emulator
         self._existing_groups = dict(existing_security_groups or {})
+        # One lookup per AMI alias, shared by every instance that names it: instances of
+        # one lab launch the same image, and each extra invoke is a provider round trip
+        # (and, offline, one more pending output for Pulumi's runtime to poll).
+        self._amis: dict[str, Any] = {}
         self._existing_profiles = dict(existing_instance_profiles or {})
         ec2 = spec.ec2
         env = spec.name
@@ -137,15 +141,13 @@ class Ec2Lab(pulumi.ComponentResource):
         # registering them here too would keep a second copy of every secret in state.
         self.register_outputs({})
 
-    def _instance(self, spec: EnvironmentSpec, iname: str, inst: InstanceSpec,
-                  tags: dict[str, str], network: LabNetwork, iam: IamLab | None,
-                  key_pairs: dict[str, aws.ec2.KeyPair], key_dir: str,
-                  groups: dict[str, aws.ec2.SecurityGroup],
-                  child: pulumi.ResourceOptions) -> dict[str, Any]:
-        env = spec.name
-        alias = AMI_ALIASES.get(inst.ami)
-        if alias is not None:
-            ami: Any = aws.ec2.get_ami_output(
+    def _ami(self, name: str) -> Any:
+        """The image id for an AMI alias (looked up once per alias), or the id as given."""
+        alias = AMI_ALIASES.get(name)
+        if alias is None:
+            return name
+        if name not in self._amis:
+            self._amis[name] = aws.ec2.get_ami_output(
                 most_recent=True, owners=[alias.owner],
                 filters=[
                     {"name": "name", "values": [alias.name_pattern]},
@@ -155,8 +157,16 @@ class Ec2Lab(pulumi.ComponentResource):
                     {"name": "state", "values": ["available"]},
                 ],
                 opts=pulumi.InvokeOptions(parent=self)).id
-        else:
-            ami = inst.ami
+        return self._amis[name]
+
+    def _instance(self, spec: EnvironmentSpec, iname: str, inst: InstanceSpec,
+                  tags: dict[str, str], network: LabNetwork, iam: IamLab | None,
+                  key_pairs: dict[str, aws.ec2.KeyPair], key_dir: str,
+                  groups: dict[str, aws.ec2.SecurityGroup],
+                  child: pulumi.ResourceOptions) -> dict[str, Any]:
+        env = spec.name
+        alias = AMI_ALIASES.get(inst.ami)
+        ami = self._ami(inst.ami)
         sg_ids = [groups[g].id if g in groups else self._existing_groups[g]
                   for g in inst.security_groups]
         args: dict[str, Any] = {

@@ -97,7 +97,13 @@ class Dashboard:
                         for name in ("Plan", "Policy check", "Preview", "Deploy", "Refresh",
                                      "Destroy")}
         self.buttons["Destroy"].button_style = "danger"
-        self.buttons["Deploy"].button_style = "primary"
+        from ..engine import find_pulumi
+
+        #: Whether the Pulumi CLI is there: Deploy is the primary action only then.
+        self.engine_found = find_pulumi() is not None
+        self.buttons["Deploy"].button_style = "primary" if self.engine_found else ""
+        if not self.engine_found:
+            self.buttons["Deploy"].tooltip = "needs the Pulumi CLI (envkit install-pulumi)"
         self.confirm_text = w.HTML()
         self.confirm_yes = w.Button(description="Yes, destroy", button_style="danger")
         self.confirm_no = w.Button(description="Keep it")
@@ -170,7 +176,7 @@ class Dashboard:
         with self._lock:
             self._log.append(f"{time.strftime('%H:%M:%S')} {line}")
             del self._log[:-_LOG_LINES]
-            body = "<br>".join(html.escape(x) for x in self._log[::-1])
+            body = "<br>".join(prose_html(x) for x in self._log[::-1])
         self.log.value = f"<div style='font-family:monospace;font-size:12px'>{body}</div>"
 
     def _set_state(self, state: str) -> None:
@@ -272,7 +278,7 @@ class Dashboard:
             planned = make_plan(self.spec)
             report = check_spec(self._source, plan=planned)
             self.planned = sum(planned.counts().values())
-            self.plan_panel.value = PlanView(planned, report)._repr_html_()
+            self.plan_panel.value = PlanView(planned, None, with_outputs=False)._repr_html_()
             self.policy_panel.value = f"{_STYLE}<div class='envkit'>{policy_html(report)}</div>"
             if self.state != "deployed":
                 self.outputs_panel.value = (

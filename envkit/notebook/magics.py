@@ -10,6 +10,7 @@ no traceback, so "Run All" stops there.
 from __future__ import annotations
 
 import argparse
+import re
 import shlex
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.display import display
 
 from ..errors import EnvkitError
-from ..limits import plural
+from ..limits import clip, plural
 from .views import (
     InspectionView,
     MessageView,
@@ -30,6 +31,9 @@ from .views import (
 )
 
 COMMANDS = ("plan", "preview", "up", "down", "refresh", "status", "outputs", "policy")
+
+#: The longest ``%envkit`` line read (a name or path longer than any file system takes).
+_MAX_LINE = 4096
 
 #: Specs registered by ``%%envkit NAME`` in this session, by environment name.
 REGISTERED: dict[str, Any] = {}
@@ -60,11 +64,28 @@ def resolve_spec(name_or_path: str) -> Any:
 
     if name_or_path in REGISTERED:
         return REGISTERED[name_or_path]
-    if not Path(name_or_path).expanduser().is_file():
+    try:
+        path = Path(name_or_path).expanduser()
+        is_file = path.is_file()
+    except (OSError, RuntimeError, ValueError):  # ~nosuchuser, a name too long, a NUL
+        is_file = False
+    if not is_file:
         known = ", ".join(sorted(REGISTERED)) or "none yet (a %%envkit NAME cell registers one)"
-        raise UsageError(f"no environment named '{name_or_path}' in this session and no file "
-                         f"'{name_or_path}'; registered environments: {known}")
-    return load_spec(Path(name_or_path).expanduser())
+        shown = clip(name_or_path)
+        raise UsageError(f"no environment named '{shown}' in this session and no file "
+                         f"'{shown}'; registered environments: {known}")
+    return load_spec(path)
+
+
+#: The CLI commands that a magic does the same as, as the magic is written.
+_AS_MAGIC = re.compile(r"`envkit (policy check|plan|preview|up|down|refresh|status|outputs)\b")
+
+
+def as_magic(message: str) -> str:
+    """A message for a notebook: `envkit up ...` advice becomes `%envkit up ...` where a
+    magic does the same (other commands, such as install-pulumi, stay as they are)."""
+    return _AS_MAGIC.sub(lambda m: "`%envkit " + m.group(1).replace("policy check", "policy"),
+                         message)
 
 
 def _warn(message: str) -> None:
@@ -73,7 +94,14 @@ def _warn(message: str) -> None:
 
 def run_command(line: str) -> Any:
     """Run one ``%envkit`` line and return the view to display."""
-    args = _parser().parse_args(shlex.split(line))
+    if len(line) > _MAX_LINE:
+        raise UsageError(f"%envkit: the line is {len(line):,} characters; at most "
+                         f"{_MAX_LINE:,}")
+    try:
+        words = shlex.split(line)
+    except ValueError as exc:  # an unclosed quote
+        raise UsageError(f"%envkit: {exc} in: {clip(line)}") from None
+    args = _parser().parse_args(words)
     spec = resolve_spec(args.spec)
     if args.command in ("plan", "policy"):
         from ..planner import plan as make_plan
@@ -93,7 +121,7 @@ def run_command(line: str) -> Any:
 
         state = current_state(spec.name, args.spec)
         if not state.deployed and not args.target:
-            return MessageView(state.line().replace("`envkit ", "`%envkit "), kind="notice")
+            return MessageView(as_magic(state.line()), kind="notice")
         target = resolve_target(args.target, spec.region, args.profile, start_emulator=False)
         if target.kind == "local" and target.endpoint is None:
             return MessageView("the local emulator is not running, so nothing deployed to it "
@@ -135,7 +163,7 @@ class EnvkitMagics(Magics):
                 return self._register(line.strip(), cell)
             return run_command(line)
         except EnvkitError as exc:
-            raise UsageError(str(exc)) from None
+            raise UsageError(as_magic(str(exc))) from None
 
     @staticmethod
     def _register(name: str, body: str) -> Any:

@@ -29,13 +29,19 @@ class RosterWidget:
         self.rows: dict[str, dict[str, Any]] = {}
         self.status: dict[str, dict[str, Any]] = {}
         self.note: str | None = None
+        #: Column titles and widths; the header row and every student's row share them.
+        columns = {"who": ("student", "220px"), "state": ("state", "140px"),
+                   "resources": ("resources", "90px"), "expires": ("lease ends", "170px"),
+                   "reveal": ("sign-in details", "130px")}
+        self.column_header = w.HBox([
+            w.HTML(f"<b>{title}</b>", layout=w.Layout(width=width))
+            for title, width in columns.values()])
+        self.column_header.add_class("envkit-roster-header")
         boxes = []
         for student in classroom.selected:
             cells = {
-                "who": w.HTML(layout=w.Layout(width="220px")),
-                "state": w.HTML(layout=w.Layout(width="140px")),
-                "resources": w.HTML(layout=w.Layout(width="90px")),
-                "expires": w.HTML(layout=w.Layout(width="170px")),
+                **{k: w.HTML(layout=w.Layout(width=columns[k][1]))
+                   for k in ("who", "state", "resources", "expires")},
                 "reveal": w.ToggleButton(description="Reveal", icon="eye-slash",
                                          layout=w.Layout(width="90px")),
                 "details": w.HTML(),
@@ -48,7 +54,7 @@ class RosterWidget:
                                  cells["details"]]))
         self.refresh_button = w.Button(description="Refresh", icon="refresh")
         self.refresh_button.on_click(lambda _b: self.refresh())
-        self.widget = w.VBox([self.header, self.refresh_button, *boxes])
+        self.widget = w.VBox([self.header, self.refresh_button, self.column_header, *boxes])
         self.widget.add_class("envkit-roster")
         self.refresh()
 

@@ -94,9 +94,12 @@ def policy_text(report: Any) -> str:
 class PlanView:
     """A plan (and its policy verdict): resource tree with counts, outputs, violations."""
 
-    def __init__(self, plan: Plan, report: Any = None) -> None:
+    def __init__(self, plan: Plan, report: Any = None, with_outputs: bool = True) -> None:
         self.plan = plan
         self.report = report
+        #: False in the dashboard's Plan tab: the outputs and the verdict have tabs of their
+        #: own there, and with them the tab was three screens tall.
+        self.with_outputs = with_outputs
 
     def _tree(self, parent: str | None) -> str:
         items = []
@@ -116,7 +119,8 @@ class PlanView:
                 f"</summary>{self._tree(None)}</details>"
                 f"<table class='envkit-counts'><tr><th>type</th><th>count</th></tr>{counts}"
                 f"<tr><td><b>total</b></td><td><b>{total}</b></td></tr></table>"
-                f"{outputs_table(self.plan.outputs)}{policy_html(self.report)}</div>")
+                f"{outputs_table(self.plan.outputs) if self.with_outputs else ''}"
+                f"{policy_html(self.report)}</div>")
 
     def __repr__(self) -> str:
         lines = [f"{self.plan.environment} ({self.plan.region}): "

@@ -56,6 +56,7 @@ class Job:
         self.region: str = data["region"]
         self.facts: dict[str, Any] = data["facts"]
         self.lookups_path: str = data["lookups_path"]
+        self.shapes_path: str = data["shapes_path"]
         self.result_fd: int = int(data["result_fd"])
         self.result_limit: int = int(data.get("result_limit") or 64 * 1024 * 1024)
         self.message_limit: int = int(data.get("message_limit") or 300)
@@ -111,8 +112,27 @@ class Places:
                                                         sys.exec_prefix)}
         here = os.path.dirname(os.path.realpath(__file__))
         self.excluded = {here}
+        self._known: dict[str, bool] = {}
+        self._relative: dict[str, str] = {}
 
     def in_project(self, path: str) -> bool:
+        # Asked for every frame of every registration: remembered per file name.
+        known = self._known.get(path)
+        if known is None:
+            known = self._known[path] = self._in_project(path)
+        return known
+
+    def caller(self) -> dict[str, Any] | None:
+        """The innermost project frame of the current stack, as {file, line} (walked
+        frame by frame: no source lines read, unlike traceback.extract_stack)."""
+        frame = sys._getframe(2)
+        while frame is not None:
+            if self.in_project(frame.f_code.co_filename):
+                return {"file": self.relative(frame.f_code.co_filename), "line": frame.f_lineno}
+            frame = frame.f_back
+        return None
+
+    def _in_project(self, path: str) -> bool:
         if not path or path.startswith("<"):
             return False
         real = os.path.realpath(path)
@@ -125,7 +145,10 @@ class Places:
                        if p != self.root and not self.root.startswith(p + os.sep))
 
     def relative(self, path: str) -> str:
-        return os.path.relpath(os.path.realpath(path), self.root)
+        known = self._relative.get(path)
+        if known is None:
+            known = self._relative[path] = os.path.relpath(os.path.realpath(path), self.root)
+        return known
 
     def innermost(self, frames: list[traceback.FrameSummary]) -> dict[str, Any] | None:
         """The innermost frame in the project's own files, as {file, line}."""
@@ -138,8 +161,8 @@ class Places:
 # --- lookups --------------------------------------------------------------------------------
 
 
-def _load_lookups(path: str) -> Any:
-    spec = importlib.util.spec_from_file_location("_envkit_lookups", path)
+def _load_lookups(path: str, name: str = "_envkit_lookups") -> Any:
+    spec = importlib.util.spec_from_file_location(name, path)
     if spec is None or spec.loader is None:
         raise ImportError(f"cannot load {path}")
     module = importlib.util.module_from_spec(spec)
@@ -238,7 +261,8 @@ class Unknowns:
 # --- the monitor ----------------------------------------------------------------------------
 
 
-def _make_monitor(job: Job, places: Places, unknowns: Unknowns, lookups: Any) -> Any:
+def _make_monitor(job: Job, places: Places, unknowns: Unknowns, lookups: Any, shaper: Any,
+                  declared: dict[tuple[str, str], dict[str, Any]]) -> Any:
     from google.protobuf import json_format
     from pulumi.runtime import mocks, rpc
     from pulumi.runtime.proto import resource_pb2
@@ -246,9 +270,11 @@ def _make_monitor(job: Job, places: Places, unknowns: Unknowns, lookups: Any) ->
 
     offline = lookups.OfflineAws(job.region, job.facts)
 
+    current = threading.local()  # the registration being answered, on this thread
+
     class Answers(mocks.Mocks):
-        """Lookups answered offline; resources echo their inputs (computed values stay
-        unknown, as in a preview)."""
+        """Lookups answered offline; resources answered as the provider would
+        (envkit/policy/_shapes.py)."""
 
         def __init__(self) -> None:
             self.types: dict[str, Any] = {}
@@ -277,7 +303,9 @@ def _make_monitor(job: Job, places: Places, unknowns: Unknowns, lookups: Any) ->
             return unknowns.shaped(self.types.get(token), marker, request), []
 
         def new_resource(self, args: Any) -> Any:
-            return "", dict(args.inputs)
+            region = self.provider_regions.get((args.provider or "").rsplit("::", 1)[0])
+            return shaper.answer(args.typ, args.name, getattr(current, "urn", args.name),
+                                 dict(args.inputs), bool(args.custom), region)
 
     class Recorder(mocks.MockMonitor):
         """Pulumi's MockMonitor, keeping every registration in the engine's wire form.
@@ -310,6 +338,7 @@ def _make_monitor(job: Job, places: Places, unknowns: Unknowns, lookups: Any) ->
         # anyway (sdk/go/common/resource/plugin/rpc.go MarshalPropertyValue without
         # KeepResources; analyzer_plugin.go Analyze).
         def GetDeploymentInfo(self, request: Any) -> Any:
+            # SDKs before GetDeploymentInfo (3.x before ~3.170) ask SupportsFeature only.
             info = super().GetDeploymentInfo(request)
             features = [f for f in info.supportedFeatures
                         if f != resource_pb2.RESOURCE_MONITOR_FEATURE_RESOURCE_REFERENCES]
@@ -321,6 +350,7 @@ def _make_monitor(job: Job, places: Places, unknowns: Unknowns, lookups: Any) ->
             return super().SupportsFeature(request)
 
         def RegisterResource(self, request: Any) -> Any:
+            current.urn = self.make_urn(request.parent, request.type, request.name)
             response = super().RegisterResource(request)
             if request.type == STACK_TYPE:
                 return response
@@ -334,7 +364,9 @@ def _make_monitor(job: Job, places: Places, unknowns: Unknowns, lookups: Any) ->
                 "dependencies": sorted(set(request.dependencies)),
                 "provider": request.provider or None,
                 "inputs": _wire(inputs),
-                "source": _source(request, places),
+                "source": _source(request, places)
+                or declared.get((request.type, request.name)),
+                "remote": bool(getattr(request, "remote", False)),
             }
             with self.lock:
                 self.records.append(record)
@@ -428,7 +460,7 @@ def _observe_invokes(answers: Any, places: Places) -> None:
             if isinstance(token, str):
                 if typ is not None:
                     answers.types.setdefault(token, typ)
-                site = places.innermost(traceback.extract_stack()[:-1])
+                site = places.caller()
                 if site is not None:
                     answers.sites.setdefault(token, []).append(site)
             return original(*args, **kwargs)
@@ -441,23 +473,23 @@ def _observe_invokes(answers: Any, places: Places) -> None:
             setattr(pulumi.runtime, name, wrap(getattr(pulumi.runtime, name)))
 
 
-def _observe_declarations(places: Places) -> dict[tuple[str, str], dict[str, Any]]:
+def _observe_declarations(places: Places, shaper: Any,
+                          declared: dict[tuple[str, str], dict[str, Any]]) -> None:
     """Where each resource is declared, noted as its constructor runs: an input the SDK
     cannot serialize fails later, on the event loop, with a traceback that has no frame of
     the program's (the SDK's message names the resource: "While processing resource")."""
     import pulumi.resource
 
-    declared: dict[tuple[str, str], dict[str, Any]] = {}
     original = pulumi.resource.register_resource
 
     def register_resource(res: Any, t: str, name: str, *args: Any, **kwargs: Any) -> Any:
-        site = places.innermost(traceback.extract_stack()[:-1])
+        site = places.caller()
         if site is not None:
             declared.setdefault((t, name), site)
+        shaper.note_class(t, res)
         return original(res, t, name, *args, **kwargs)
 
     pulumi.resource.register_resource = register_resource
-    return declared
 
 
 _PROCESSING = re.compile(r"While processing resource: '([^']*)', type:? '([^']*)'")
@@ -504,17 +536,46 @@ def _hold_lifeline(fd: int) -> None:
     def watch() -> None:
         while True:
             try:
-                if not os.read(fd, 4096):
-                    break
+                data = os.read(fd, 4096)
             except InterruptedError:
                 continue
             except OSError:
                 break
+            if not data:
+                break
+            if b"?" in data:
+                # On the timeout the parent asks where the program is before stopping it
+                # (a byte, not a signal: in a PID namespace the parent's pid is unshare's).
+                faulthandler.dump_traceback(all_threads=True)
         if os.getpgid(0) == os.getpid():
             os.killpg(os.getpid(), signal.SIGKILL)
         os._exit(3)
 
     threading.Thread(target=watch, name="envkit-lifeline", daemon=True).start()
+
+
+def _init(job: Job) -> None:
+    """In a PID namespace of its own the runner is process 1, which the kernel shields
+    from signals it has no handler for (a program's ``os.kill(os.getpid(), SIGTERM)`` would
+    do nothing). So process 1 only waits: the program runs in its child, as it would
+    anywhere else, and its ending is passed on. When process 1 exits, the kernel ends
+    every process left in the namespace."""
+    pid = os.fork()
+    if pid == 0:
+        return
+    while True:
+        try:
+            _, status = os.waitpid(pid, 0)
+            break
+        except InterruptedError:
+            continue
+    if os.WIFSIGNALED(status):
+        # The runner reports every other ending itself; a signal leaves it no chance.
+        number = os.WTERMSIG(status)
+        Reporter(job.result_fd, job.result_limit).send(
+            {"status": "failed", "kind": "signal", "signal": number})
+        os._exit(128 + number)
+    os._exit(os.WEXITSTATUS(status) if os.WIFEXITED(status) else 1)
 
 
 def main() -> int:
@@ -525,10 +586,9 @@ def main() -> int:
     if sys.path and os.path.realpath(sys.path[0] or os.curdir) == here:
         sys.path.pop(0)
     job = Job(json.loads(sys.stdin.buffer.readline(JOB_LIMIT)))
+    if os.getpid() == 1:
+        _init(job)
     _hold_lifeline(os.dup(0))
-    if hasattr(faulthandler, "register"):
-        # On the timeout the parent asks where the program is before stopping it.
-        faulthandler.register(signal.SIGUSR1, all_threads=False)
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)
@@ -554,17 +614,23 @@ def main() -> int:
             pulumi.runtime.set_config(key, value)
 
     lookups = _load_lookups(job.lookups_path)
+    shaper = _load_lookups(job.shapes_path, "_envkit_shapes").Shaper(job.region, UNKNOWN)
     unknowns = Unknowns()
-    monitor = _make_monitor(job, places, unknowns, lookups)
+    declared: dict[tuple[str, str], dict[str, Any]] = {}
+    monitor = _make_monitor(job, places, unknowns, lookups, shaper, declared)
+    # Every keyword is an attribute of MockSettings (it sets what it is given), so SDKs
+    # that predate one of them ignore it.
+    features = set(monitor.GetDeploymentInfo(empty_pb2.Empty()).supportedFeatures) \
+        if hasattr(mocks.MockMonitor, "GetDeploymentInfo") else set()
     settings.configure(mocks.MockSettings(
         monitor=monitor,
-        monitor_features=set(monitor.GetDeploymentInfo(empty_pb2.Empty()).supportedFeatures),
+        monitor_features=features,
         engine=mocks.MockEngine(logging.getLogger("pulumi.program")),
         project=job.project, stack=job.stack, dry_run=True, organization=job.organization,
         root_directory=job.root, parallel=os.cpu_count() or 1, callbacks=None,
     ))
     _observe_invokes(monitor.answers, places)
-    declared = _observe_declarations(places)
+    _observe_declarations(places, shaper, declared)
 
     sys.argv = [job.entry]
     os.chdir(job.pwd)
@@ -593,6 +659,9 @@ def main() -> int:
     for record in records:
         found: set[int] = set()
         record["inputs"] = unknowns.scrub(record["inputs"], found)
+        stand_ins = shaper.found_in(record["inputs"])
+        if stand_ins:
+            record["placeholders"] = stand_ins[:20]
         for index in found:
             notices.setdefault(index, set()).add(record["urn"])
     by_token: dict[str, set[str]] = {}

@@ -26,7 +26,7 @@ from ..errors import EnvkitError, SpecError, SpecIssue
 LEVELS = ("advisory", "mandatory", "remediate", "disabled")
 _LOCK = threading.Lock()
 PREVIEW_NOTICE = "during preview"
-#: Version of the `envkit policy check --format json` document (README, "Policy JSON").
+#: Version of the `envkit policy check --format json` document (docs/rules.md, "Pipelines").
 POLICY_SCHEMA_VERSION = 1
 
 
@@ -49,6 +49,9 @@ class Finding:
     #: What a summarised message stands for in full (``{"actions": [...]}`` for a long
     #: action list); JSON output only.
     details: dict[str, Any] | None = None
+    #: What the values envkit assigned offline (placeholder ARNs, ids, generated names) in
+    #: the resource's inputs stand for; the finding may depend on them.
+    placeholders: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """The finding as JSON-ready data."""
@@ -97,6 +100,18 @@ class PolicyReport:
             lines += [f"{f.resource_name or 'stack'}{where}: {f.policy}: {f.message}",
                       f"  fix: {f.remediation}"]
         return "\n".join(lines)
+
+    @property
+    def not_evaluated(self) -> list[dict[str, Any]]:
+        """The components whose resources the gate could not see (multi-language
+        components, built by their plugin): each a note of kind ``component``."""
+        return [n for n in self.notes if n.get("kind") == "component"]
+
+    def strict_problems(self) -> list[str]:
+        """What ``--strict`` refuses (see :func:`envkit.policy.gaps.strict_problems`)."""
+        from .gaps import strict_problems
+
+        return strict_problems(self)
 
     def to_dict(self, minimum: str = "advisory") -> dict[str, Any]:
         """The report as JSON (`envkit policy check --format json`)."""
@@ -601,6 +616,8 @@ class DeclaredResource:
     wire_inputs: dict[str, Any]
     file: str | None = None
     line: int | None = None
+    remote: bool = False
+    placeholders: list[tuple[str, str]] = field(default_factory=list)  # (value, what)
 
 
 def _display_path(path: Path) -> str:
@@ -613,17 +630,31 @@ def _display_path(path: Path) -> str:
 def check_project(directory: str | os.PathLike[str],
                   user_config: dict[str, Any] | None = None, *, stack: str | None = None,
                   config: list[str] | None = None, timeout: float | None = None,
-                  debug: bool = False) -> PolicyReport:
+                  debug: bool = False, install: bool = True, say: Any = None,
+                  python: str | None = None) -> PolicyReport:
     """Check a Pulumi Python project offline: its program runs, in a child process, under
     Pulumi's mocks as ``pulumi preview --stack STACK`` would run it (see
-    :mod:`envkit.policy.program`); each finding names the file and line that declared the
-    resource. The program is the user's code: check only projects you would run."""
-    from .program import DEFAULT_TIMEOUT, load_project, run_program
+    :mod:`envkit.policy.program`), in the project's environment, prepared first as
+    ``pulumi install`` would (``install=False`` refuses instead; ``say`` gets each step,
+    default stderr; ``python`` runs it with that interpreter and prepares nothing); each
+    finding names the file and line that declared the resource. The
+    program is the user's code: check only projects you would run."""
+    from .placeholders import mark_placeholders
+    from .program import DEFAULT_TIMEOUT, component_note, load_project, run_program
     from .program_fixes import program_remediation
+
+    project = load_project(directory, stack, config, install=install, say=say,
+                           python=python)
+    # The rules load while the program runs (the parent only waits on the child meanwhile):
+    # the import costs about as much as the program's own start.
+    from .warm import warm_rules
+
+    warm = threading.Thread(target=warm_rules, name="envkit-rules", daemon=True)
+    warm.start()
+    run = run_program(project, DEFAULT_TIMEOUT if timeout is None else timeout, debug)
+    warm.join()
     from .rules import RULES
 
-    project = load_project(directory, stack, config)
-    run = run_program(project, DEFAULT_TIMEOUT if timeout is None else timeout, debug)
     records = []
     for r in run.resources:
         source = r.get("source") or {}
@@ -632,7 +663,10 @@ def check_project(directory: str | os.PathLike[str],
             type=str(r["type"]), name=str(r["name"]), urn=str(r["urn"]), parent=r.get("parent"),
             custom=bool(r.get("custom")), dependencies=list(r.get("dependencies") or []),
             wire_inputs=r.get("inputs") or {},
-            file=_display_path(file) if file else None, line=source.get("line")))
+            file=_display_path(file) if file else None, line=source.get("line"),
+            remote=bool(r.get("remote")),
+            placeholders=[(str(p[0]), str(p[1])[:300]) for p in r.get("placeholders") or []
+                          if isinstance(p, list) and len(p) == 2]))
     findings = evaluate(records, user_config)
     by_urn = {r.urn: r for r in records}
     meta = {r.name: r for r in RULES}
@@ -641,12 +675,16 @@ def check_project(directory: str | os.PathLike[str],
         declared = by_urn.get(f.urn or "")
         f.file, f.line = (declared.file, declared.line) if declared and declared.file \
             else (main, None)
+
         if f.policy in meta:
             f.remediation = program_remediation(meta[f.policy])
+    mark_placeholders(findings, records, user_config)
     notes = [{"kind": "project", "message": n, "file": _display_path(project.settings_file),
               "line": None} for n in project.notes]
     for item in run.unanswered:
         notes.append(_lookup_note(item, by_urn, project.root))
+    notes += [component_note(r.type, r.name, r.file or main, r.line)
+              for r in records if r.remote]
     return PolicyReport(target=str(project.root), pack=_pack_name(),
                         resources=sum(r.custom for r in records), findings=findings,
                         kind="program", notes=notes)
@@ -681,13 +719,14 @@ def _lookup_note(item: dict[str, Any], by_urn: dict[str, DeclaredResource], root
 
 def check(target: str | os.PathLike[str], user_config: dict[str, Any] | None = None, *,
           stack: str | None = None, config: list[str] | None = None,
-          timeout: float | None = None, debug: bool = False) -> PolicyReport:
-    """Check a spec file or a Pulumi Python project directory (``stack``, ``config`` and
-    ``timeout`` apply to projects)."""
+          timeout: float | None = None, debug: bool = False, install: bool = True,
+          say: Any = None, python: str | None = None) -> PolicyReport:
+    """Check a spec file or a Pulumi Python project directory (``stack``, ``config``,
+    ``timeout``, ``install``, ``say`` and ``python`` apply to projects)."""
     path = Path(target)
     if path.is_dir():
         return check_project(path, user_config, stack=stack, config=config, timeout=timeout,
-                             debug=debug)
+                             debug=debug, install=install, say=say, python=python)
     if stack is not None or config:
         raise SpecError(SpecIssue("", "--stack and --config (KEY=VALUE stack config) apply "
                                       "to Pulumi projects; a spec carries its own settings "

@@ -26,24 +26,20 @@ import contextlib
 import json
 import os
 import re
-import selectors
 import signal
 import stat
-import subprocess
 import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import PrerequisiteError, SpecError, SpecIssue
+from ..errors import SpecError, SpecIssue
+from .spawn import RESULT_LIMIT, Outcome, contained, spawn, stuck_at
 
 DEFAULT_TIMEOUT = 180.0
 MAX_TIMEOUT = 24 * 3600.0
 FILE_LIMIT = 1024 * 1024  # Pulumi.yaml, Pulumi.<stack>.yaml
 CONFIG_LIMIT = 96 * 1024  # PULUMI_CONFIG must fit one environment string (Linux: 128 KiB)
-RESULT_LIMIT = 64 * 1024 * 1024
-OUTPUT_TAIL = 64 * 1024
 MESSAGE_LIMIT = 300
 #: What a `secure:` config value reads as: its ciphertext cannot be decrypted offline.
 SECRET_PLACEHOLDER = "envkit-offline-secret"
@@ -132,8 +128,12 @@ def _line(locations: dict, *path: Any) -> int | None:
 
 
 def load_project(directory: str | os.PathLike[str], stack: str | None = None,
-                 overrides: list[str] | None = None) -> Project:
-    """Read a project as the Pulumi CLI would for ``pulumi preview --stack STACK``."""
+                 overrides: list[str] | None = None, *, install: bool = True,
+                 say: Any = None, python: str | None = None) -> Project:
+    """Read a project as the Pulumi CLI would for ``pulumi preview --stack STACK``, and
+    prepare its environment as ``pulumi install`` would (:mod:`envkit.policy.project_env`;
+    ``install=False`` refuses where that would install anything; ``python`` runs the
+    program with that interpreter instead, and nothing is prepared)."""
     root = Path(os.path.realpath(directory))
     settings_file = root / "Pulumi.yaml"
     if not settings_file.exists() and (root / "Pulumi.yml").exists():
@@ -190,13 +190,39 @@ def load_project(directory: str | os.PathLike[str], stack: str | None = None,
         raise bad("main", f"{main_file} is a link to a program outside the project folder "
                           f"{root}; only the project's own program is run")
 
-    python, interpreter, venv_note = _interpreter(root, options, bad)
+    from .project_env import prepare
+
+    prepared = None if python is not None else \
+        prepare(root, pwd, options, install=install, say=say, where=where)
+    if python is not None:
+        python = _given_python(python)
+        interpreter, venv_note = f"{python} (--python)", None
+    elif prepared is not None:
+        python, interpreter, venv_note = prepared.python, prepared.interpreter, None
+    else:
+        python, interpreter, venv_note = _interpreter(root, options, bad)
     config, secret_keys, notes = _stack_config(root, data, locs, name, stack, overrides or [],
                                                where)
     if venv_note:
         notes.insert(0, venv_note)
-    region = (config.get("aws:region") or os.environ.get("AWS_REGION")
-              or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1")
+    region = config.get("aws:region")
+    if not region:
+        # The provider's own default (pulumi_aws/config/vars.py `region`, provider.py:
+        # config, else AWS_REGION, else AWS_DEFAULT_REGION); offline there is no profile to
+        # read, so the last resort is us-east-1, the region `pulumi new aws-python` offers.
+        source = next((f"{name} from the environment" for name in
+                       ("AWS_REGION", "AWS_DEFAULT_REGION") if os.environ.get(name)), None)
+        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") \
+            or "us-east-1"
+        config["aws:region"] = region  # what the program reads as aws.config.region
+        source = source or "no AWS_REGION or AWS_DEFAULT_REGION either: envkit took us-east-1"
+        notes.append(f"aws:region is not set for stack '{stack}'; the program ran in {region} "
+                     f"({source}), the region the aws provider would take; set aws:region "
+                     f"in Pulumi.{stack}.yaml or with --config aws:region=...")
+    from .spawn import containment_note
+
+    if containment_note():
+        notes.append(containment_note())
     from ..lookups import region_facts
 
     if region_facts(region) is None:
@@ -208,35 +234,29 @@ def load_project(directory: str | os.PathLike[str], stack: str | None = None,
                    requirements=_requirements(root, options), notes=notes)
 
 
+def _given_python(python: str) -> str:
+    """An interpreter named with ``--python``: an executable file (found on PATH if bare)."""
+    import shutil
+
+    found = shutil.which(python) if os.sep not in python else python
+    if not found or not os.path.isfile(found) or not os.access(found, os.X_OK):
+        raise SpecError(SpecIssue("--python", f"'{python[:MESSAGE_LIMIT]}' is not an "
+                                  "executable Python interpreter"))
+    return os.path.abspath(found)
+
+
 def _interpreter(root: Path, options: dict[str, Any], bad: Any
                  ) -> tuple[str, str, str | None]:
-    """The project's virtualenv's Python, else envkit's own: (python, how to name it in
-    messages, a note when the virtualenv Pulumi.yaml names is missing).
-
-    A pipeline often installs envkit and the project's requirements without running
-    ``pulumi install``, so a named virtualenv that does not exist falls back to envkit's
-    Python, and the report says so."""
+    """For a project without a ``virtualenv`` option (Pulumi then runs the ambient Python):
+    its ``venv/`` or ``.venv/`` when it has one, else envkit's own Python."""
     bindir = "Scripts" if os.name == "nt" else "bin"
     exe = "python.exe" if os.name == "nt" else "python"
-    named = options.get("virtualenv")
-    note = None
-    if named is not None:
-        if not isinstance(named, str) or not named:
-            raise bad("runtime", "runtime.options.virtualenv is a folder name")
-        venv = Path(named) if Path(named).is_absolute() else root / named
-        python = venv / bindir / exe
+    for candidate in ("venv", ".venv"):
+        python = root / candidate / bindir / exe
         if python.exists():
-            return str(python), f"the project's virtualenv ({venv})", None
-        note = (f"Pulumi.yaml names the virtualenv {named}, which does not exist; the program "
-                f"ran with envkit's Python ({sys.executable})")
-    else:
-        for candidate in ("venv", ".venv"):
-            python = root / candidate / bindir / exe
-            if python.exists():
-                return str(python), f"the project's virtualenv ({root / candidate})", None
-    where = f"virtualenv {named} does not exist" if named else "no venv/ or .venv/"
-    return sys.executable, f"envkit's Python ({sys.executable}; the project has {where})", \
-        note
+            return str(python), f"the project's virtualenv ({root / candidate})", None
+    return sys.executable, f"envkit's Python ({sys.executable}; the project has no " \
+        "virtualenv option and no venv/ or .venv/)", None
 
 
 def _requirements(root: Path, options: dict[str, Any]) -> Path | None:
@@ -392,16 +412,6 @@ def _stack_config(root: Path, project: dict[str, Any], locs: dict, name: str, st
 # --- running ----------------------------------------------------------------------------------
 
 
-@dataclass
-class _Outcome:
-    returncode: int | None = None
-    result: bytes = b""
-    stdout: bytes = b""
-    stderr: bytes = b""
-    timed_out: bool = False
-    too_large: bool = False
-
-
 def run_program(project: Project, timeout: float = DEFAULT_TIMEOUT, debug: bool = False
                 ) -> ProgramRun:
     """Run the project's program in a child process and collect what it declared.
@@ -416,15 +426,18 @@ def run_program(project: Project, timeout: float = DEFAULT_TIMEOUT, debug: bool 
                                   f"{MAX_TIMEOUT:g}", file=str(project.root)))
     lookups_file = resources.files("envkit") / "lookups.py"
     runner_file = resources.files("envkit.policy") / "_runner.py"
+    shapes_file = resources.files("envkit.policy") / "_shapes.py"
     facts = gather_facts()
-    with resources.as_file(runner_file) as runner, resources.as_file(lookups_file) as lookups:
+    with resources.as_file(runner_file) as runner, resources.as_file(lookups_file) as lookups, \
+            resources.as_file(shapes_file) as shapes:
         read_end, write_end = os.pipe()
         job = {"project": project.name, "stack": project.stack,
                "root": str(project.root), "pwd": str(project.pwd), "entry": project.entry,
                "region": project.region, "facts": facts, "lookups_path": str(lookups),
+               "shapes_path": str(shapes),
                "result_fd": write_end, "result_limit": RESULT_LIMIT,
                "message_limit": MESSAGE_LIMIT}
-        outcome = _spawn([project.python, str(runner)], _environment(project),
+        outcome = spawn([*contained(), project.python, str(runner)], _environment(project),
                          json.dumps(job).encode() + b"\n", project.pwd, write_end, read_end,
                          timeout)
     return _interpret(project, outcome, timeout, debug)
@@ -442,153 +455,6 @@ def _environment(project: Project) -> dict[str, str]:
     return env
 
 
-def _spawn(argv: list[str], env: dict[str, str], job: bytes, cwd: Path, write_end: int,
-           read_end: int, timeout: float) -> _Outcome:
-    """Run the child in its own session; collect its result and the tails of its output.
-
-    The child's pid is its process group's id. The group is signalled only while the child
-    is known not to have been reaped (its pid, and so the group id, cannot have been reused):
-    on the timeout, on an interrupt, and right after it exits, to end anything the program
-    left running. Both ends of the result pipe are closed here, whatever happens."""
-    outcome = _Outcome()
-    try:
-        proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.PIPE, pass_fds=(write_end,), cwd=cwd,
-                                env=env, start_new_session=True)
-    except OSError as exc:
-        os.close(read_end)
-        raise PrerequisiteError(f"cannot start {argv[0]}: {exc.strerror}") from None
-    finally:
-        os.close(write_end)
-    deadline = time.monotonic() + timeout
-    selector = selectors.DefaultSelector()
-    assert proc.stdin and proc.stdout and proc.stderr
-    pending = memoryview(job)
-    os.set_blocking(proc.stdin.fileno(), False)
-    selector.register(proc.stdin, selectors.EVENT_WRITE, "stdin")
-    for stream, name in ((proc.stdout, "stdout"), (proc.stderr, "stderr")):
-        selector.register(stream, selectors.EVENT_READ, name)
-    result_reader = os.fdopen(read_end, "rb", buffering=0)
-    selector.register(result_reader, selectors.EVENT_READ, "result")
-    exited = False
-    try:
-        while True:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                outcome.timed_out = True
-                _where_is_it(proc, selector, outcome)
-                break
-            for key, _ in selector.select(timeout=min(remaining, 0.25)):
-                if key.data == "stdin":
-                    try:
-                        pending = pending[os.write(key.fd, pending):]
-                    except (BrokenPipeError, OSError):
-                        pending = pending[:0]
-                    if not pending:
-                        # Written; stdin stays open as the child's lifeline (_runner.py).
-                        selector.unregister(key.fileobj)
-                    continue
-                if not _drain(key, selector, outcome):
-                    break
-            if outcome.too_large:
-                break
-            if _exited(proc):
-                exited = True
-                break
-        if exited:
-            # Whatever the child wrote before it ended is still in the pipes.
-            for _ in range(64):
-                ready = selector.select(timeout=0.05)
-                if not ready or not all(_drain(k, selector, outcome) for k, _ in ready):
-                    break
-    finally:
-        _end_group(proc)
-        selector.close()
-        result_reader.close()
-        for stream in (proc.stdin, proc.stdout, proc.stderr):
-            with contextlib.suppress(OSError):
-                stream.close()
-    outcome.returncode = proc.returncode
-    return outcome
-
-
-def _where_is_it(proc: subprocess.Popen, selector: Any, outcome: _Outcome) -> None:
-    """Ask a runaway child for its stack (the runner dumps it on SIGUSR1 to stderr)."""
-    if not hasattr(signal, "SIGUSR1") or _exited(proc):
-        return
-    # The child is not reaped (checked just above), so this pid is still the child's.
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.kill(proc.pid, signal.SIGUSR1)
-    # faulthandler writes the dump in pieces: read until it has started and gone quiet.
-    until = time.monotonic() + 2.0
-    while time.monotonic() < until:
-        ready = [k for k, _ in selector.select(timeout=0.1) if k.data == "stderr"]
-        for key in ready:
-            _drain(key, selector, outcome)
-        if not ready and b"most recent call first" in outcome.stderr[-65536:]:
-            break
-
-
-_FRAME = re.compile(r'^\s*File "(.+)", line (\d+) in ', re.M)
-
-
-def _stuck_at(stderr: bytes, root: Path) -> dict[str, Any] | None:
-    """The innermost project frame of the last stack dump on the child's stderr."""
-    text = stderr.decode("utf-8", "replace")
-    dump = text.rsplit("most recent call first", 1)
-    if len(dump) != 2:
-        return None
-    for path, line in _FRAME.findall(dump[1]):
-        candidate = Path(path)
-        if candidate.is_absolute() and _inside(candidate, root) and \
-                "site-packages" not in candidate.parts:
-            return {"file": str(Path(os.path.realpath(candidate)).relative_to(root)),
-                    "line": int(line)}
-    return None
-
-
-def _drain(key: Any, selector: Any, outcome: _Outcome) -> bool:
-    """Read what one stream has; False once the result grows past its limit."""
-    try:
-        chunk = os.read(key.fd, 65536)
-    except OSError:
-        chunk = b""
-    if not chunk:
-        selector.unregister(key.fileobj)
-        return True
-    if key.data == "result":
-        outcome.result += chunk
-        if len(outcome.result) > RESULT_LIMIT:
-            outcome.too_large = True
-            return False
-    else:
-        tail = getattr(outcome, key.data) + chunk
-        setattr(outcome, key.data, tail[-OUTPUT_TAIL:])
-    return True
-
-
-def _exited(proc: subprocess.Popen) -> bool:
-    """Whether the child has exited, without reaping it (so its pid stays reserved)."""
-    if hasattr(os, "waitid"):
-        try:
-            info = os.waitid(os.P_PID, proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-        except ChildProcessError:
-            return True
-        return info is not None
-    return proc.poll() is not None
-
-
-def _end_group(proc: subprocess.Popen) -> None:
-    """Kill the child's process group, then reap the child.
-
-    Safe because the child (the group's leader) is not reaped yet: an exited child is a
-    zombie holding its pid, so the group id is still the one this process created."""
-    if proc.returncode is None and hasattr(os, "killpg"):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-
-
 # --- what happened ----------------------------------------------------------------------------
 
 
@@ -600,7 +466,7 @@ def inert(text: str) -> str:
 
 
 
-def _interpret(project: Project, outcome: _Outcome, timeout: float, debug: bool
+def _interpret(project: Project, outcome: Outcome, timeout: float, debug: bool
                ) -> ProgramRun:
     main = project.main_file
 
@@ -621,7 +487,7 @@ def _interpret(project: Project, outcome: _Outcome, timeout: float, debug: bool
 
     if outcome.timed_out:
         raise fail(f"still running after {timeout:g} s (--timeout); it was stopped",
-                   _stuck_at(outcome.stderr, project.root))
+                   stuck_at(outcome.stderr, project.root))
     if outcome.too_large:
         raise fail(f"it declared more than {RESULT_LIMIT // (1024 * 1024)} MiB of resources")
     try:
@@ -636,17 +502,15 @@ def _interpret(project: Project, outcome: _Outcome, timeout: float, debug: bool
         message = str(document.get("message") or "")[:MESSAGE_LIMIT * 2]
         if document.get("kind") == "exception":
             message = f"{document.get('exception')}: {message}"
+        elif document.get("kind") == "signal":
+            message = f"it was ended by {_signal_name(int(document.get('signal') or 0))}"
         elif document.get("kind") == "too-large":
             message = message or "it declared too much"
         raise fail(message, document.get("where"), str(document.get("traceback") or ""))
     if status != "ok" or outcome.returncode != 0:
         code = outcome.returncode
         if code is not None and code < 0:
-            try:
-                name = signal.Signals(-code).name
-            except ValueError:
-                name = f"signal {-code}"
-            raise fail(f"it was ended by {name}")
+            raise fail(f"it was ended by {_signal_name(-code)}")
         raise fail(f"the process exited with status {code} before the program returned "
                    "(os._exit or a crash)")
     resources = document.get("resources")
@@ -654,6 +518,27 @@ def _interpret(project: Project, outcome: _Outcome, timeout: float, debug: bool
     if not isinstance(resources, list) or not isinstance(unanswered, list):
         raise fail("its report was malformed")
     return ProgramRun(project=project, resources=resources, unanswered=unanswered)
+
+
+def component_note(type_: str, name: str, file: str | None, line: int | None
+                   ) -> dict[str, Any]:
+    """The note for a multi-language component (registered with ``remote=True``): under
+    mocks it registers and creates nothing inside, because its plugin builds its
+    resources, so none of them is evaluated."""
+    type_, name = inert(type_[:200]), inert(name[:200])
+    package = type_.split(":", 1)[0]
+    return {"kind": "component", "type": type_, "name": name, "evaluated": False,
+            "message": f"{type_} '{name}' is not evaluated: it is a multi-language component, "
+                       f"whose resources the {package} plugin creates; offline it creates "
+                       "none, so nothing inside it is checked",
+            "file": file, "line": line}
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
 
 
 def _missing_module(project: Project, module: str, where: dict[str, Any] | None) -> SpecError:

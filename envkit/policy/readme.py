@@ -1,5 +1,4 @@
-"""The rule table of docs/policy-peers.md, generated from the rule metadata (a test keeps
-them in sync).
+"""docs/rules.md's rule table, generated from the rule metadata (a test keeps them in sync).
 
 Run ``python -m envkit.policy.readme`` to print it.
 """

@@ -58,6 +58,8 @@ def to_sarif(report: PolicyReport, minimum: str = "advisory") -> dict[str, Any]:
             result["ruleIndex"] = index[f.policy]
         if f.kind != "violation":
             result["properties"] = {"kind": f.kind}
+        if f.placeholders:
+            result.setdefault("properties", {})["dependsOnPlaceholders"] = list(f.placeholders)
         location: dict[str, Any] = {}
         if f.file:
             location["physicalLocation"] = _physical(f.file, f.line)
@@ -95,7 +97,9 @@ def _physical(file: str, line: int | None) -> dict[str, Any]:
 
 
 def _notification(note: dict[str, Any]) -> dict[str, Any]:
-    out: dict[str, Any] = {"level": "note", "message": {"text": note["message"]}}
+    # A component left unexpanded is a gap in the verdict, not a remark about the run.
+    level = "warning" if note.get("kind") == "component" else "note"
+    out: dict[str, Any] = {"level": level, "message": {"text": note["message"]}}
     if note.get("file"):
         out["locations"] = [{"physicalLocation": _physical(note["file"], note.get("line"))}]
     return out

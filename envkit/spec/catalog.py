@@ -53,7 +53,15 @@ def _load_gz_json(path) -> object:
 
 @cache
 def endpoints() -> dict:
-    """botocore's endpoint data: partitions, their DNS suffixes and regions."""
+    """botocore's endpoint data: partitions, their DNS suffixes and regions (its own
+    data/endpoints.json, read without importing botocore, which costs far more)."""
+    import json
+
+    spec = importlib.util.find_spec("botocore")
+    if spec is not None and spec.submodule_search_locations:
+        path = Path(next(iter(spec.submodule_search_locations))) / "data" / "endpoints.json"
+        if path.is_file():
+            return json.loads(path.read_text(encoding="utf-8"))
     import botocore.loaders
 
     return botocore.loaders.Loader().load_data("endpoints")

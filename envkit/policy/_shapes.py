@@ -1,0 +1,177 @@
+"""What Pulumi's mocks answer for a registered resource, shaped as the provider answers.
+
+Loaded by path into the runner (envkit/policy/_runner.py), in the project's interpreter,
+so it needs only the standard library and ``pulumi``.
+
+Pulumi's SDK checks every output against the type its resource class declares
+(``pulumi._types.resource_types``, which the generated SDKs build from the provider's
+schema; ``rpc.translate_output_properties`` raises "Unexpected type" on a mismatch). An
+echo of the inputs therefore breaks programs whose input and output types differ
+(``iam.Policy(policy=<dict>)`` declares ``policy: str``; ``awsx.ec2.Vpc(nat_gateways=
+{...})`` declares ``nat_gateways: Sequence[NatGateway]``). Here an output gets:
+
+- the input's value where that value passes the SDK's own check for the output's declared
+  type (the same function, from the SDK the program runs on);
+- the input as JSON text where the output is a string and the input a document (the
+  provider stores a policy given as an object as its JSON);
+- for the properties the provider computes, a deterministic placeholder of the declared
+  type: ``arn`` an ARN from the type, the name, account 123456789012 and the region;
+  ``name`` the name Pulumi's autonaming would give (name-<7 hex>); ``...Id`` an id
+  (``vpc-<hex>``; ``ownerId``/``accountId`` the account); the resource's id (IAM: its
+  name; elsewhere ``<prefix>-<hex>``);
+- otherwise nothing, so the SDK resolves the output as unknown, as in a preview.
+
+Each placeholder is remembered with what it stands for, so a finding on a resource whose
+inputs carry one can say that it depends on a value envkit assigned.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from typing import Any
+
+ACCOUNT = "123456789012"
+#: Services whose ARNs carry no region (and S3's no account either).
+_GLOBAL = {"iam", "s3", "cloudfront", "route53", "organizations", "waf", "shield",
+           "globalaccelerator"}
+_NAME_IDS = {"iam"}  # services whose resources' ids are their names
+_ACCOUNT_KEYS = {"ownerId", "accountId"}
+_WORDS = re.compile(r"[A-Z]+(?=[A-Z][a-z]|$)|[A-Z]?[a-z0-9]+|[A-Z]+")
+
+
+def _words(name: str) -> list[str]:
+    return [w.lower() for w in _WORDS.findall(name)]
+
+
+class Shaper:
+    """Answers ``new_resource`` for the mocks; remembers the placeholders it hands out."""
+
+    def __init__(self, region: str, unknown: str) -> None:
+        self.region = region
+        self.unknown = unknown
+        self.classes: dict[str, type] = {}
+        self.placeholders: dict[str, str] = {}
+        self._types: dict[type, dict[str, Any] | None] = {}
+        self._pattern: Any = None
+
+    def note_class(self, token: str, resource: Any) -> None:
+        """Remember the class a type token was declared with (as its constructor runs)."""
+        self.classes.setdefault(token, type(resource))
+
+    def _declared(self, token: str) -> dict[str, Any] | None:
+        cls = self.classes.get(token)
+        if cls is None:
+            return None
+        if cls not in self._types:
+            from pulumi import _types
+
+            try:
+                self._types[cls] = _types.resource_types(cls)
+            except Exception:  # noqa: BLE001 - a class without usable hints: echo as before
+                self._types[cls] = None
+        return self._types[cls]
+
+    def _hex(self, urn: str, what: str, length: int) -> str:
+        return hashlib.sha256(f"{urn}\0{what}".encode()).hexdigest()[:length]
+
+    def _remember(self, value: str, what: str) -> str:
+        self.placeholders.setdefault(value, what)
+        self._pattern = None
+        return value
+
+    def answer(self, token: str, name: str, urn: str, inputs: dict[str, Any], custom: bool,
+               region: str | None) -> tuple[str, dict[str, Any]]:
+        """(id, state) for one registration, as the provider would answer it."""
+        region = region or self.region
+        parts = token.split(":")
+        module = parts[1].split("/")[0] if len(parts) == 3 else ""
+        kind = parts[2] if len(parts) == 3 else token
+        who = f"{name} ({token})"
+        state = dict(inputs)
+        declared = self._declared(token)
+        if declared is not None:
+            from pulumi.runtime import rpc
+
+            for key, typ in declared.items():
+                if key not in inputs or inputs[key] is None:
+                    continue
+                value = inputs[key]
+                try:
+                    rpc.translate_output_properties(value, lambda n: n, typ)
+                    continue
+                except Exception:  # noqa: BLE001 - the SDK's own verdict: not this type
+                    pass
+                if typ is str and isinstance(value, (dict, list)) and \
+                        self.unknown not in json.dumps(value):
+                    state[key] = json.dumps(value)
+                else:
+                    del state[key]  # unknown, as the provider's value would be in a preview
+        physical = inputs.get("name") if isinstance(inputs.get("name"), str) else None
+        if physical is None:
+            physical = self._remember(f"{name}-{self._hex(urn, 'name', 7)}",
+                                      f"the generated name of {who}")
+        words = _words(kind)
+        prefix = "".join(w[0] for w in words) if len(words) > 1 else (words or ["id"])[0]
+        if module in _NAME_IDS:
+            ident = physical
+        else:
+            ident = self._remember(f"{prefix}-0{self._hex(urn, 'id', 16)}", f"the id of {who}")
+        if declared is not None:
+            for key, typ in declared.items():
+                # A component's SDK sends the outputs its plugin computes as unknown inputs.
+                known = state.get(key) is not None and (custom or state[key] != self.unknown)
+                if known or typ is not str:
+                    continue
+                if key == "arn":
+                    # A value cut out of the ARN (its account) still stands in for one.
+                    self._remember(ACCOUNT, "the account id envkit assigned (123456789012)")
+                    state[key] = self._remember(self._arn(module, words, physical, ident,
+                                                          inputs, region),
+                                                f"the ARN of {who}")
+                elif key == "name":
+                    state[key] = physical
+                elif key in _ACCOUNT_KEYS:
+                    state[key] = self._remember(ACCOUNT, "the account id envkit assigned "
+                                                "(123456789012)")
+                elif key.endswith("Id") and len(key) > 2:
+                    id_words = _words(key[:-2])
+                    short = "".join(w[0] for w in id_words) if len(id_words) > 1 \
+                        else id_words[0]
+                    state[key] = self._remember(f"{short}-0{self._hex(urn, key, 16)}",
+                                                f"{key} of {who}")
+        return (ident if custom else ""), state
+
+    def _arn(self, service: str, words: list[str], physical: str, ident: str,
+             inputs: dict[str, Any], region: str) -> str:
+        resource = "-".join(words)
+        if service == "s3":
+            return f"arn:aws:s3:::{physical}"
+        where = "" if service in _GLOBAL else region
+        if service == "iam":
+            path = inputs.get("path") if isinstance(inputs.get("path"), str) else "/"
+            return f"arn:aws:iam::{ACCOUNT}:{resource}{path or '/'}{physical}"
+        tail = ident if service == "ec2" else physical
+        return f"arn:aws:{service}:{where}:{ACCOUNT}:{resource}/{tail}"
+
+    def found_in(self, value: Any) -> list[list[str]]:
+        """The placeholders inside ``value`` (wire-form inputs): [value, what it stands
+        for] pairs."""
+        if not self.placeholders:
+            return []
+        if self._pattern is None:
+            keys = sorted(self.placeholders, key=len, reverse=True)
+            self._pattern = re.compile("|".join(re.escape(k) for k in keys))
+        found: dict[str, str] = {}
+        todo = [value]
+        while todo:
+            item = todo.pop()
+            if isinstance(item, str):
+                for match in self._pattern.findall(item):
+                    found[match] = self.placeholders[match]
+            elif isinstance(item, dict):
+                todo.extend(item.values())
+            elif isinstance(item, list):
+                todo.extend(item)
+        return [[k, v] for k, v in found.items()]
