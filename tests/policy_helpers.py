@@ -7,6 +7,7 @@ import base64
 import gzip
 import json
 
+import pulumi
 import pulumi_aws as aws
 
 from envkit.planner import run_mocked
@@ -45,6 +46,14 @@ def findings(body, config=None):
 
 def violations(body, rule, config=None):
     return [f for f in findings(body, config) if f.policy == rule and f.kind == "violation"]
+
+
+def envkit_made(body):
+    """``body`` as a program envkit wrote: it also declares one of envkit's components."""
+    def program():
+        pulumi.ComponentResource("envkit:iam:IamLab", "lab")
+        return body()
+    return program
 
 
 def group_policy(document):
@@ -144,7 +153,9 @@ def role(principal, **extra):
 
 
 def check_case(cases, name):
-    """A rule flags its violating program and passes its compliant one."""
-    bad, good = cases[name]
-    assert violations(bad, name), f"{name} missed its violating case"
-    assert not violations(good, name), f"{name} flagged its compliant case"
+    """A rule flags its violating program and passes its compliant one (under the policy
+    config a case names third, for rules that are off by default)."""
+    bad, good, *config = cases[name]
+    config = config[0] if config else None
+    assert violations(bad, name, config), f"{name} missed its violating case"
+    assert not violations(good, name, config), f"{name} flagged its compliant case"

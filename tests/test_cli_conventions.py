@@ -134,7 +134,7 @@ def test_policy_check_into_a_file_says_one_line_on_stderr(tmp_path):
     report = tmp_path / "report.sarif"
     done = envkit("policy", "check", str(BASICS), "--format", "sarif", "-o", str(report))
     assert done.returncode == 0 and done.stdout == ""
-    assert done.stderr == (f"{BASICS}: 0 mandatory violations, 3 advisory; sarif report "
+    assert done.stderr == (f"{BASICS}: 0 mandatory violations, 4 advisory; sarif report "
                            f"written to {report}\n")
     assert json.loads(report.read_text())["version"] == "2.1.0"
 

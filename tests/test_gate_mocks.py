@@ -68,7 +68,7 @@ def test_a_finding_built_on_a_placeholder_says_so(shapes):
     log = to_sarif(shapes)
     jsonschema.validate(log, SARIF_SCHEMA)
     flagged = [r for r in log["runs"][0]["results"]
-               if r["properties"].get("dependsOnPlaceholders")]
+               if r.get("properties", {}).get("dependsOnPlaceholders")]
     assert [r["ruleId"] for r in flagged] == ["iam-trust-account-needs-condition"]
 
 

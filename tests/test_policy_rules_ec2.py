@@ -43,6 +43,10 @@ CASES = {
     "ec2-detailed-monitoring": (instance(monitoring=False), instance()),
     "ec2-ami-allowed-owner": (instance(tags={**TAGS, "envkit:ami-owner": "666666666666"}),
                               instance()),
+    "ec2-ami-encrypted": (
+        lambda: aws.ec2.AmiCopy("copy", source_ami_id="ami-1", source_ami_region="us-east-1"),
+        lambda: aws.ec2.AmiCopy("copy", source_ami_id="ami-1", source_ami_region="us-east-1",
+                                encrypted=True)),
     "ec2-ami-not-public": (
         lambda: aws.ec2.AmiLaunchPermission("p", image_id="ami-1", group="all"),
         lambda: aws.ec2.AmiLaunchPermission("p", image_id="ami-1", account_id="123456789012")),
@@ -152,5 +156,33 @@ def test_envkit_conventions_are_advisory_on_foreign_programs():
     assert foreign and {f.level for f in foreign} == {"advisory"}
     assert violations(instance(metadata_options={"http_tokens": "optional"}),
                       "ec2-imdsv2-required")[0].level == "mandatory"
-    untagged = violations(lambda: aws.iam.User("u", name="ann"), "stack-required-tags")
-    assert untagged and untagged[0].level == "advisory"
+
+
+def test_an_elastic_ip_used_by_a_nat_gateway_is_attached():
+    def nat():
+        ip = aws.ec2.Eip("ip", domain="vpc", tags=TAGS)
+        aws.ec2.NatGateway("nat", subnet_id="subnet-1", allocation_id=ip.id, tags=TAGS)
+
+    assert not violations(nat, "ec2-no-unattached-eip")
+
+
+def test_an_ami_registered_with_an_unencrypted_volume_is_reported():
+    def ami(encrypted):
+        return lambda: aws.ec2.Ami("img", name="lab", root_device_name="/dev/xvda",
+                                   ebs_block_devices=[{"device_name": "/dev/xvda",
+                                                       "volume_size": 8,
+                                                       "encrypted": encrypted}])
+    assert violations(ami(False), "ec2-ami-encrypted")
+    assert not violations(ami(True), "ec2-ami-encrypted")
+
+
+def test_web_servers_lose_their_public_ip_allowance_when_configured():
+    def web():
+        group = sg(ingress=[rule("tcp", 443, 443, ["0.0.0.0/0"])])()
+        aws.ec2.Instance("vm", ami="ami-1", instance_type="t3.micro",
+                         associate_public_ip_address=True, vpc_security_group_ids=[group.id])
+
+    assert not violations(web, "ec2-public-ip-only-for-web")
+    strict = {"ec2-public-ip-only-for-web": {"allowPublicIpForWeb": False}}
+    [found] = violations(web, "ec2-public-ip-only-for-web", strict)
+    assert "serves http/https from a public IP" in found.message

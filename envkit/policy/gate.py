@@ -46,6 +46,9 @@ class Finding:
     controls: list[str] = field(default_factory=list)
     file: str | None = None
     line: int | None = None
+    #: What a summarised message stands for in full (``{"actions": [...]}`` for a long
+    #: action list); JSON output only.
+    details: dict[str, Any] | None = None
     #: What the values envkit assigned offline (placeholder ARNs, ids, generated names) in
     #: the resource's inputs stand for; the finding may depend on them.
     placeholders: list[str] = field(default_factory=list)
@@ -114,6 +117,7 @@ class PolicyReport:
         """The report as JSON (`envkit policy check --format json`)."""
         return {
             "schema_version": POLICY_SCHEMA_VERSION, "kind": self.kind,
+            "verdict": "fail" if self.mandatory else "pass",
             "target": self.target, "pack": self.pack, "resources": self.resources,
             "summary": {"mandatory": len(self.mandatory), "advisory": len(self.advisory),
                         "remediations": sum(f.kind == "remediation" for f in self.findings),
@@ -121,6 +125,32 @@ class PolicyReport:
             "findings": [f.to_dict() for f in self.filtered(minimum)],
             "notes": list(self.notes),
         }
+
+
+def failure_location(exc: BaseException) -> tuple[str | None, int | None]:
+    """Where a check that could not finish went wrong: the first issue's file and line (the
+    program's own line when it raised), as findings show paths."""
+    for issue in getattr(exc, "issues", None) or []:
+        if issue.file:
+            return _display_path(Path(issue.file)), issue.line
+    return None, None
+
+
+def failure_to_dict(target: str, message: str, exc: BaseException, exit_code: int
+                    ) -> dict[str, Any]:
+    """The `--format json` document of a check that could not finish (exit 2, 3): the
+    verdict ``error``, the message, and where; no findings, and no summary that could be read
+    as a pass."""
+    file, line = failure_location(exc)
+    error: dict[str, Any] = {"type": type(exc).__name__, "message": message, "file": file,
+                             "line": line}
+    issues = getattr(exc, "issues", None)
+    if issues:
+        error["issues"] = [{"file": i.file, "line": i.line, "field": i.field,
+                            "message": i.message} for i in issues]
+    return {"schema_version": POLICY_SCHEMA_VERSION, "verdict": "error",
+            "exit_code": exit_code, "target": target, "pack": _pack_name(), "error": error,
+            "findings": [], "notes": []}
 
 
 # --- config ---------------------------------------------------------------------------------
@@ -350,6 +380,7 @@ def _evaluate(resources: list[Any], user_config: dict[str, Any] | None,
     from pulumi.runtime.proto import analyzer_pb2 as proto
 
     from .rules import POLICIES, RULES, is_foreign
+    from .rules._common import details_of
 
     config = merged_config(user_config or {}, foreign=is_foreign(r.type for r in resources))
     request = _configure_request(config)  # one request configures every servicer below
@@ -389,12 +420,19 @@ def _evaluate(resources: list[Any], user_config: dict[str, Any] | None,
             resource_type=resource.type if resource else None,
             resource_name=resource.name if resource else None,
             remediation=rule_meta.remediation if rule_meta else "",
-            controls=list(rule_meta.controls) if rule_meta else []))
+            controls=list(rule_meta.controls) if rule_meta else [],
+            details=None if notice else details_of(message)))
 
     for r in resources:
-        if not r.custom:
-            continue
         props = _struct(r.wire_inputs)
+        if not r.custom:
+            # Components are in the stack the engine analyses (deploy/step_generator.go
+            # AnalyzeResources sends every registered resource): a stack rule sees that a
+            # component uses a security group, or that a program is envkit's.
+            stack_resources.append(proto.AnalyzerResource(
+                type=r.type, properties=props, urn=r.urn, name=r.name,
+                parent=r.parent or "", dependencies=list(r.dependencies)))
+            continue
         if remediating:
             response = servicer.Remediate(proto.AnalyzeRequest(
                 type=r.type, properties=props, urn=r.urn, name=r.name), None)

@@ -157,6 +157,31 @@ PROGRAM_REMEDIATION: dict[str, str] = {
     "ec2-no-default-vpc":
         "Create an aws.ec2.Vpc of your own (with its subnets) instead of adopting "
         "aws.ec2.DefaultVpc.",
+    "iam-github-oidc-trust-scoped":
+        'In the role\'s assume_role_policy, add conditions=[{"test": "StringLike", '
+        '"variable": "token.actions.githubusercontent.com:sub", "values": '
+        '["repo:OWNER/REPO:ref:refs/heads/main"]}] (and :aud = sts.amazonaws.com).',
+    "iam-group-has-users":
+        "Add the group's users with aws.iam.GroupMembership(group=group.name, users=[...]) "
+        "or aws.iam.UserGroupMembership, or delete the aws.iam.Group.",
+    "iam-no-root-access-keys":
+        'Create the aws.iam.AccessKey for an IAM user (user=user.name), not user="root"; '
+        "better, give the workload a role.",
+    "ec2-security-group-attached":
+        "Pass the group to what uses it (vpc_security_group_ids=[group.id] on aws.ec2.Instance "
+        "or LaunchTemplate, security_groups on a NetworkInterface), or delete it.",
+    "ec2-nacl-no-all-ports":
+        'Give each aws.ec2.NetworkAcl / NetworkAclRule allow rule a protocol ("tcp") and '
+        "the from_port/to_port it needs instead of protocol \"-1\" or 0-65535.",
+    "ec2-nacl-attached":
+        "Set subnet_ids=[subnet.id] on the aws.ec2.NetworkAcl or add an "
+        "aws.ec2.NetworkAclAssociation, or delete the ACL.",
+    "ec2-ami-encrypted":
+        "Set encrypted=True on aws.ec2.AmiCopy, and on every ebs_block_devices entry of "
+        "aws.ec2.Ami.",
+    "ec2-ebs-customer-managed-key":
+        "Create an aws.kms.Key(enable_key_rotation=True) and pass kms_key_id=key.arn to the "
+        "volume, snapshot copy, AMI copy or the instance's block devices.",
     "classroom-student-scope":
         "Add conditions=[{\"test\": \"StringEquals\", \"variable\": "
         '"aws:ResourceTag/envkit:student", "values": ["${aws:username}"]}] to the students\' '

@@ -4,7 +4,8 @@
 ``envkit policy check`` evaluates the same objects offline through pulumi-policy's
 analyzer. One module per service, as in AWSGuard's and Checkov's trees:
 
-- :mod:`.iam` — policy documents, who gets administrator access, identities, passwords
+- :mod:`.iam` — policy documents: wildcards, scoping, escalation, credentials, trust
+- :mod:`.iam_principals` — who gets administrator access, users, groups, keys, passwords
 - :mod:`.ec2` — instances, launch templates and configurations: metadata, encryption,
   credentials, exposure, AMIs, user data
 - :mod:`.ebs` — volumes, encryption by default
@@ -28,7 +29,7 @@ from importlib import import_module
 from ._common import PACK_NAME, POLICIES, RULES, Rule, is_foreign
 
 #: The service modules, in catalogue order (README, `envkit policy list`, SARIF).
-SERVICES = ("iam", "ec2", "ebs", "network", "tags", "classroom")
+SERVICES = ("iam", "iam_principals", "ec2", "ebs", "network", "tags", "classroom")
 for _service in SERVICES:
     import_module(f".{_service}", __name__)  # importing a module registers its rules
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import ipaddress
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cache, lru_cache
@@ -38,6 +39,7 @@ PACK_NAME = "envkit-least-privilege"
 
 MANDATORY = EnforcementLevel.MANDATORY
 ADVISORY = EnforcementLevel.ADVISORY
+DISABLED = EnforcementLevel.DISABLED
 
 # --- rule metadata and registration ---------------------------------------------------------
 
@@ -65,8 +67,19 @@ class Rule:
     #: The level on a foreign program (one not produced from an envkit spec) for rules that
     #: check envkit's own conventions; None: the same level everywhere.
     foreign_level: EnforcementLevel | None = None
-    #: The service module the rule lives in (iam, ec2, ebs, network, tags).
+    #: The service the rule belongs to (iam, ec2, ebs, network, tags, classroom): its module's
+    #: name up to the first underscore (iam_principals is iam).
     service: str = ""
+
+    @property
+    def summary(self) -> str:
+        """The description's first clause without its long asides: one line for
+        `envkit policy list` (the description is in `--json`, the docs and SARIF)."""
+        text = self.description.split(". ", 1)[0].split("; ", 1)[0].rstrip(".")
+        text = re.sub(r" \((?=[^)]{24,}\))[^)]*\)", "", text)
+        if len(text) > 100:  # the list after a colon is the detail
+            text = text.split(": ", 1)[0]
+        return text + "."
 
     def applies_to(self, type_: str) -> bool:
         """Whether the rule can say anything about resources of ``type_``."""
@@ -78,7 +91,7 @@ class Rule:
 
     def to_dict(self) -> dict[str, Any]:
         """The rule as JSON-ready data."""
-        return {"name": self.name, "description": self.description,
+        return {"name": self.name, "summary": self.summary, "description": self.description,
                 "level": self.level.value, "severity": self.severity.value,
                 "controls": self.controls, "remediation": self.remediation, "kind": self.kind,
                 "config": self.config, "remediates": self.can_remediate,
@@ -121,7 +134,7 @@ def rule(name: str, description: str, level: EnforcementLevel, severity: Severit
     def wrap(validate: Callable) -> Callable:
         meta = Rule(name, description, level, severity, controls, remediation, kind,
                     config or {}, remediate is not None, types, foreign_level,
-                    validate.__module__.rsplit(".", 1)[-1])
+                    validate.__module__.rsplit(".", 1)[-1].split("_")[0])
         common = {
             "name": name, "description": description, "enforcement_level": level,
             "config_schema": PolicyConfigSchema(properties=config) if config else None,
@@ -371,3 +384,27 @@ def nacl_rules(args: Any, direction: str) -> list[Flow]:
                     allow=str(p.get("ruleAction")).lower() == "allow",
                     number=p.get("ruleNumber"))]
     return sorted(out, key=lambda f: f.number if f.number is not None else 32767)
+
+
+# --- details of a finding -------------------------------------------------------------------
+
+#: How many findings' details are kept between a rule's report and the gate reading them.
+_DETAILS_KEPT = 4096
+_DETAILS: dict[str, dict[str, Any]] = {}
+
+
+def with_details(message: str, details: dict[str, Any]) -> str:
+    """``message``, remembering ``details`` (the full data a summarised message stands for,
+    such as every action of a long list) for the gate's JSON output.
+
+    pulumi-policy's report carries a message only; the engine shows that message, the gate
+    adds the details to the finding whose message it is (see :func:`details_of`)."""
+    if len(_DETAILS) >= _DETAILS_KEPT:
+        del _DETAILS[next(iter(_DETAILS))]
+    _DETAILS[message.strip()] = details
+    return message
+
+
+def details_of(message: str) -> dict[str, Any] | None:
+    """The details remembered for a reported message, if any."""
+    return _DETAILS.get(message.strip())

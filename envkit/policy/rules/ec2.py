@@ -239,9 +239,13 @@ def _public_ip(resource) -> bool:
       ADVISORY, Severity.LOW,
       ["Security Hub EC2.9", "Checkov CKV_AWS_88", "Checkov CKV_AWS_389", "trivy AVD-AWS-0009",
        "AWSGuard ec2-instance-no-public-ip"],
-      "Set public_ip: false for instances that need no inbound internet traffic.",
-      kind="stack", types=frozenset({*LAUNCHERS, *SG_TYPES}))
+      "Set public_ip: false for instances that need no inbound internet traffic; set "
+      "allowPublicIpForWeb to false to keep every instance off the internet (web servers "
+      "behind a load balancer).",
+      kind="stack", types=frozenset({*LAUNCHERS, *SG_TYPES}),
+      config={"allowPublicIpForWeb": {"type": "boolean", "default": True}})
 def ec2_public_ip_only_for_web(args, report):
+    web_allowed = config_value(args, "allowPublicIpForWeb", True)
     web_groups = set()
     for r in by_type(args.resources, "aws:ec2/securityGroup:SecurityGroup"):
         for rule_ in known(lambda r=r: sg_rules(r, "ingress"), []):
@@ -251,21 +255,30 @@ def ec2_public_ip_only_for_web(args, report):
         if r.resource_type not in LAUNCHERS or not known(lambda r=r: _public_ip(r)):
             continue
         groups = {d.urn for d in r.dependencies}
+        what = "instance" if r.resource_type == INSTANCE else "launch template" \
+            if r.resource_type == LAUNCH_TEMPLATE else "launch configuration"
         if not groups & web_groups:
-            what = "instance" if r.resource_type == INSTANCE else "launch template" \
-                if r.resource_type == LAUNCH_TEMPLATE else "launch configuration"
             report(f"{what} '{r.name}' has a public IP but serves no http/https", r.urn)
+        elif not web_allowed:
+            report(f"{what} '{r.name}' serves http/https from a public IP (allowPublicIpForWeb "
+                   "is false)", r.urn)
+
+
+#: What attaches an elastic IP besides its own instance/networkInterface: an association,
+#: and a NAT gateway's allocation_id (the gateway's public address).
+EIP_USERS = ("aws:ec2/eipAssociation:EipAssociation", "aws:ec2/natGateway:NatGateway")
 
 
 @rule("ec2-no-unattached-eip",
-      "Every elastic IP is attached to an instance or network interface.",
+      "Every elastic IP is attached to an instance, a network interface or a NAT gateway.",
       ADVISORY, Severity.LOW, ["Security Hub EC2.12", "Checkov CKV2_AWS_19"],
       "Attach the address (instances.NAME.elastic_ip) or release it.", kind="stack",
-      types=frozenset({"aws:ec2/eip:Eip", "aws:ec2/eipAssociation:EipAssociation"}))
+      types=frozenset({"aws:ec2/eip:Eip", *EIP_USERS}))
 def ec2_no_unattached_eip(args, report):
     associated = set()
-    for r in by_type(args.resources, "aws:ec2/eipAssociation:EipAssociation"):
-        associated |= {d.urn for d in r.dependencies}
+    for r in args.resources:
+        if r.resource_type in EIP_USERS:
+            associated |= {d.urn for d in r.dependencies}
     for r in by_type(args.resources, "aws:ec2/eip:Eip"):
         attached = known(lambda r=r: r.props.get("instance") or r.props.get(
             "networkInterface"), True)
@@ -318,3 +331,23 @@ def ec2_ami_not_public(args, report):
         return
     if str(args.props.get("group") or "").lower() == "all":
         report("the AMI is launchable by every AWS account (group \"all\")")
+
+
+AMI = "aws:ec2/ami:Ami"
+AMI_COPY = "aws:ec2/amiCopy:AmiCopy"
+
+
+@rule("ec2-ami-encrypted",
+      "AMIs a program registers or copies are encrypted: every EBS mapping of an aws.ec2.Ami "
+      "not made from a snapshot, and every aws.ec2.AmiCopy.",
+      MANDATORY, Severity.HIGH, ["Checkov CKV_AWS_204", "Checkov CKV_AWS_235"],
+      "Set encrypted=True on the AmiCopy, and on each ebs_block_devices entry of the Ami (or "
+      "build it from an encrypted snapshot).",
+      types=frozenset({AMI, AMI_COPY}))
+def ec2_ami_encrypted(args, report):
+    if args.resource_type == AMI_COPY and args.props.get("encrypted") is not True:
+        report("the AMI copy is not encrypted")
+    elif args.resource_type == AMI:
+        for i, device in enumerate(as_list(args.props.get("ebsBlockDevices"))):
+            if not _encrypted(plain(device) or {}):
+                report(f"ebsBlockDevices[{i}] is not encrypted")

@@ -21,6 +21,7 @@ from ._common import (
     RULE_TYPES,
     SG_TYPES,
     Flow,
+    as_list,
     by_type,
     config_value,
     known,
@@ -78,14 +79,52 @@ def _inside(cidr: str, allowed: list[Any]) -> bool:
 
 
 @rule("ec2-no-open-egress",
-      "Security groups do not allow all traffic out to the internet.",
+      "Security groups do not let traffic out to the whole internet: not on all ports, and "
+      "not on the ports they name unless allowedWorldEgressPorts lists them.",
       ADVISORY, Severity.LOW, ["Checkov CKV_AWS_382", "trivy AVD-AWS-0104"],
-      "Allow only the ports instances need out (envkit's default egress is http and https).",
-      types=_SG)
+      "Send traffic out to the CIDRs it needs (a proxy, a VPC endpoint, a package mirror); "
+      "list the ports you accept to the internet (envkit's default egress is http and https) "
+      "in allowedWorldEgressPorts.",
+      types=_SG,
+      config={"allowedWorldEgressPorts": {"type": "array", "items": {"type": "integer"},
+                                          "default": []}})
 def ec2_no_open_egress(args, report):
+    allowed = {int(p) for p in config_value(args, "allowedWorldEgressPorts", [])}
+    opened = []  # one finding per group: "tcp 80 to 0.0.0.0/0, tcp 443 to 0.0.0.0/0"
     for r in sg_rules(args, "egress"):
-        if r.all_ports and r.world:
+        world = r.world
+        if not world:
+            continue
+        if r.all_ports:
             report("all ports are open outbound to the internet")
+        elif r.ports is None:
+            opened.append(f"{r.protocol} to {', '.join(world)}")
+        elif any(p not in allowed for p in range(r.ports[0], r.ports[1] + 1)):
+            ports = f"{r.ports[0]}" if r.ports[0] == r.ports[1] else f"{r.ports[0]}-{r.ports[1]}"
+            opened.append(f"{r.protocol} {ports} to {', '.join(world)}")
+    if opened:
+        report(f"open outbound to the internet: {', '.join(opened)}")
+
+
+#: Security groups a resource of these types uses are still unattached: rules belong to the
+#: group, and a group that names another as a source does not put anything in it.
+_NOT_ATTACHING = frozenset({*SG_TYPES, *RULE_TYPES})
+
+
+@rule("ec2-security-group-attached",
+      "Every security group is used by something in the program (an instance, launch "
+      "template, network interface, load balancer, database, function or component).",
+      ADVISORY, Severity.LOW, ["Checkov CKV2_AWS_5"],
+      "Delete the unused group, or attach it where it is meant to be used; a group used by "
+      "another stack is best created there.",
+      kind="stack", types=None)
+def ec2_security_group_attached(args, report):
+    used = {d.urn for r in args.resources if r.resource_type not in _NOT_ATTACHING
+            for d in r.dependencies}
+    for group in by_type(args.resources, SECURITY_GROUP):
+        if group.urn not in used:
+            report(f"security group '{group.name}' is attached to nothing in this program",
+                   group.urn)
 
 
 @rule("ec2-security-groups-described",
@@ -195,19 +234,63 @@ def ec2_nacl_no_public_admin_ingress(args, report):
                    f"{', '.join(open_.world)}")
 
 
+@rule("ec2-nacl-no-all-ports",
+      "No network ACL rule allows every protocol, or every port, in either direction.",
+      ADVISORY, Severity.MEDIUM, ["Checkov CKV_AWS_352", "trivy AVD-AWS-0102"],
+      "Allow the protocols and port ranges the subnet serves (tcp 443, the ephemeral range "
+      "1024-65535 for replies) instead of protocol -1 or 0-65535.",
+      types=frozenset({*NACL_TYPES, NACL_RULE}))
+def ec2_nacl_no_all_ports(args, report):
+    for direction in ("ingress", "egress"):
+        for f in nacl_rules(args, direction):
+            if f.allow and f.all_ports:
+                what = "every protocol" if f.protocol == "all" else f"every {f.protocol} port"
+                report(f"{direction} rule {f.number} allows {what} from "
+                       f"{', '.join(f.cidrs) or 'anywhere'}")
+
+
+NACL_ASSOCIATION = "aws:ec2/networkAclAssociation:NetworkAclAssociation"
+
+
+@rule("ec2-nacl-attached",
+      "Every network ACL is associated with a subnet (subnet_ids or a NetworkAclAssociation).",
+      ADVISORY, Severity.LOW, ["Checkov CKV2_AWS_1"],
+      "Give the ACL subnet_ids, or associate it (aws.ec2.NetworkAclAssociation); delete an ACL "
+      "that guards nothing.",
+      kind="stack", types=frozenset({"aws:ec2/networkAcl:NetworkAcl", NACL_ASSOCIATION}))
+def ec2_nacl_attached(args, report):
+    associated = {d.urn for a in by_type(args.resources, NACL_ASSOCIATION)
+                  for d in a.dependencies}
+    for acl in by_type(args.resources, "aws:ec2/networkAcl:NetworkAcl"):
+        subnets = known(lambda acl=acl: as_list(acl.props.get("subnetIds")), ["unknown"])
+        if not subnets and acl.urn not in associated:
+            report(f"network ACL '{acl.name}' is associated with no subnet", acl.urn)
+
+
 # --- subnets, VPCs --------------------------------------------------------------------------
 
 
 @rule("ec2-subnet-no-public-ip-on-launch",
-      "Subnets do not give every instance a public IP (map_public_ip_on_launch).",
+      "Subnets do not give every instance a public address: map_public_ip_on_launch (which an "
+      "adopted default subnet keeps on unless set to false) or "
+      "assign_ipv6_address_on_creation.",
       ADVISORY, Severity.MEDIUM,
       ["Security Hub EC2.15", "Checkov CKV_AWS_130", "trivy AVD-AWS-0164"],
       "Set map_public_ip_on_launch=False and give a public IP (or an elastic IP) only to the "
       "instances that serve the internet.",
       types=frozenset(SUBNETS))
 def ec2_subnet_no_public_ip_on_launch(args, report):
-    if args.resource_type in SUBNETS and args.props.get("mapPublicIpOnLaunch") is True:
+    if args.resource_type not in SUBNETS:
+        return
+    public = args.props.get("mapPublicIpOnLaunch")
+    if public is True:
         report("map_public_ip_on_launch is true")
+    elif public is None and args.resource_type == "aws:ec2/defaultSubnet:DefaultSubnet":
+        # AWS's default subnets map public IPs; adopting one without the setting keeps it.
+        report("the default subnet keeps AWS's map_public_ip_on_launch=true (not set to false)")
+    if args.props.get("assignIpv6AddressOnCreation") is True:
+        report("assign_ipv6_address_on_creation is true: every instance gets an IPv6 address "
+               "the internet can reach through an internet gateway")
 
 
 @rule("ec2-vpc-flow-logs",
