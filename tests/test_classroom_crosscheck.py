@@ -4,7 +4,7 @@ representative set of concrete requests, for the shipped student policy, its bou
 shipped instance role and every bypass.
 
 The engine is found in ``$ENVKIT_IAM_SIMULATE`` (a folder with node_modules) or
-``.cache/iam-simulate`` (where .ci/run installs it); without node or the package the test
+``tests/tools`` (where .ci/run installs it, locked); without node or the package the test
 skips and says why."""
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ OWN = {"aws:ResourceTag/envkit:student": "${aws:username}"}
 
 
 def _modules() -> Path | None:
-    for base in (os.environ.get("ENVKIT_IAM_SIMULATE"), ROOT / ".cache" / "iam-simulate"):
+    for base in (os.environ.get("ENVKIT_IAM_SIMULATE"), ROOT / "tests" / "tools"):
         if base and (Path(base) / "node_modules" / "@cloud-copilot" / "iam-simulate").is_dir():
             return Path(base) / "node_modules"
     return None
@@ -40,7 +40,7 @@ def simulate(items: list[dict]) -> list[str]:
     modules = _modules()
     if shutil.which("node") is None or modules is None:
         pytest.skip("the cross-check needs node and @cloud-copilot/iam-simulate (.ci/run "
-                    "installs it into .cache/iam-simulate; or set ENVKIT_IAM_SIMULATE)")
+                    "installs it into tests/tools; or set ENVKIT_IAM_SIMULATE)")
     done = subprocess.run(["node", str(DRIVER)], input=json.dumps(items), text=True,
                           capture_output=True, timeout=120,
                           env={**os.environ, "NODE_PATH": str(modules)})
