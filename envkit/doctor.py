@@ -85,7 +85,7 @@ def _settings() -> list[Check]:
     """Where the backend URL and the passphrase come from (never the passphrase)."""
     from .engine_settings import passphrase_source, resolve_backend
 
-    backend = resolve_backend(None)
+    backend = resolve_backend(None, create=False)
     checks = [Check("backend", "info", f"{backend.value} (from {backend.source}; "
                     "PULUMI_BACKEND_URL, then --backend, then ENVKIT_HOME/state)")]
     source = passphrase_source()
@@ -124,7 +124,10 @@ def _target() -> list[Check]:
 def _home() -> list[Check]:
     from . import home
 
-    root = home.home()
+    root = home.location()  # a check creates nothing
+    if not root.is_dir():
+        return [Check("ENVKIT_HOME", "info", f"{root} (not created yet: the first `envkit up` "
+                                             "makes it, mode 700)")]
     checks = []
     mode = stat.S_IMODE(root.stat().st_mode)
     checks.append(Check("ENVKIT_HOME", "pass" if not mode & 0o077 else "fail",

@@ -29,20 +29,21 @@ class Setting:
     source: str
 
 
-def default_backend() -> str:
-    """envkit's own backend: a file backend in ENVKIT_HOME/state."""
-    return "file://" + str(home.subdir("state"))
+def default_backend(create: bool = True) -> str:
+    """envkit's own backend: a file backend in ENVKIT_HOME/state (the folder is made only
+    for the engine: a report such as `doctor` never creates it)."""
+    return "file://" + str(home.subdir("state") if create else home.location() / "state")
 
 
-def resolve_backend(backend: str | None = None) -> Setting:
+def resolve_backend(backend: str | None = None, create: bool = True) -> Setting:
     """The backend URL and its source: PULUMI_BACKEND_URL, else ``backend`` (--backend),
-    else envkit's folder."""
+    else envkit's folder (made when ``create``)."""
     from_env = os.environ.get("PULUMI_BACKEND_URL")
     if from_env:
         return Setting(from_env, "PULUMI_BACKEND_URL")
     if backend:
         return Setting(backend, "--backend")
-    return Setting(default_backend(), "default (ENVKIT_HOME/state)")
+    return Setting(default_backend(create), "default (ENVKIT_HOME/state)")
 
 
 def backend_conflict(backend: str | None) -> str | None:
@@ -66,8 +67,8 @@ def backend_url(backend: str | None) -> str | None:
 
 def is_shared_backend(backend: str | None) -> bool:
     """Whether the backend is anything but envkit's own folder in ENVKIT_HOME."""
-    url = resolve_backend(backend).value or ""
-    return url.rstrip("/") != default_backend().rstrip("/")
+    url = resolve_backend(backend, create=False).value or ""
+    return url.rstrip("/") != default_backend(create=False).rstrip("/")
 
 
 def passphrase_source(explicit: str | None = None) -> str:

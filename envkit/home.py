@@ -214,8 +214,8 @@ def locked(name: str) -> Iterator[None]:
 
 def read_registry() -> dict[str, dict[str, Any]]:
     """Every environment envkit has operated on, as recorded after each operation."""
-    try:
-        data = json.loads(read_private(home() / "environments.json"))
+    try:  # reading never creates ENVKIT_HOME (location(), not home())
+        data = json.loads(read_private(location() / "environments.json"))
     except (FileNotFoundError, ValueError):
         return {}
     return data if isinstance(data, dict) else {}

@@ -79,11 +79,11 @@ def configured_port() -> int | None:
 
 
 def _record_path() -> Path:
-    return home.home() / "local" / "server.json"  # the folder is made when a server starts
+    return home.location() / "local" / "server.json"  # made when a server starts, not read
 
 
 def _port_path() -> Path:
-    return home.home() / "local" / "port"
+    return home.location() / "local" / "port"
 
 
 def _read_json(path: Path) -> Any:

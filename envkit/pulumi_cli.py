@@ -8,6 +8,7 @@ PATH that is too old is passed over for a newer one in ENVKIT_HOME or ~/.pulumi.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -89,7 +90,8 @@ def candidates() -> list[Path]:
     on_path = shutil.which("pulumi")
     if on_path:
         found.append(Path(on_path))
-    found += [home.home() / "pulumi" / "bin" / "pulumi", Path.home() / ".pulumi" / "bin" / "pulumi"]
+    found += [home.location() / "pulumi" / "bin" / "pulumi",  # looking creates nothing
+              Path.home() / ".pulumi" / "bin" / "pulumi"]
     versions = Path.home() / ".pulumi" / "versions"
     if versions.is_dir():
         folders = sorted((p for p in versions.iterdir() if p.is_dir()), key=_version_key,
@@ -251,10 +253,14 @@ def install_pulumi() -> Path:
     ENVKIT_HOME/pulumi, and check it runs and is new enough."""
     import urllib.error
 
+    new = not (home.location() / "pulumi").exists()
     root = home.subdir("pulumi")
     try:
         path = download_pulumi(root, sdk_cli_version())
     except (urllib.error.URLError, OSError) as exc:  # no internet, DNS, TLS, a dead mirror
+        if new:  # a failed first install leaves no empty folder behind
+            with contextlib.suppress(OSError):
+                root.rmdir()
         raise PrerequisiteError(OFFLINE_INSTALL.format(
             reason=getattr(exc, "reason", exc), home=home.home())) from None
     pulumi_command(path)

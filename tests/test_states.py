@@ -126,3 +126,19 @@ def test_the_dashboard_shows_the_state_and_disables_destroy(emulator):
     deployed(emulator.instance_id)
     live = Dashboard(SPEC)
     assert live.state == "deployed" and not live.buttons["Destroy"].disabled
+
+
+@pytest.mark.parametrize("argv", [
+    ["doctor"], ["ls"], ["ls", "--json"], ["status", SPEC], ["outputs", SPEC],
+    ["history", SPEC], ["plan", SPEC], ["local", "status"],
+])
+def test_a_command_that_only_reads_creates_no_envkit_home(tmp_path, argv):
+    """Looking (for the Pulumi CLI, the emulator's record, the registry, the backend) makes
+    no folder: ENVKIT_HOME appears only once something is deployed or installed."""
+    missing = tmp_path / "not-yet"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["ENVKIT_HOME"] = str(missing)
+    done = subprocess.run([sys.executable, "-m", "envkit.cli", *argv], capture_output=True,
+                          text=True, cwd=ROOT, env=env, timeout=120)
+    assert "Traceback" not in done.stderr, done.stderr
+    assert not missing.exists(), f"{argv} created {sorted(p.name for p in missing.iterdir())}"
