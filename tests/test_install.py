@@ -281,3 +281,32 @@ def test_wheel_ships_notebooks_without_outputs_whatever_the_working_copy_holds(t
     for cell in shipped.cells:
         if cell.cell_type == "code":
             assert not cell.outputs and cell.execution_count is None
+
+
+def test_distributions_are_built_from_committed_files_only(tmp_path):
+    """A changed lab ships as committed and an untracked file not at all, in the sdist and
+    in the wheel built from it (setup.py's build hook); the working copy is untouched."""
+    top = _run(["git", "-C", ROOT, "rev-parse", "--show-toplevel"])
+    if top.returncode != 0 or Path(top.stdout.strip()).resolve() != ROOT:
+        pytest.skip(f"{ROOT} is not a git checkout (an sdist?): nothing committed to compare")
+    clone = tmp_path / "clone"
+    assert _run(["git", "clone", "--quiet", "--no-hardlinks", ROOT, clone]).returncode == 0
+    lab = clone / "labs" / "iam-basics.yaml"
+    committed = lab.read_bytes()
+    lab.write_bytes(committed + b"# an edit nobody committed\n")
+    (clone / "envkit" / "scratch_untracked.py").write_text("raise SystemExit('shipped')\n")
+    out = tmp_path / "dist"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    done = _run([sys.executable, "-m", "build", "--no-isolation", "--outdir", out, clone],
+                env=env)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    assert "shipped as committed (changed since): labs/iam-basics.yaml" in done.stderr
+    with zipfile.ZipFile(next(out.glob("envkit-*.whl"))) as wheel:
+        assert wheel.read("envkit/labs/iam-basics.yaml") == committed
+        assert "envkit/scratch_untracked.py" not in wheel.namelist()
+    with tarfile.open(next(out.glob("envkit-*.tar.gz"))) as sdist:
+        names = sdist.getnames()
+        assert sdist.extractfile(next(n for n in names if n.endswith("/labs/iam-basics.yaml"))
+                                 ).read() == committed
+        assert not [n for n in names if "scratch_untracked" in n or "node_modules" in n]
+    assert lab.read_bytes().endswith(b"# an edit nobody committed\n")  # the working copy
