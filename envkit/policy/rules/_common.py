@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import ipaddress
+import json
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -216,6 +217,17 @@ def plain(value: Any) -> Any:
     if isinstance(value, Sequence) and not isinstance(value, str):
         return [plain(v) for v in value]
     return value
+
+
+def document(value: Any) -> dict[str, Any] | None:
+    """A policy document from a JSON string or a mapping; None when unreadable."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return None
+    value = plain(value)
+    return value if isinstance(value, dict) else None
 
 
 def known(fn: Callable[[], Any], default: Any = None) -> Any:

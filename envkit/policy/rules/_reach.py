@@ -14,12 +14,11 @@ cannot read is taken as allowing everything, so it can only add findings.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from ._common import as_list, by_type, known, plain
+from ._common import as_list, by_type, document, known, plain
 from ._isolation import Lab, Principal
 
 STUDENT_TAG = "envkit:student"
@@ -44,16 +43,6 @@ class Graph:
     urns: dict[str, str]
     #: (policy label, urn of the resource that holds it): a finding names the spec line.
     sources: dict[str, str]
-
-
-def _doc(value: Any) -> dict[str, Any] | None:
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return None
-    value = plain(value)
-    return value if isinstance(value, dict) else None
 
 
 def _name(r: Any) -> str:
@@ -100,7 +89,7 @@ def _attached(resources: list, kind: str, type_: str,
     out: dict[str, list[tuple[str, dict[str, Any]]]] = {}
     cap = kind.capitalize()
     for r in by_type(resources, f"aws:iam/{kind}Policy:{cap}Policy"):
-        doc = _doc(known(lambda r=r: r.props.get("policy")))
+        doc = document(known(lambda r=r: r.props.get("policy")))
         for who in _linked(r, kind, owner_type):
             out.setdefault(who, []).append(
                 (f"{type_} '{who}' policy '{_name(r)}'", doc or _UNREADABLE))
@@ -118,7 +107,7 @@ def _attached(resources: list, kind: str, type_: str,
         for r in by_type(resources, ROLE):
             for i, inline in enumerate(known(lambda r=r: as_list(r.props.get("inlinePolicies")),
                                              [])):
-                doc = _doc((inline or {}).get("policy"))
+                doc = document((inline or {}).get("policy"))
                 if doc is not None:
                     out.setdefault(_name(r), []).append(
                         (f"role '{_name(r)}' inlinePolicies[{i}]", doc))
@@ -156,7 +145,7 @@ def read_graph(resources: list) -> Graph | None:
     if not students:
         return None
     customer = {p.urn: (f"customer policy '{_name(p)}'",
-                        _doc(known(lambda p=p: p.props.get("policy"))) or _UNREADABLE)
+                        document(known(lambda p=p: p.props.get("policy"))) or _UNREADABLE)
                 for p in by_type(resources, POLICY)}
     sources: dict[str, str] = {}
     group_policies = _attached(resources, "group", "group", customer, sources)

@@ -22,6 +22,7 @@ from ._common import (
     MANDATORY,
     as_list,
     config_value,
+    document,
     known,
     plain,
     rule,
@@ -84,17 +85,6 @@ def _grant_types(*kinds: str, principals: bool = True) -> frozenset[str]:
     return frozenset(types)
 
 # --- reading IAM documents --------------------------------------------------------------------
-
-
-def document(value: Any) -> dict[str, Any] | None:
-    """A policy document from a JSON string or a mapping; None when unreadable."""
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return None
-    value = plain(value)
-    return value if isinstance(value, dict) else None
 
 
 def statements(doc: dict[str, Any]) -> list[dict[str, Any]]:
