@@ -339,38 +339,11 @@ def test_up_at_a_terminal_shows_the_plan_tree_and_verdict_then_asks(engine, monk
     assert "up done" in accepted.output
 
 
-def test_up_at_a_real_terminal_asks_before_anything_runs(tmp_path):
+def test_up_at_a_real_terminal_asks_before_anything_runs():
     """Under a pseudo-terminal (no Pulumi CLI here): the plan tree and the verdict come
     first, then envkit asks to install the CLI; answering no exits 3."""
-    import pty
-    import select
-
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_") and k != "CI"}
-    env.update(PATH=os.path.dirname(sys.executable) + ":/usr/bin:/bin", COLUMNS="120",
-               HOME=os.environ["ENVKIT_HOME"], TERM="xterm")
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: envkit at a terminal
-        os.execve(sys.executable, [sys.executable, "-m", "envkit.cli", "up", str(BASICS)],
-                  env)
-    seen = b""
-    answered = False
-    while True:
-        ready, _, _ = select.select([fd], [], [], 60)
-        if not ready:
-            break
-        try:
-            chunk = os.read(fd, 4096)
-        except OSError:
-            break
-        if not chunk:
-            break
-        seen += chunk
-        if not answered and b"Install it now" in seen:
-            os.write(fd, b"n\n")
-            answered = True
-    _, status = os.waitpid(pid, 0)
-    text = seen.decode(errors="replace")
-    assert os.waitstatus_to_exitcode(status) == 3, text
+    code, text = _at_terminal(["up", str(BASICS)], b"n\n", b"Install it now", cli_found=False)
+    assert code == 3, text
     assert text.index("31 resources to create") < text.index("policy: no mandatory") \
         < text.index("Install it now")
 
@@ -475,11 +448,13 @@ def test_interactive_follows_pulumis_rule(monkeypatch, term, ci, expected):
     assert _shared.is_interactive() is expected
 
 
-def _at_terminal(argv: list[str], answer: bytes, when: bytes) -> tuple[int, str]:
+def _at_terminal(argv: list[str], answer: bytes, when: bytes,
+                 cli_found: bool = True) -> tuple[int, str]:
     """Run envkit in a real pseudo-terminal (its own session, a controlling terminal: a
     typed Ctrl-C is turned into SIGINT for the foreground group by the line discipline);
     type ``answer`` once ``when`` appears. The CLI lookup says a CLI exists, so the update
-    question comes; the engine never runs (the question is declined or cancelled)."""
+    question comes (``cli_found=False``: the real lookup, which finds none here); the engine
+    never runs (the question is declined or cancelled)."""
     import pty
     import select
 
@@ -487,8 +462,8 @@ def _at_terminal(argv: list[str], answer: bytes, when: bytes) -> tuple[int, str]
     env.update(PATH=os.path.dirname(sys.executable) + ":/usr/bin:/bin", COLUMNS="120",
                HOME=os.environ["ENVKIT_HOME"], TERM="xterm")
     code = ("import envkit.engine as e, sys\n"
-            "e.find_pulumi = lambda: '/opt/pulumi/bin/pulumi'\n"
-            "from envkit.cli import main\n"
+            + ("e.find_pulumi = lambda: '/opt/pulumi/bin/pulumi'\n" if cli_found else "")
+            + "from envkit.cli import main\n"
             f"main({argv!r})\n")
     pid, fd = pty.fork()
     if pid == 0:
