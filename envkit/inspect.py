@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 
-from .components.base import TAG_ENVIRONMENT
+from .tagnames import TAG_ENVIRONMENT
 
 
 @dataclass

@@ -206,7 +206,7 @@ def check_class(plan: ClassPlan, user_config: dict[str, Any] | None = None,
 
     from ..errors import EnvkitError
     from ..policy.gate import PolicyReport, _pack_name, _spec_path_of, evaluate
-    from ..spec.loader import _line_for, parse_yaml
+    from ..yamlsrc import _line_for, parse_yaml
     from .cost import PriceTable, prices_in_effect
 
     layout = plan.layout

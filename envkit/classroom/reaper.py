@@ -30,9 +30,9 @@ from datetime import datetime, timezone
 from typing import Any
 
 from .. import home
-from ..components.base import TAG_ENVIRONMENT
 from ..errors import CancelledError, EnvkitError, OperationError, StackLockedError
 from ..limits import plural
+from ..tagnames import TAG_ENVIRONMENT
 
 #: ``envkit reap``'s exit code when something needs a person: an expired environment that
 #: is still there, orphans, or a region the orphan scan could not search (the general

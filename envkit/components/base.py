@@ -5,15 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 
 from ..spec.models import EnvironmentSpec
-
-TAG_ENVIRONMENT = "envkit:environment"
-TAG_OWNER = "envkit:owner"
-TAG_EXPIRES = "envkit:expires"
-#: The IAM path of every user, group, role and instance profile a lab creates (their ARNs
-#: read ``arn:aws:iam::ACCOUNT:user/envkit/NAME``).
-IAM_PATH = "/envkit/"
-# Which publisher an alias's AMI comes from, for the allowed-owner policy.
-AMI_OWNER_TAG = "envkit:ami-owner"
+from ..tagnames import (  # noqa: F401 - the components' names for them
+    AMI_OWNER_TAG,
+    IAM_PATH,
+    TAG_ENVIRONMENT,
+    TAG_EXPIRES,
+    TAG_OWNER,
+)
 
 
 def lab_tags(spec: EnvironmentSpec, expires_at: datetime | None) -> dict[str, str]:

@@ -38,6 +38,9 @@ _GLOBAL = {"iam", "s3", "cloudfront", "route53", "organizations", "waf", "shield
            "globalaccelerator"}
 _NAME_IDS = {"iam"}  # services whose resources' ids are their names
 _ACCOUNT_KEYS = {"ownerId", "accountId"}
+# The tails of generated names (``-<7 hex>``) and ids (``-0<16 hex>``).
+_HEX_TAIL = re.compile(r"-0?([0-9a-f]{16}|[0-9a-f]{7})$")
+_HEX_IN = re.compile(r"-(?=[0-9a-f]{7})")
 _WORDS = re.compile(r"[A-Z]+(?=[A-Z][a-z]|$)|[A-Z]?[a-z0-9]+|[A-Z]+")
 
 
@@ -157,21 +160,69 @@ class Shaper:
 
     def found_in(self, value: Any) -> list[list[str]]:
         """The placeholders inside ``value`` (wire-form inputs): [value, what it stands
-        for] pairs."""
+        for] pairs. Scanned as one pass of the longest placeholder at each place would (an
+        ARN, not the name and account inside it), through an index rather than one regular
+        expression of every placeholder, whose compiling alone grows with the program."""
         if not self.placeholders:
             return []
         if self._pattern is None:
-            keys = sorted(self.placeholders, key=len, reverse=True)
-            self._pattern = re.compile("|".join(re.escape(k) for k in keys))
+            self._pattern = self._index()
+        arns, by_hex = self._pattern
         found: dict[str, str] = {}
         todo = [value]
         while todo:
             item = todo.pop()
             if isinstance(item, str):
-                for match in self._pattern.findall(item):
+                for match in self._matches(item, arns, by_hex):
                     found[match] = self.placeholders[match]
             elif isinstance(item, dict):
                 todo.extend(item.values())
             elif isinstance(item, list):
                 todo.extend(item)
         return [[k, v] for k, v in found.items()]
+
+    def _index(self) -> tuple[dict[int, set[str]], dict[str, list[str]]]:
+        arns: dict[int, set[str]] = {}
+        by_hex: dict[str, list[str]] = {}
+        for key in self.placeholders:
+            if key.startswith("arn:"):
+                arns.setdefault(len(key), set()).add(key)
+            else:
+                match = _HEX_TAIL.search(key)
+                if match:
+                    by_hex.setdefault(match.group(1), []).append(key)
+        return ({n: arns[n] for n in sorted(arns, reverse=True)}, by_hex)
+
+    def _matches(self, text: str, arns: dict[int, set[str]], by_hex: dict[str, list[str]]
+                 ) -> list[str]:
+        spans: list[tuple[int, int, str]] = []
+        at = text.find("arn:")
+        while at >= 0 and arns:
+            for length, keys in arns.items():
+                if text[at:at + length] in keys:
+                    spans.append((at, at + length, text[at:at + length]))
+                    at += length - 1
+                    break
+            at = text.find("arn:", at + 1)
+
+        def free(begin: int, end: int) -> bool:
+            return not any(b < end and begin < e for b, e, _ in spans)
+
+        for match in _HEX_IN.finditer(text):
+            dash = match.start()
+            # An id's tail is "0" and 16 hex digits, a generated name's 7 hex digits.
+            tails = [(text[dash + 2:dash + 18], 17)] if text.startswith("0", dash + 1) else []
+            for digits, tail in [*tails, (text[dash + 1:dash + 8], 7)]:
+                end = dash + 1 + tail
+                key = next((k for k in by_hex.get(digits, ())
+                            if text.startswith(k, end - len(k)) and end >= len(k)), None)
+                if key and free(end - len(key), end):
+                    spans.append((end - len(key), end, key))
+                    break
+        if ACCOUNT in self.placeholders:
+            at = text.find(ACCOUNT)
+            while at >= 0:
+                if free(at, at + len(ACCOUNT)):
+                    spans.append((at, at + len(ACCOUNT), ACCOUNT))
+                at = text.find(ACCOUNT, at + len(ACCOUNT))
+        return [key for _, _, key in sorted(spans)]

@@ -463,7 +463,7 @@ def check_spec(source: Any, user_config: dict[str, Any] | None = None,
     """Check an envkit spec (path, text, mapping or spec) offline."""
     from ..planner import plan as make_plan
     from ..spec import load_spec
-    from ..spec.loader import _line_for, parse_yaml
+    from ..yamlsrc import _line_for, parse_yaml
 
     # A plan made from this source already carries its validated spec.
     spec = plan.spec if plan is not None and plan.spec is not None else load_spec(source)

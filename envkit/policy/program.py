@@ -111,7 +111,7 @@ def _read_small(path: Path, what: str) -> str:
 
 
 def _yaml(path: Path, what: str) -> tuple[Any, dict]:
-    from ..spec.loader import parse_yaml
+    from ..yamlsrc import parse_yaml
 
     return parse_yaml(_read_small(path, what), str(path))
 
@@ -122,7 +122,7 @@ def _inside(path: Path, root: Path) -> bool:
 
 
 def _line(locations: dict, *path: Any) -> int | None:
-    from ..spec.loader import _line_for
+    from ..yamlsrc import _line_for
 
     return _line_for(tuple(path), locations)
 

@@ -10,8 +10,10 @@ proxies of pulumi-policy's analyzer.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import ipaddress
 import json
+import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -244,17 +246,48 @@ def by_type(resources: list, type_: str) -> list:
 
 
 @cache
+@cache
 def taggable(type_: str) -> bool:
-    """Whether a pulumi-aws resource type takes tags (read from the pulumi_aws class)."""
+    """Whether a pulumi-aws resource type takes tags: its class in the installed pulumi_aws
+    has a ``tags`` output. Read from the class's source file, which costs a file read
+    where importing the module costs up to a tenth of a second (``pulumi_aws.ec2``)."""
     package, _, rest = type_.partition(":")
     module, _, name = rest.partition(":")
-    if package != "aws" or not name:
+    if package != "aws" or not name or not name.isidentifier():
         return False
+    folder, _, member = module.partition("/")
+    found = _sdk_source(folder, member, name)
+    if found is not None:
+        return found
     try:
-        cls = getattr(importlib.import_module(f"pulumi_aws.{module.split('/')[0]}"), name)
+        cls = getattr(importlib.import_module(f"pulumi_aws.{folder}"), name)
     except (ImportError, AttributeError):
         return False
     return isinstance(getattr(cls, "tags", None), property)
+
+
+def _sdk_source(folder: str, member: str, name: str) -> bool | None:
+    """Whether the generated class ``name`` in pulumi_aws/FOLDER/MEMBER.py declares a
+    ``tags`` output getter; None where the file or the class is not where the SDK's
+    generator puts them (then the caller imports the module)."""
+    if not (folder.isidentifier() and member.isidentifier()):
+        return None
+    spec = importlib.util.find_spec("pulumi_aws")
+    locations = list(spec.submodule_search_locations or []) if spec else []
+    snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", member).lower()
+    # Python keywords get a trailing underscore (``lambda`` is ``pulumi_aws/lambda_``).
+    for location, directory in [(p, d) for p in locations for d in (folder, folder + "_")]:
+        path = os.path.join(location, directory, f"{snake}.py")
+        try:
+            with open(path, encoding="utf-8") as handle:
+                text = handle.read(4 * 1024 * 1024)
+        except OSError:
+            continue
+        start = text.find(f"\nclass {name}(pulumi.CustomResource):")
+        if start < 0:
+            return None
+        return "def tags(self) -> pulumi.Output[" in text[start:]
+    return None
 
 
 def tags_of(resource: Any) -> dict[str, Any] | None:

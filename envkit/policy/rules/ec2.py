@@ -12,7 +12,7 @@ import zlib
 
 from pulumi_policy import Severity
 
-from ...components.base import AMI_OWNER_TAG
+from ...tagnames import AMI_OWNER_TAG
 from ._common import (
     ADVISORY,
     MANDATORY,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pulumi_policy import Severity
 
-from ...components.base import TAG_ENVIRONMENT, TAG_EXPIRES, TAG_OWNER
+from ...tagnames import TAG_ENVIRONMENT, TAG_EXPIRES, TAG_OWNER
 from ._common import (
     ADVISORY,
     COMPONENT_PREFIX,
