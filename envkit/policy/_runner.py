@@ -554,6 +554,18 @@ def _hold_lifeline(fd: int) -> None:
     threading.Thread(target=watch, name="envkit-lifeline", daemon=True).start()
 
 
+def _component_packages(records: list[dict[str, Any]]) -> dict[str, str]:
+    """Installed versions of the multi-language components' packages (eks -> pulumi-eks)."""
+    from importlib import metadata
+    found: dict[str, str] = {}
+    for package in {str(r["type"]).split(":", 1)[0] for r in records if r.get("remote")}:
+        for name in ([f"pulumi-{package}", f"pulumi_{package}"]  # 3.8/3.9 do not normalize
+                     if re.fullmatch(r"[a-z0-9][a-z0-9-]{0,60}", package) else []):
+            with contextlib.suppress(Exception):  # not installed, or unreadable metadata
+                found.setdefault(f"pulumi-{package}", metadata.version(name)[:40])
+    return found
+
+
 def _init(job: Job) -> None:
     """In a PID namespace of its own the runner is process 1, which the kernel shields
     from signals it has no handler for (a program's ``os.kill(os.getpid(), SIGTERM)`` would
@@ -671,6 +683,7 @@ def main() -> int:
     reporter.send({
         "status": "ok",
         "resources": records,
+        "packages": _component_packages(records),
         "unanswered": [{"token": token, "dependents": sorted(urns),
                         "sites": answers.sites.get(token, [])[:5],
                         "error": answers.failed.get(token)}

@@ -104,8 +104,10 @@ class PolicyReport:
     @property
     def not_evaluated(self) -> list[dict[str, Any]]:
         """The components whose resources the gate could not see (multi-language
-        components, built by their plugin): each a note of kind ``component``."""
-        return [n for n in self.notes if n.get("kind") == "component"]
+        components, built by their plugin, that it could not expand): each a note of kind
+        ``component`` with ``evaluated`` false."""
+        return [n for n in self.notes if n.get("kind") == "component"
+                and not n.get("evaluated")]
 
     def strict_problems(self) -> list[str]:
         """What ``--strict`` refuses (see :func:`envkit.policy.gaps.strict_problems`)."""
@@ -545,18 +547,12 @@ def check_project(directory: str | os.PathLike[str],
     warm.join()
     from .rules import RULES
 
-    records = []
-    for r in run.resources:
-        source = r.get("source") or {}
-        file = project.root / source["file"] if source.get("file") else None
-        records.append(DeclaredResource(
-            type=str(r["type"]), name=str(r["name"]), urn=str(r["urn"]), parent=r.get("parent"),
-            custom=bool(r.get("custom")), dependencies=list(r.get("dependencies") or []),
-            wire_inputs=r.get("inputs") or {},
-            file=_display_path(file) if file else None, line=source.get("line"),
-            remote=bool(r.get("remote")),
-            placeholders=[(str(p[0]), str(p[1])[:300]) for p in r.get("placeholders") or []
-                          if isinstance(p, list) and len(p) == 2]))
+    records = [_declared(r, project.root) for r in run.resources]
+    expansions = _expand(records, run, project, install, say)
+    for component in [r for r in records if r.urn in expansions]:
+        for child in expansions[component.urn].records:
+            # What a component creates is declared where the program declares it.
+            records.append(_declared(child, project.root, at=component))
     findings = evaluate(records, user_config)
     by_urn = {r.urn: r for r in records}
     meta = {r.name: r for r in RULES}
@@ -573,11 +569,48 @@ def check_project(directory: str | os.PathLike[str],
               "line": None} for n in project.notes]
     for item in run.unanswered:
         notes.append(_lookup_note(item, by_urn, project.root))
-    notes += [component_note(r.type, r.name, r.file or main, r.line)
-              for r in records if r.remote]
+    for r in records:
+        if r.remote:
+            done = expansions.get(r.urn)
+            notes.append(component_note(
+                r.type, r.name, r.file or main, r.line,
+                reason=done.reason if done else None,
+                expanded=done.how if done and done.ok else None,
+                inside=sum(c.get("custom") is True for c in done.records) if done else 0))
     return PolicyReport(target=str(project.root), pack=_pack_name(),
                         resources=sum(r.custom for r in records), findings=findings,
                         kind="program", notes=notes)
+
+
+def _declared(r: dict[str, Any], root: Path, at: DeclaredResource | None = None
+              ) -> DeclaredResource:
+    """A registration as the runner (or the Node expansion) reported it; ``at``: the
+    component whose declaration it is part of."""
+    source = r.get("source") or {}
+    file = root / source["file"] if source.get("file") else None
+    return DeclaredResource(
+        type=str(r["type"]), name=str(r["name"]), urn=str(r["urn"]), parent=r.get("parent"),
+        custom=bool(r.get("custom")), dependencies=list(r.get("dependencies") or []),
+        wire_inputs=r.get("inputs") or {},
+        file=at.file if at else _display_path(file) if file else None,
+        line=at.line if at else source.get("line"),
+        remote=bool(r.get("remote")) and at is None,
+        placeholders=[(str(p[0]), str(p[1])[:300]) for p in r.get("placeholders") or []
+                      if isinstance(p, list) and len(p) == 2])
+
+
+def _expand(records: list[DeclaredResource], run: Any, project: Any, install: bool,
+            say: Any) -> dict[str, Any]:
+    """The multi-language components' expansions (see :mod:`envkit.policy.node_expand`),
+    by URN: each with its resources, or the reason it is not evaluated."""
+    remote = [{"type": r.type, "name": r.name, "urn": r.urn, "parent": r.parent,
+               "dependencies": r.dependencies, "inputs": r.wire_inputs}
+              for r in records if r.remote]
+    if not remote:
+        return {}
+    from .node_expand import expand
+
+    return expand(remote, run.packages, project=project, install=install, say=say)
 
 
 def _lookup_note(item: dict[str, Any], by_urn: dict[str, DeclaredResource], root: Path

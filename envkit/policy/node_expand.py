@@ -28,9 +28,10 @@ import selectors
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 #: Packages whose Python SDK versions below the bound have their implementation on npm.
 NPM_IMPLEMENTED = {"eks": ("@pulumi/eks", "pulumi-eks", 3)}
@@ -285,7 +286,15 @@ def run_node(folder: Path, npm: str, components: list[dict[str, Any]], project: 
             raise Unavailable(f"node could not start: {exc.strerror}") from None
         finally:
             os.close(write_end)
-        return _converse(proc, read_end, job, answers, timeout, npm)
+        results = _converse(proc, read_end, job, answers, timeout, npm)
+    for result in results.values():
+        for record in result.get("records") or []:
+            # Values this side assigned (the AMI an SSM parameter names) are placeholders too.
+            text = json.dumps(record.get("inputs"))
+            found = [[v, what] for v, what in answers.placeholders.items() if v in text]
+            if found and isinstance(record, dict):
+                record["placeholders"] = [*(record.get("placeholders") or []), *found][:20]
+    return results
 
 
 def _node_env(project: Any, env: dict[str, str], fd: int) -> dict[str, str]:

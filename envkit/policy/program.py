@@ -79,6 +79,8 @@ class ProgramRun:
     project: Project
     resources: list[dict[str, Any]]
     unanswered: list[dict[str, Any]]
+    #: Installed versions of the component packages the program used ({"pulumi-eks": ..}).
+    packages: dict[str, str] = field(default_factory=dict)
 
 
 # --- reading the project ----------------------------------------------------------------------
@@ -517,20 +519,33 @@ def _interpret(project: Project, outcome: Outcome, timeout: float, debug: bool
     unanswered = document.get("unanswered")
     if not isinstance(resources, list) or not isinstance(unanswered, list):
         raise fail("its report was malformed")
-    return ProgramRun(project=project, resources=resources, unanswered=unanswered)
+    packages = document.get("packages")
+    packages = {str(k)[:100]: str(v)[:40] for k, v in packages.items()} \
+        if isinstance(packages, dict) else {}
+    return ProgramRun(project=project, resources=resources, unanswered=unanswered,
+                      packages=packages)
 
 
-def component_note(type_: str, name: str, file: str | None, line: int | None
-                   ) -> dict[str, Any]:
+def component_note(type_: str, name: str, file: str | None, line: int | None,
+                   reason: str | None = None, expanded: str | None = None,
+                   inside: int = 0) -> dict[str, Any]:
     """The note for a multi-language component (registered with ``remote=True``): under
     mocks it registers and creates nothing inside, because its plugin builds its
-    resources, so none of them is evaluated."""
+    resources, so none of them is evaluated (``reason`` says why the gate could not
+    expand it), unless the gate ``expanded`` it (how), finding ``inside`` resources."""
     type_, name = inert(type_[:200]), inert(name[:200])
     package = type_.split(":", 1)[0]
+    if expanded:
+        return {"kind": "component", "type": type_, "name": name, "evaluated": True,
+                "expanded_with": expanded,
+                "message": f"{type_} '{name}' was {expanded}: the {inside} resources it "
+                           "creates are checked as the program's own",
+                "file": file, "line": line}
+    why = f"; {inert(reason[:600])}" if reason else ""
     return {"kind": "component", "type": type_, "name": name, "evaluated": False,
             "message": f"{type_} '{name}' is not evaluated: it is a multi-language component, "
                        f"whose resources the {package} plugin creates; offline it creates "
-                       "none, so nothing inside it is checked",
+                       f"none, so nothing inside it is checked{why}",
             "file": file, "line": line}
 
 

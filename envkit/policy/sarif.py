@@ -98,7 +98,8 @@ def _physical(file: str, line: int | None) -> dict[str, Any]:
 
 def _notification(note: dict[str, Any]) -> dict[str, Any]:
     # A component left unexpanded is a gap in the verdict, not a remark about the run.
-    level = "warning" if note.get("kind") == "component" else "note"
+    level = "warning" if note.get("kind") == "component" and not note.get("evaluated") \
+        else "note"
     out: dict[str, Any] = {"level": level, "message": {"text": note["message"]}}
     if note.get("file"):
         out["locations"] = [{"physicalLocation": _physical(note["file"], note.get("line"))}]
