@@ -132,7 +132,9 @@ def test_wheel_holds_labs_templates_notebooks_and_the_policy_pack(built):
         assert wheel.read("envkit/labs/aws-basics.yaml") == BASICS.read_bytes()
     for path in ("envkit/templates/web-server.sh", "envkit/policies/PulumiPolicy.yaml",
                  "envkit/policies/__main__.py", "envkit/policies/requirements.txt",
-                 "envkit/notebooks/03-policy-gate.ipynb", "envkit/labs/iam-basics.yaml"):
+                 "envkit/notebooks/03-policy-gate.ipynb", "envkit/labs/iam-basics.yaml",
+                 # the Node script that expands eks components (envkit/policy/node_expand.py)
+                 "envkit/policy/_node_expand.js"):
         assert path in names, path
 
 

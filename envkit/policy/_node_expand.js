@@ -66,10 +66,35 @@ function wire(value) {
     return value;
 }
 
+function offline() {
+    // Offline means offline: a component's code gets the error a machine without a network
+    // gives, at once, instead of reaching out (or waiting on DNS).
+    const net = require("net");
+    const dns = require("dns");
+    net.Socket.prototype.connect = function () {
+        const error = Object.assign(new Error("envkit: no network while expanding components " +
+            "offline"), {code: "ENETUNREACH"});
+        process.nextTick(() => this.destroy(error));
+        return this;
+    };
+    const refuse = (...args) => {
+        const callback = args[args.length - 1];
+        const error = Object.assign(new Error("envkit: no DNS offline"), {code: "ENOTFOUND"});
+        if (typeof callback === "function") process.nextTick(() => callback(error));
+    };
+    dns.lookup = refuse;
+    dns.resolve = refuse;
+}
+
 function main(job) {
     limit = job.limit || limit;
+    offline();
     const base = job.package_dir;
     const req = (name) => require(require.resolve(name, {paths: [base]}));
+    // The protobuf module @pulumi/pulumi itself uses (Struct instances are checked by class).
+    const pulumiDir = path.dirname(require.resolve("@pulumi/pulumi/package.json", {paths: [base]}));
+    const Struct = require(require.resolve("google-protobuf/google/protobuf/struct_pb.js",
+        {paths: [pulumiDir]})).Struct;
     const pulumi = req("@pulumi/pulumi");
     const settings = req("@pulumi/pulumi/runtime/settings");
     const state = req("@pulumi/pulumi/runtime/state");
@@ -159,6 +184,18 @@ function main(job) {
         }
         return "urn:pulumi:" + [job.stack, job.project, type, name].join("::");
     };
+    // MockMonitor keeps a component's outputs as the request's Struct, which its own
+    // getResource (how a component passed to another is rehydrated) cannot serialize
+    // again; kept as plain data, as it keeps every other state.
+    monitor.registerResourceOutputs = (request, callback) => {
+        const known = monitor.resources.get(request.getUrn());
+        if (!known) {
+            callback(new Error(`unknown resource ${request.getUrn()}`), undefined);
+            return;
+        }
+        known.state = request.getOutputs() ? request.getOutputs().toJavaScript() : {};
+        callback(null, {});
+    };
     const records = [];
     const register = monitor.registerResource.bind(monitor);
     monitor.registerResource = (request, callback) => {
@@ -196,6 +233,39 @@ function main(job) {
             "pulumi.provider.main");
     }
 
+    // What the real run fetches over the network stays unknown, as in a preview that could
+    // not know it: the OIDC issuer's CA thumbprint (cert-thumprint.js contacts the issuer).
+    const unknowns = [];
+    const {Output} = req("@pulumi/pulumi/output");
+    const unknown = () => new Output(new Set(), Promise.resolve(undefined), Promise.resolve(false),
+        Promise.resolve(false), Promise.resolve([]));
+    const thumbprint = path.join(base, "node_modules", job.package, "cert-thumprint.js");
+    if (fs.existsSync(thumbprint)) {
+        const module = require(thumbprint);
+        module.getIssuerCAThumbprint = () => {
+            unknowns.push("the OIDC issuer's CA thumbprint (the real run fetches the " +
+                "issuer's TLS certificate over the network)");
+            return unknown();
+        };
+    }
+    // A component the program passed to another (ManagedNodeGroup(cluster=cluster)) arrives
+    // as its URN; the engine would pass a resource reference, which the provider's resource
+    // module rehydrates (cmd/provider/index.js registerResourceModule).
+    const rpc = req("@pulumi/pulumi/runtime/rpc");
+    const made = new Set();
+    const references = (value) => {
+        if (typeof value === "string" && made.has(value)) {
+            return {[rpc.specialSigKey]: rpc.specialResourceSig, urn: value, packageVersion: ""};
+        }
+        if (Array.isArray(value)) return value.map(references);
+        if (value && typeof value === "object") {
+            const out = {};
+            for (const [k, v] of Object.entries(value)) out[k] = references(v);
+            return out;
+        }
+        return value;
+    };
+
     let failure = null; // an error the runtime reported outside a promise we hold
     process.on("unhandledRejection", (e) => { failure = failure || e; });
     process.on("uncaughtException", (e) => { failure = failure || e; });
@@ -206,9 +276,9 @@ function main(job) {
             const start = records.length;
             failure = null;
             try {
-                const struct = req("google-protobuf/google/protobuf/struct_pb.js").Struct;
+                unknowns.length = 0;
                 const inputs = await server.deserializeInputs(
-                    struct.fromJavaScript(component.inputs), new Map());
+                    Struct.fromJavaScript(references(component.inputs || {})), new Map());
                 const opts = {
                     aliases: [], dependsOn: (component.dependencies || []).map(
                         (u) => new resource.DependencyResource(u)),
@@ -217,10 +287,21 @@ function main(job) {
                         ? new resource.DependencyResource(component.parent) : undefined,
                     ignoreChanges: [], replaceOnChanges: [],
                 };
-                const made = await provider.construct(component.name, component.type, inputs,
-                    opts);
-                const urn = await pulumi.output(made.urn).promise();
-                await settings.waitForRPCs();
+                // One component that never settles must not cost the others their turn.
+                let timer;
+                const late = new Promise((_, reject) => {
+                    timer = setTimeout(() => reject(new Error(
+                        `it did not finish within ${job.component_timeout} s`)),
+                    job.component_timeout * 1000);
+                });
+                const urn = await Promise.race([late, (async () => {
+                    const result = await provider.construct(component.name, component.type,
+                        inputs, opts);
+                    const constructed = await pulumi.output(result.urn).promise();
+                    await settings.waitForRPCs();
+                    return constructed;
+                })()]);
+                clearTimeout(timer);
                 await new Promise((r) => setImmediate(r));
                 if (failure) throw failure;
                 const mine = records.slice(start).filter((r) => r.urn !== urn);
@@ -233,7 +314,9 @@ function main(job) {
                     }
                     if (found.length) r.placeholders = found.slice(0, 20);
                 }
-                results.push({urn: component.urn, ok: true, constructed: urn, records: mine});
+                made.add(component.urn);
+                results.push({urn: component.urn, ok: true, constructed: urn, records: mine,
+                    unknowns: Array.from(new Set(unknowns))});
             } catch (e) {
                 const message = (e && e.message) ? e.message : String(e);
                 results.push({urn: component.urn, ok: false,

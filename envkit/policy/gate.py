@@ -576,7 +576,9 @@ def check_project(directory: str | os.PathLike[str],
                 r.type, r.name, r.file or main, r.line,
                 reason=done.reason if done else None,
                 expanded=done.how if done and done.ok else None,
-                inside=sum(c.get("custom") is True for c in done.records) if done else 0))
+                inside=sum(c.get("custom") is True for c in done.records) if done else 0,
+                implementation=done.implementation if done else None,
+                unknowns=done.unknowns if done else None))
     return PolicyReport(target=str(project.root), pack=_pack_name(),
                         resources=sum(r.custom for r in records), findings=findings,
                         kind="program", notes=notes)

@@ -53,8 +53,11 @@ class Expansion:
     urn: str
     ok: bool
     how: str = ""  # "expanded with @pulumi/eks 2.8.1 from npm under Node mocks"
+    implementation: str = ""  # "@pulumi/eks 2.8.1"
     reason: str = ""  # why it is not evaluated
     records: list[dict[str, Any]] = field(default_factory=list)
+    #: Values the real run fetches over the network, left unknown (as a preview would).
+    unknowns: list[str] = field(default_factory=list)
 
 
 class Unavailable(Exception):
@@ -235,7 +238,10 @@ def expand(components: list[dict[str, Any]], packages: dict[str, str], *, projec
                 out[urn] = Expansion(urn, False, reason=f"{npm} {version} under Node mocks "
                                      "reported nothing for it")
             elif result.get("ok") and isinstance(result.get("records"), list):
-                out[urn] = Expansion(urn, True, how=how, records=result["records"])
+                out[urn] = Expansion(urn, True, how=how, implementation=f"{npm} {version}",
+                                     records=result["records"],
+                                     unknowns=[str(u)[:300] for u in
+                                               result.get("unknowns") or []][:10])
             else:
                 from .program import inert
 
@@ -268,7 +274,7 @@ def run_node(folder: Path, npm: str, components: list[dict[str, Any]], project: 
     answers = Answerer(OfflineAws(project.region, gather_facts()), project.region)
     job = {"project": project.name, "stack": project.stack, "organization": "organization",
            "region": project.region, "package": npm, "package_dir": str(folder),
-           "limit": RESULT_LIMIT,
+           "limit": RESULT_LIMIT, "component_timeout": max(5, int(timeout / 3)),
            "components": [{k: c.get(k) for k in ("type", "name", "urn", "parent",
                                                   "dependencies", "inputs")}
                           for c in components]}
@@ -306,6 +312,8 @@ def _node_env(project: Any, env: dict[str, str], fd: int) -> dict[str, str]:
 
 def _converse(proc: subprocess.Popen, read_end: int, job: dict[str, Any], answers: Any,
               timeout: float, npm: str) -> dict[str, dict[str, Any]]:
+    """Hand the job over, answer the invokes, and read the result, bounded in time and
+    size; the process group is ended whatever happens."""
     from .spawn import _end_group
 
     assert proc.stdin and proc.stderr
@@ -314,14 +322,13 @@ def _converse(proc: subprocess.Popen, read_end: int, job: dict[str, Any], answer
     reader = os.fdopen(read_end, "rb", buffering=0)
     selector.register(reader, selectors.EVENT_READ, "result")
     selector.register(proc.stderr, selectors.EVENT_READ, "stderr")
-    buffer = b""
-    total = 0
-    stderr_tail = b""
+    buffer, total, stderr_tail = b"", 0, b""
     final: dict[str, Any] | None = None
+    closed = False
     try:
         proc.stdin.write(json.dumps(job).encode() + b"\n")
         proc.stdin.flush()
-        while final is None:
+        while final is None and not closed:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise Unavailable(f"{npm} under Node mocks was still running after "
@@ -331,35 +338,30 @@ def _converse(proc: subprocess.Popen, read_end: int, job: dict[str, Any], answer
                 break
             for key, _ in events:
                 chunk = os.read(key.fd, 65536)
-                if key.data == "stderr":
-                    stderr_tail = (stderr_tail + chunk)[-4096:]
-                    if not chunk:
-                        selector.unregister(key.fileobj)
-                    continue
                 if not chunk:
                     selector.unregister(key.fileobj)
-                    if proc.wait(timeout=5) is not None:
-                        break
-                    continue
-                total += len(chunk)
-                if total > RESULT_LIMIT:
-                    raise Unavailable(f"{npm} under Node mocks reported more than "
-                                      f"{RESULT_LIMIT // (1024 * 1024)} MiB")
-                buffer += chunk
-                while b"\n" in buffer and final is None:
-                    line, buffer = buffer.split(b"\n", 1)
-                    message = json.loads(line)
-                    if message.get("kind") == "invoke":
-                        reply = answers.answer(message)
-                        proc.stdin.write(json.dumps(reply).encode() + b"\n")
-                        proc.stdin.flush()
-                    elif message.get("kind") == "result":
-                        final = message
-            else:
-                continue
-            break
-    except (BrokenPipeError, ValueError, OSError) as exc:
-        raise Unavailable(f"{npm} under Node mocks ended early ({type(exc).__name__})"
+                    closed = closed or key.data == "result"
+                elif key.data == "stderr":
+                    stderr_tail = (stderr_tail + chunk)[-4096:]
+                else:
+                    total += len(chunk)
+                    if total > RESULT_LIMIT:
+                        raise Unavailable(f"{npm} under Node mocks reported more than "
+                                          f"{RESULT_LIMIT // (1024 * 1024)} MiB")
+                    buffer += chunk
+                    while b"\n" in buffer and final is None:
+                        line, buffer = buffer.split(b"\n", 1)
+                        message = json.loads(line)
+                        if message.get("kind") == "invoke":
+                            proc.stdin.write(json.dumps(answers.answer(message)).encode()
+                                             + b"\n")
+                            proc.stdin.flush()
+                        elif message.get("kind") == "result":
+                            final = message
+    except (ValueError, AttributeError):
+        raise Unavailable(f"{npm} under Node mocks sent a malformed report") from None
+    except OSError as exc:
+        raise Unavailable(f"{npm} under Node mocks ended early ({exc.strerror or exc})"
                           ) from None
     finally:
         _end_group(proc)

@@ -528,18 +528,26 @@ def _interpret(project: Project, outcome: Outcome, timeout: float, debug: bool
 
 def component_note(type_: str, name: str, file: str | None, line: int | None,
                    reason: str | None = None, expanded: str | None = None,
-                   inside: int = 0) -> dict[str, Any]:
+                   inside: int = 0, implementation: str | None = None,
+                   unknowns: list[str] | None = None) -> dict[str, Any]:
     """The note for a multi-language component (registered with ``remote=True``): under
     mocks it registers and creates nothing inside, because its plugin builds its
     resources, so none of them is evaluated (``reason`` says why the gate could not
-    expand it), unless the gate ``expanded`` it (how), finding ``inside`` resources."""
+    expand it), unless the gate ``expanded`` it (how; with ``implementation``, e.g.
+    "@pulumi/eks 2.8.1"), finding ``inside`` resources (``unknowns``: values left unknown
+    inside it)."""
+    from ..limits import plural
+
     type_, name = inert(type_[:200]), inert(name[:200])
     package = type_.split(":", 1)[0]
     if expanded:
         return {"kind": "component", "type": type_, "name": name, "evaluated": True,
-                "expanded_with": expanded,
-                "message": f"{type_} '{name}' was {expanded}: the {inside} resources it "
-                           "creates are checked as the program's own",
+                "expanded_with": implementation,
+                "message": f"{type_} '{name}' was {expanded}: "
+                           f"{plural(inside, 'resource')} it creates "
+                           f"{'is' if inside == 1 else 'are'} checked as the program's own"
+                           + (f"; left unknown, as a preview that cannot know them: "
+                              f"{'; '.join(inert(u) for u in unknowns)}" if unknowns else ""),
                 "file": file, "line": line}
     why = f"; {inert(reason[:600])}" if reason else ""
     return {"kind": "component", "type": type_, "name": name, "evaluated": False,
