@@ -339,7 +339,7 @@ lines.on("line", (line) => {
     try {
         main(JSON.parse(line));
     } catch (e) {
-        send({kind: "result", error: String((e && e.message) || e).slice(0, 500)});
+        send({kind: "result", error: String((e && e.message) || e).split("\n")[0].slice(0, 500)});
         process.exit(2);
     }
 });

@@ -138,25 +138,25 @@ def prepare(npm: str, version: str, *, install: bool = True, say: Say | None = N
             return folder
         say(f"installing {npm}@{version} from npm into {folder} (npm install "
             "--ignore-scripts; once, to expand its components offline)")
-        with contextlib.suppress(FileNotFoundError):
-            (folder / _READY).unlink()
-        (folder / "package.json").write_text('{"private": true}\n')
-        argv = [tool, "install", "--ignore-scripts", "--no-audit", "--no-fund",
-                "--no-save", "--no-package-lock", "--loglevel=error", f"{npm}@{version}"]
-        _run(argv, folder, f"npm install {npm}@{version}")
-        if not _ready_after_install(folder, npm, version):
-            raise Unavailable(f"npm install {npm}@{version} left no {npm} {version} with "
-                              "cmd/provider/index.js in its node_modules")
-        (folder / _READY).write_text(version + "\n")
+        try:
+            folder.mkdir(mode=0o700, exist_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                (folder / _READY).unlink()
+            # A package.json of its own, so npm installs here and not in a parent folder.
+            (folder / "package.json").write_text('{"private": true}\n')
+            argv = [tool, "install", "--ignore-scripts", "--no-audit", "--no-fund",
+                    "--no-save", "--no-package-lock", "--loglevel=error", f"{npm}@{version}"]
+            _run(argv, folder, f"npm install {npm}@{version}")
+            # Ready only once what the run needs is there (a half-done install never is).
+            (folder / _READY).write_text(version + "\n")
+            if not _ready(folder, npm, version):
+                (folder / _READY).unlink()
+                raise Unavailable(f"npm install {npm}@{version} left no {npm} {version} "
+                                  "with cmd/provider/index.js in its node_modules")
+        except OSError as exc:
+            raise Unavailable(f"envkit's npm cache {folder} cannot be written: "
+                              f"{exc.strerror or exc}") from None
     return folder
-
-
-def _ready_after_install(folder: Path, npm: str, version: str) -> bool:
-    (folder / _READY).write_text(version + "\n")
-    ok = _ready(folder, npm, version)
-    if not ok:
-        (folder / _READY).unlink()
-    return ok
 
 
 def _run(argv: list[str], cwd: Path, doing: str) -> None:
