@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -109,8 +110,14 @@ def test_an_eks_2_cluster_expands_into_its_real_resources(eks_cache):
     eks = by_name["cluster-eksCluster"]["inputs"]
     assert eks["vpcConfig"]["subnetIds"] == component["inputs"]["publicSubnetIds"]
     assert eks["roleArn"].startswith("arn:aws:iam::123456789012:role/cluster-eksRole-role-")
-    launch = by_name["cluster-nodeLaunchConfiguration"]["inputs"]
-    assert launch["instanceType"] == "t3.medium" and launch["associatePublicIpAddress"] is True
+    launch = by_name["cluster-nodeLaunchConfiguration"]
+    assert launch["inputs"]["instanceType"] == "t3.medium"
+    assert launch["inputs"]["associatePublicIpAddress"] is True
+    # The AMI the SSM public parameter for EKS 1.29 names: a placeholder, said to be one.
+    assert re.fullmatch(r"ami-0[0-9a-f]{16}", launch["inputs"]["imageId"])
+    assert [launch["inputs"]["imageId"], "the EKS-optimized AMI id SSM's /aws/service/eks/"
+            "optimized-ami/1.29/amazon-linux-2/recommended/image_id names (envkit assigned "
+            "it)"] in launch["placeholders"]
     # Children hang under the component the Python program declared.
     assert by_name["cluster-eksCluster"]["parent"] == component["urn"]
     assert by_name["cluster-eksRole-role"]["parent"].endswith("eks:index:ServiceRole::"
@@ -242,6 +249,7 @@ def test_a_real_pulumi_eks_2_program_end_to_end(tmp_path, monkeypatch):
     if missing:
         pytest.skip(f"cannot expand eks components here: {missing}")
     folder = node_expand.cache_dir("@pulumi/eks", EKS)
+    folder.mkdir(parents=True)
     (folder / "node_modules").symlink_to(TOOLS)
     (folder / ".envkit-ready").write_text(EKS + "\n")
     monkeypatch.setenv("PULUMI_PYTHON_CMD", sys.executable)

@@ -450,10 +450,9 @@ class Answerer:
         return None
 
     def _eks_image(self, image: str) -> dict[str, Any]:
-        # Amazon's EKS-optimized Amazon Linux images boot from /dev/xvda (amazon-eks-ami
-        # templates/al2/template.json "ami_root_device_name"... as launch templates show).
+        # The EKS-optimized images are built with one root volume, /dev/xvda, of 20 GiB
+        # (awslabs/amazon-eks-ami templates/al2/template.json ami_block_device_mappings).
         return {"id": image, "imageId": image, "rootDeviceName": "/dev/xvda",
-                "rootDeviceType": "ebs", "architecture": "x86_64", "ownerId": "amazon",
-                "blockDeviceMappings": [{"deviceName": "/dev/xvda", "ebs": {
-                    "volume_size": "20", "volume_type": "gp2", "encrypted": "false",
-                    "delete_on_termination": "true"}, "noDevice": "", "virtualName": ""}]}
+                "rootDeviceType": "ebs", "ownerId": "amazon",
+                "blockDeviceMappings": [{"deviceName": "/dev/xvda",
+                                         "ebs": {"volume_size": "20"}}]}
