@@ -36,6 +36,11 @@ CLUSTER_LINE = 23  # tests/fixtures/programs/eks-cluster/__main__.py: Cluster("c
 def _eks_available() -> str | None:
     if shutil.which("node") is None:
         return "no node on PATH"
+    # @pulumi/eks 2.x checks for both before it builds anything, in a preview too
+    # (cluster.js createCore -> dependencies.js assertCompatible*Exists).
+    for tool in ("aws", "kubectl"):
+        if shutil.which(tool) is None:
+            return f"no {tool} on PATH (@pulumi/eks 2.x requires it)"
     try:
         version = json.loads((TOOLS / "@pulumi" / "eks" / "package.json").read_text())["version"]
     except (OSError, ValueError, KeyError):
@@ -163,6 +168,20 @@ def test_an_expanded_component_in_text_json_and_sarif(eks_cache, sdk_version):
     assert sarif_note["level"] == "note" and "expanded with" in sarif_note["message"]["text"]
     results = {r["ruleId"] for r in log["runs"][0]["results"]}
     assert "ec2-imdsv2-required" in results
+
+
+def test_without_the_aws_cli_the_eks_code_refuses_and_says_why(eks_cache, sdk_version,
+                                                              tmp_path, monkeypatch):
+    """@pulumi/eks 2.x needs the aws CLI (its kubeconfig calls `aws eks get-token`) and
+    refuses to build a cluster without it; that refusal is the component's reason."""
+    only_node = tmp_path / "bin"
+    only_node.mkdir()
+    (only_node / "node").symlink_to(shutil.which("node"))
+    monkeypatch.setenv("PATH", str(only_node))
+    report = check(PROGRAMS / "eks-cluster", timeout=120, install=False)
+    [gap] = report.not_evaluated
+    assert "@pulumi/eks 2.8.1 under Node mocks failed: Could not find aws CLI for EKS." \
+        in gap["message"], gap["message"]
 
 
 def test_a_broken_cache_leaves_it_not_evaluated_with_the_reason(sdk_version):
