@@ -184,6 +184,36 @@ def test_without_the_aws_cli_the_eks_code_refuses_and_says_why(eks_cache, sdk_ve
         in gap["message"], gap["message"]
 
 
+def test_the_cli_says_how_the_component_was_evaluated(eks_cache, sdk_version):
+    from typer.testing import CliRunner
+
+    from envkit.cli import app
+
+    where = str(PROGRAMS / "eks-cluster")
+    done = CliRunner().invoke(app, ["policy", "check", where, "--strict"])
+    assert done.exit_code == 4  # the launch configuration's mandatory findings
+    assert "note  eks:index:Cluster 'cluster' was expanded with @pulumi/eks 2.8.1 from npm " \
+           "under Node mocks" in done.output
+    assert "component not evaluated" not in done.output
+    assert "cluster-nodeLaunchConfiguration" in done.output
+    # --strict's gaps: the user data eks computes at deploy time, not the component.
+    assert "--strict: the verdict is incomplete (1 gap):\n  cluster-nodeLaunchConfiguration " \
+        in done.output
+    assert "eks:index:Cluster 'cluster' (" not in done.output
+
+
+def test_without_npm_nothing_is_installed_and_it_says_why(sdk_version, tmp_path, monkeypatch):
+    if shutil.which("node") is None:
+        pytest.skip("no node on PATH")
+    only_node = tmp_path / "bin"
+    only_node.mkdir()
+    (only_node / "node").symlink_to(shutil.which("node"))
+    monkeypatch.setenv("PATH", str(only_node))
+    report = check(PROGRAMS / "eks-cluster", timeout=120)
+    [gap] = report.not_evaluated
+    assert gap["message"].endswith("; running @pulumi/eks 2.8.1 needs Node.js and npm on PATH")
+
+
 def test_a_broken_cache_leaves_it_not_evaluated_with_the_reason(sdk_version):
     if shutil.which("node") is None:
         pytest.skip("no node on PATH")
