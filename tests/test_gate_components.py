@@ -184,6 +184,25 @@ def test_without_the_aws_cli_the_eks_code_refuses_and_says_why(eks_cache, sdk_ve
         in gap["message"], gap["message"]
 
 
+def test_what_the_real_run_fetches_over_the_network_stays_unknown(eks_cache, sdk_version,
+                                                                  tmp_path):
+    """create_oidc_provider: the plugin fetches the OIDC issuer's certificate to compute
+    its thumbprint (cert-thumprint.js); offline the provider is judged with it unknown."""
+    project = tmp_path / "oidc"
+    shutil.copytree(PROGRAMS / "eks-cluster", project)
+    main = project / "__main__.py"
+    main.write_text(main.read_text().replace('"version": "1.29",',
+                                             '"version": "1.29", "createOidcProvider": True,'))
+    report = check(project, timeout=120)
+    [note] = [n for n in report.notes if n["kind"] == "component"]
+    assert note["evaluated"] is True
+    assert note["message"].endswith("left unknown, as a preview that cannot know them: the "
+                                    "OIDC issuer's CA thumbprint (the real run fetches the "
+                                    "issuer's TLS certificate over the network)")
+    # The OIDC provider itself is there, one resource more than without it.
+    assert report.resources == check(PROGRAMS / "eks-cluster", timeout=120).resources + 1
+
+
 def test_the_cli_says_how_the_component_was_evaluated(eks_cache, sdk_version):
     from typer.testing import CliRunner
 

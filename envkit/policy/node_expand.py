@@ -21,6 +21,7 @@ component not evaluated with the reason; it never ends the check.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import re
@@ -281,7 +282,7 @@ def run_node(folder: Path, npm: str, components: list[dict[str, Any]], project: 
     with resources.as_file(_script()) as script:
         read_end, write_end = os.pipe()
         try:
-            proc = subprocess.Popen([*contained(), node, str(script)],
+            proc = subprocess.Popen([*_isolated(contained()), node, str(script)],
                                     stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
                                     stderr=subprocess.PIPE, pass_fds=(write_end,),
                                     cwd=folder, env=_node_env(project, _environment(project),
@@ -301,6 +302,23 @@ def run_node(folder: Path, npm: str, components: list[dict[str, Any]], project: 
             if found and isinstance(record, dict):
                 record["placeholders"] = [*(record.get("placeholders") or []), *found][:20]
     return results
+
+
+@functools.cache
+def _isolated(prefix: tuple[str, ...]) -> tuple[str, ...]:
+    """The gate's PID-namespace prefix with a network namespace of its own added (no
+    interface but loopback, down), where the machine allows one (probed once): the
+    component's code cannot reach out, whatever it tries. The script also refuses
+    connections itself, for machines without namespaces."""
+    if not prefix or "--" not in prefix:
+        return prefix
+    cut = prefix.index("--")
+    wider = (*prefix[:cut], "--net", *prefix[cut:])
+    try:
+        done = subprocess.run([*wider, "true"], capture_output=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired):
+        return prefix
+    return wider if done.returncode == 0 else prefix
 
 
 def _node_env(project: Any, env: dict[str, str], fd: int) -> dict[str, str]:
