@@ -548,7 +548,8 @@ def check_project(directory: str | os.PathLike[str],
     from .rules import RULES
 
     records = [_declared(r, project.root) for r in run.resources]
-    expansions = _expand(records, run, project, install, say)
+    expansions = _expand(records, run, project, install, say,
+                         DEFAULT_TIMEOUT if timeout is None else timeout)
     for component in [r for r in records if r.urn in expansions]:
         for child in expansions[component.urn].records:
             # What a component creates is declared where the program declares it.
@@ -602,7 +603,7 @@ def _declared(r: dict[str, Any], root: Path, at: DeclaredResource | None = None
 
 
 def _expand(records: list[DeclaredResource], run: Any, project: Any, install: bool,
-            say: Any) -> dict[str, Any]:
+            say: Any, timeout: float) -> dict[str, Any]:
     """The multi-language components' expansions (see :mod:`envkit.policy.node_expand`),
     by URN: each with its resources, or the reason it is not evaluated."""
     remote = [{"type": r.type, "name": r.name, "urn": r.urn, "parent": r.parent,
@@ -612,7 +613,8 @@ def _expand(records: list[DeclaredResource], run: Any, project: Any, install: bo
         return {}
     from .node_expand import expand
 
-    return expand(remote, run.packages, project=project, install=install, say=say)
+    return expand(remote, run.packages, project=project, install=install, say=say,
+                  timeout=timeout)
 
 
 def _lookup_note(item: dict[str, Any], by_urn: dict[str, DeclaredResource], root: Path

@@ -238,7 +238,7 @@ def expand(components: list[dict[str, Any]], packages: dict[str, str], *, projec
             if result is None:
                 out[urn] = Expansion(urn, False, reason=f"{npm} {version} under Node mocks "
                                      "reported nothing for it")
-            elif result.get("ok") and isinstance(result.get("records"), list):
+            elif result.get("ok") and _well_formed(result.get("records")):
                 out[urn] = Expansion(urn, True, how=how, implementation=f"{npm} {version}",
                                      records=result["records"],
                                      unknowns=[str(u)[:300] for u in
@@ -246,9 +246,21 @@ def expand(components: list[dict[str, Any]], packages: dict[str, str], *, projec
             else:
                 from .program import inert
 
+                why = "sent a malformed report" if result.get("ok") else \
+                    f"failed: {inert(str(result.get('error'))[:300])}"
                 out[urn] = Expansion(urn, False, reason=f"{npm} {version} under Node mocks "
-                                     f"failed: {inert(str(result.get('error'))[:300])}")
+                                     f"{why}")
     return out
+
+
+def _well_formed(records: Any) -> bool:
+    """Whether the Node side's records have what the gate reads (the component's code
+    runs there: its report is checked, never trusted)."""
+    return isinstance(records, list) and all(
+        isinstance(r, dict) and all(isinstance(r.get(k), str) for k in ("type", "name", "urn"))
+        and isinstance(r.get("inputs"), dict)
+        and (r.get("parent") is None or isinstance(r.get("parent"), str))
+        and isinstance(r.get("dependencies") or [], list) for r in records)
 
 
 def _script() -> Any:
