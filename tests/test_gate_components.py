@@ -349,3 +349,17 @@ def test_a_real_pulumi_eks_2_program_end_to_end(tmp_path, monkeypatch):
     assert note["evaluated"] is True, note["message"]
     assert ("ec2-imdsv2-required", "cluster-nodeLaunchConfiguration") in \
         {(f.policy, f.resource_name) for f in report.mandatory}
+
+
+def test_the_cache_knows_releases_published_with_a_v(tmp_path):
+    """@pulumi/eks 0.x and 1.x carry "v1.0.4" in package.json (checked with npm pack); a
+    folder counts as ready only with its stamp and the provider's entry point."""
+    package = tmp_path / "node_modules" / "@pulumi" / "eks"
+    (package / "cmd" / "provider").mkdir(parents=True)
+    (package / "package.json").write_text('{"name": "@pulumi/eks", "version": "v1.0.4"}')
+    assert not node_expand._ready(tmp_path, "@pulumi/eks", "1.0.4")  # no stamp yet
+    (tmp_path / ".envkit-ready").write_text("1.0.4\n")
+    assert not node_expand._ready(tmp_path, "@pulumi/eks", "1.0.4")  # no entry point
+    (package / "cmd" / "provider" / "index.js").write_text("")
+    assert node_expand._ready(tmp_path, "@pulumi/eks", "1.0.4")
+    assert not node_expand._ready(tmp_path, "@pulumi/eks", "1.0.5")

@@ -115,7 +115,9 @@ def _ready(folder: Path, npm: str, version: str) -> bool:
     except (OSError, ValueError):
         return False
     entry = folder / "node_modules" / npm / "cmd" / "provider" / "index.js"
-    return (folder / _READY).is_file() and manifest.get("version") == version and \
+    # Releases before 3.0 were published with a "v" in package.json ("v1.0.4").
+    found = str(manifest.get("version"))
+    return (folder / _READY).is_file() and found.removeprefix("v") == version and \
         entry.is_file()
 
 
