@@ -148,7 +148,9 @@ def failure_reason(run: dict[str, Any]) -> str | None:
     if run["exit"] in (0, 4):
         return None
     lines = [line.strip() for line in (run["stderr"] or "").splitlines() if line.strip()]
-    detail = " | ".join(lines[-3:])[:400] if lines else "(nothing on stderr)"
+    # The error itself, not the install steps said before it.
+    errors = [line for line in lines if line.startswith("error:")] or lines[-3:]
+    detail = " | ".join(errors)[:600] if lines else "(nothing on stderr)"
     return f"exit {run['exit']}: {detail}"
 
 
