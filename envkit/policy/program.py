@@ -201,6 +201,15 @@ def load_project(directory: str | os.PathLike[str], stack: str | None = None,
         python, interpreter, venv_note = prepared.python, prepared.interpreter, None
     else:
         python, interpreter, venv_note = _interpreter(root, options, bad)
+        if python == sys.executable:
+            # No environment of its own: envkit's Python, unless it lacks what the
+            # project's requirements.txt pins (then a private environment, see
+            # project_env.private_env).
+            from .project_env import private_env
+
+            private = private_env(root, pwd, install=install, say=say, where=where)
+            if private is not None:
+                python, interpreter = private.python, private.interpreter
     config, secret_keys, notes = _stack_config(root, data, locs, name, stack, overrides or [],
                                                where)
     if venv_note:
