@@ -461,6 +461,11 @@ def _environment(project: Project) -> dict[str, str]:
                PYTHONUNBUFFERED="1",
                PULUMI_CONFIG=json.dumps(project.config),
                PULUMI_CONFIG_SECRET_KEYS=json.dumps(project.secret_keys))
+    if not env.get("AWS_REGION") and not env.get("AWS_DEFAULT_REGION"):
+        # A pipeline that deploys to AWS has its region in the environment, and programs
+        # read it there (pulumi-eks's aws-profile example: "AWS_REGION must be set"): the
+        # stack's region, the one the provider runs in.
+        env["AWS_REGION"] = project.region
     return env
 
 
