@@ -35,14 +35,12 @@ import threading
 import traceback
 import urllib.parse
 import urllib.request
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 JOB_LIMIT = 8 * 1024 * 1024
 UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # pulumi.runtime.rpc.UNKNOWN
 STACK_TYPE = "pulumi:pulumi:Stack"
-#: The program's event loop, once made (answers that read type hints run on it).
-MAIN_LOOP: list[Any] = [None]
 
 
 class Job:
@@ -272,27 +270,6 @@ def _make_monitor(job: Job, places: Places, unknowns: Unknowns, lookups: Any, sh
 
     offline = lookups.OfflineAws(job.region, job.facts)
 
-    def on_main_thread(work: Any) -> Any:
-        """Run ``work`` on the program's thread and wait for it. MockMonitor answers on an
-        executor thread, but the answer reads the SDK's type hints, which import the
-        provider SDK's lazily loaded modules (importlib.util.LazyLoader); on Python before
-        3.12 two threads loading one such module can see it half made ("module
-        'pulumi_aws.autoscaling' has no attribute 'Group'", CPython gh-114763). Under the
-        engine no such work runs off the program's thread, so here none does either."""
-        loop = MAIN_LOOP[0]
-        if loop is None or threading.current_thread() is threading.main_thread():
-            return work()
-        done: Future = Future()
-
-        def run() -> None:
-            try:
-                done.set_result(work())
-            except BaseException as exc:  # noqa: BLE001 - handed to the waiting thread
-                done.set_exception(exc)
-
-        loop.call_soon_threadsafe(run)
-        return done.result()
-
     current = threading.local()  # the registration being answered, on this thread
 
     class Answers(mocks.Mocks):
@@ -327,10 +304,8 @@ def _make_monitor(job: Job, places: Places, unknowns: Unknowns, lookups: Any, sh
 
         def new_resource(self, args: Any) -> Any:
             region = self.provider_regions.get((args.provider or "").rsplit("::", 1)[0])
-            urn = getattr(current, "urn", args.name)
-            return on_main_thread(lambda: shaper.answer(args.typ, args.name, urn,
-                                                        dict(args.inputs), bool(args.custom),
-                                                        region))
+            return shaper.answer(args.typ, args.name, getattr(current, "urn", args.name),
+                                 dict(args.inputs), bool(args.custom), region)
 
     class Recorder(mocks.MockMonitor):
         """Pulumi's MockMonitor, keeping every registration in the engine's wire form.
@@ -660,7 +635,6 @@ def main() -> int:
     sys.argv = [job.entry]
     os.chdir(job.pwd)
     loop = asyncio.new_event_loop()
-    MAIN_LOOP[0] = loop
     asyncio.set_event_loop(loop)
     executor = ThreadPoolExecutor(max_workers=max(os.cpu_count() or 1, 1) * 4)
     loop.set_default_executor(executor)
