@@ -14,6 +14,7 @@ function of its inputs and is computed exactly as terraform-provider-aws builds 
 
 from __future__ import annotations
 
+import base64
 import fnmatch
 import gzip
 import hashlib
@@ -43,6 +44,8 @@ TOKENS = {
     "vpc": "aws:ec2/getVpc:getVpc",
     "subnet": "aws:ec2/getSubnet:getSubnet",
     "subnets": "aws:ec2/getSubnets:getSubnets",
+    "ecr_token": "aws:ecr/getAuthorizationToken:getAuthorizationToken",
+    "ecr_credentials": "aws:ecr/getCredentials:getCredentials",
 }
 
 
@@ -139,6 +142,8 @@ class OfflineAws:
             TOKENS["vpc"]: self._vpc,
             TOKENS["subnet"]: self._subnet,
             TOKENS["subnets"]: self._subnets,
+            TOKENS["ecr_token"]: self._ecr_token,
+            TOKENS["ecr_credentials"]: self._ecr_token,
         }
 
     def can_answer(self, token: str, args: Mapping[str, Any]) -> bool:
@@ -200,6 +205,19 @@ class OfflineAws:
         account = self._account()
         return {**args, "id": account, "accountId": account, "userId": CALLER_USER_ID,
                 "arn": f"arn:{partition}:sts::{account}:user/moto"}
+
+    def _ecr_token(self, args: dict[str, Any], region: str) -> dict[str, Any]:
+        # As moto's ECR answers GetAuthorizationToken (moto/ecr/responses.py): the token is
+        # base64 of "AWS:<registry>-auth-token", which programs decode to log in to the
+        # registry; the proxy endpoint is the registry's. No real credential is involved.
+        registry = str(args.get("registryId") or self._account())
+        password = f"{registry}-auth-token"
+        token = base64.b64encode(f"AWS:{password}".encode()).decode()
+        suffix = self._info(region).get("dns_suffix", "amazonaws.com")
+        return {**args, "id": region, "authorizationToken": token,
+                "expiresAt": "2015-01-01T00:00:00Z", "userName": "AWS", "password": password,
+                "proxyEndpoint": f"https://{registry}.dkr.ecr.{region}.{suffix}",
+                "registryId": registry}
 
     def _partition(self, args: dict[str, Any], region: str) -> dict[str, Any]:
         info = self._info(region)

@@ -278,3 +278,47 @@ def test_python_names_the_interpreter_and_nothing_is_installed(tmp_path, wheels)
     bad = envkit("policy", "check", str(project), "--python", str(tmp_path / "no-such-python"))
     assert bad.returncode == 2 and "--python: " in bad.stderr and \
         "is not an executable Python interpreter" in bad.stderr
+
+
+def test_a_project_without_a_virtualenv_gets_a_private_one_when_envkits_python_lacks_a_pin(
+        tmp_path, wheels):
+    """No virtualenv option, no venv/: Pulumi would run the ambient Python (and `pulumi
+    install` install into it). The gate leaves its own interpreter alone and prepares a
+    private environment in its cache, reused while requirements.txt is unchanged."""
+    from envkit import home
+
+    project = _project(tmp_path / "p", "pinme==2.0\nenvkit-test-sdks==1.0\n", options="{}")
+    said: list[str] = []
+    assert _names(check(project, timeout=120, say=said.append)) == {"sg-two"}
+    assert not (project / "venv").exists() and not (project / ".venv").exists()
+    [made] = list((home.location() / "cache" / "gate-envs").iterdir())
+    assert (made / "bin" / "python").is_file()
+    assert any("names no virtualenv and envkit's Python lacks pinme==2.0" in s
+               and str(made) in s for s in said), said
+    said.clear()
+    assert _names(check(project, timeout=120, say=said.append)) == {"sg-two"}
+    assert said == [f"reusing {made} (made from this project's requirements.txt)"]
+    # envkit's own interpreter was not touched.
+    import importlib.util
+    assert importlib.util.find_spec("pinme") is None
+
+    # --no-install: envkit's Python as before, and the missing module is named.
+    (project / "requirements.txt").write_text("pinme==1.0\nenvkit-test-sdks==1.0\n")
+    with pytest.raises(SpecError, match="needs the module 'pinme'"):
+        check(project, timeout=120, install=False, say=said.append)
+
+
+def test_requirements_envkits_python_satisfies_need_no_environment(tmp_path):
+    from envkit.policy.project_env import private_env, unmet_requirements
+
+    req = tmp_path / "requirements.txt"
+    req.write_text("pulumi>=3.0.0,<4.0.0  # the SDK\npulumi-aws>=7\n"
+                   "pywin32>=1; sys_platform == 'win32'\n\n# a comment\n")
+    assert unmet_requirements(req) == []
+    assert private_env(tmp_path, tmp_path, say=print) is None  # runs on envkit's Python
+    req.write_text("pulumi-aws>=5,<6\nno-such-dist-here==1\npulumi\n")
+    assert unmet_requirements(req) == ["pulumi-aws>=5,<6", "no-such-dist-here==1"]
+    for unreadable in ("-r other.txt\n", "--index-url http://127.0.0.1/simple\n",
+                       "pkg @ https://example.invalid/pkg.whl\n", "not a requirement!!\n"):
+        req.write_text(unreadable)
+        assert unmet_requirements(req) is None, unreadable

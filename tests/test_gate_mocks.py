@@ -148,3 +148,62 @@ def test_without_a_pid_namespace_the_report_says_what_may_outlive_it(monkeypatch
     notes = load_project(PROGRAMS / "component-only").notes
     assert any("allows no PID namespace" in n and "new session may outlive it" in n
                for n in notes)
+
+
+THREADS_PROGRAM = '''import threading
+
+import pulumi
+
+
+def where():
+    with open("threads.txt", "a") as out:
+        out.write(threading.current_thread().name + "\\n")
+    return str
+
+
+class Thing(pulumi.CustomResource):
+    def __init__(self, name):
+        super().__init__("test:index:Thing", name, {"value": "x"})
+
+    @property
+    @pulumi.getter
+    def value(self) -> "pulumi.Output[where()]":
+        return pulumi.get(self, "value")
+'''
+
+
+def test_type_hints_are_read_on_the_programs_thread_only(tmp_path):
+    """The mocks' answers read the SDK's type hints, which load the provider SDK's lazy
+    modules; read from an executor thread they race the program's own reads on Python 3.11
+    (LazyLoader: "module 'pulumi_aws.autoscaling' has no attribute 'Group'" in the public
+    pulumi-eks nodegroup example). Under the engine only the program's thread reads them."""
+    project = tmp_path / "threads"
+    project.mkdir()
+    (project / "Pulumi.yaml").write_text("name: threads\nruntime: python\n")
+    (project / "things.py").write_text(THREADS_PROGRAM)  # hints resolve in a real module
+    (project / "__main__.py").write_text("import things\n\nfor i in range(8):\n"
+                                         "    things.Thing(f't{i}')\n")
+    check(project, {}, config=["aws:region=us-east-1"], timeout=120)
+    readers = set((project / "threads.txt").read_text().split())
+    assert readers == {"MainThread"}
+
+
+def test_the_program_finds_the_stacks_region_in_its_environment(tmp_path, monkeypatch):
+    """Programs read AWS_REGION themselves (pulumi-eks's aws-profile example raises
+    "AWS_REGION must be set"); a pipeline deploying to AWS has it set."""
+    monkeypatch.delenv("AWS_REGION", raising=False)
+    monkeypatch.delenv("AWS_DEFAULT_REGION", raising=False)
+    project = tmp_path / "reads-env"
+    project.mkdir()
+    (project / "Pulumi.yaml").write_text("name: reads-env\nruntime: python\n")
+    (project / "Pulumi.dev.yaml").write_text("config:\n  aws:region: eu-central-1\n")
+    (project / "__main__.py").write_text(
+        "import os\nimport pulumi_aws as aws\n"
+        "region = os.environ['AWS_REGION']\n"
+        "aws.ec2.SecurityGroup('sg', description=region, ingress=[{'protocol': 'tcp', "
+        "'from_port': 22, 'to_port': 22, 'cidr_blocks': ['0.0.0.0/0']}])\n")
+    report = check(project, {}, timeout=120)
+    assert any(f.policy == "ec2-no-public-admin-ingress" for f in report.findings)
+    run = run_program(load_project(project), 120)
+    [sg] = [r for r in run.resources if r["name"] == "sg"]
+    assert sg["inputs"]["description"] == "eu-central-1"

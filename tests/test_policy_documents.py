@@ -169,3 +169,34 @@ def test_an_unexpected_ending_still_writes_the_sarif_log(raised, code, words, mo
     [invocation] = json.loads(out.read_text())["runs"][0]["invocations"]
     assert invocation["exitCode"] == code and invocation["executionSuccessful"] is False
     assert words in invocation["toolExecutionNotifications"][0]["message"]["text"]
+
+
+@pytest.mark.parametrize("argv, fmt", [
+    (["--timeout", "soon", "--format", "sarif", "-o", "{out}", "{lab}"], "sarif"),
+    (["{lab}", "--format=json", "--output={out}", "--level", "mandatory", "--timeout=x"],
+     "json"),
+    (["{lab}", "--json", "-o", "{out}", "--no-such-option"], "json"),
+])
+def test_an_option_the_parser_refuses_still_writes_the_document(argv, fmt, tmp_path):
+    """A pipeline's upload step reads the file even when the command line was wrong."""
+    import subprocess
+    import sys
+
+    out = tmp_path / f"report.{fmt}"
+    lab = str(ROOT / "labs" / "aws-basics.yaml")
+    args = [a.format(out=out, lab=lab) for a in argv]
+    result = subprocess.run([sys.executable, "-m", "envkit.cli", "policy", "check", *args],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr and result.stderr.startswith("error: ")
+    doc = json.loads(out.read_text())
+    if fmt == "sarif":
+        jsonschema.validate(doc, SARIF_SCHEMA)
+        [invocation] = doc["runs"][0]["invocations"]
+        assert invocation["executionSuccessful"] is False and invocation["exitCode"] == 2
+        assert "--timeout" in invocation["toolExecutionNotifications"][0]["message"]["text"]
+    else:
+        assert doc["verdict"] == "error" and doc["exit_code"] == 2
+        assert doc["target"] == lab
+        assert doc["error"]["message"].split(":")[0] in ("Invalid value for '--timeout'",
+                                                         "No such option")

@@ -27,6 +27,7 @@ from .policy_helpers import (
     acl_rule,
     allow,
     doc,
+    envkit_made,
     findings,
     group_policy,
     instance,
@@ -93,7 +94,7 @@ def test_enforcement_level_overrides():
 
 
 def test_config_thresholds():
-    big = instance(instance_type="m5.large")
+    big = envkit_made(instance(instance_type="m5.large"))
     assert violations(big, "ec2-allowed-instance-types")
     assert not violations(big, "ec2-allowed-instance-types", {
         "ec2-allowed-instance-types": {"allowedInstanceTypes": ["m5.*"]}})

@@ -11,6 +11,7 @@ from .policy_helpers import (
     TAGS,
     b64,
     check_case,
+    envkit_made,
     findings,
     instance,
     launch_configuration,
@@ -31,7 +32,8 @@ CASES = {
                            instance()),
     "ec2-root-volume-encrypted": (instance(root_block_device={"encrypted": False}), instance()),
     "ec2-instance-profile": (instance(iam_instance_profile=None), instance()),
-    "ec2-allowed-instance-types": (instance(instance_type="p4d.24xlarge"), instance()),
+    "ec2-allowed-instance-types": (envkit_made(instance(instance_type="p4d.24xlarge")),
+                                   envkit_made(instance())),
     "ec2-public-ip-only-for-web": (
         lambda: (sg(ingress=[rule()])(), aws.ec2.Instance(
             "vm", ami="ami-1", instance_type="t3.micro", associate_public_ip_address=True)),
@@ -186,3 +188,17 @@ def test_web_servers_lose_their_public_ip_allowance_when_configured():
     strict = {"ec2-public-ip-only-for-web": {"allowPublicIpForWeb": False}}
     [found] = violations(web, "ec2-public-ip-only-for-web", strict)
     assert "serves http/https from a public IP" in found.message
+
+
+def test_lab_sized_instance_types_are_envkits_convention_not_a_foreign_programs():
+    """A program envkit did not write is not held to the lab-sized list; a pipeline's own
+    allowedInstanceTypes applies to it."""
+    def big():
+        return aws.ec2.Instance("kali", ami="ami-0123456789abcdef0",
+                                instance_type="i3.16xlarge")
+
+    assert not violations(big, "ec2-allowed-instance-types")
+    assert violations(envkit_made(big), "ec2-allowed-instance-types")
+    found = violations(big, "ec2-allowed-instance-types",
+                       {"ec2-allowed-instance-types": {"allowedInstanceTypes": ["t3.*"]}})
+    assert [f.message for f in found] == ["instance type i3.16xlarge is not in the allowed list"]

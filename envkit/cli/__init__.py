@@ -257,10 +257,21 @@ def _run(argv: list[str] | None) -> Any:
     except typer.Abort as exc:
         code = _fail(exc, EXIT_FAILED, "aborted", as_json=as_json)
     except _usage_error() as exc:
-        _usage(exc)
         code = EXIT_BAD_INPUT if exc.exit_code == 2 else exc.exit_code  # type: ignore[attr-defined]
-        if as_json:
-            typer.echo(json.dumps(error_document(exc, code, exc.format_message())))  # type: ignore[attr-defined]
+        document = _policy_document(argv)
+        if document is not None and code == EXIT_BAD_INPUT:
+            # `policy check --format json|sarif` writes its document on every exit code,
+            # an option the parser refused included: the pipeline's upload step gets a file.
+            from ..errors import UsageError
+            from .policy import _failed
+
+            ctx = getattr(exc, "ctx", None)
+            where = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+            _failed(UsageError(clip(exc.format_message(), 300) + where), *document)  # type: ignore[attr-defined]
+        else:
+            _usage(exc)
+            if as_json:
+                typer.echo(json.dumps(error_document(exc, code, exc.format_message())))  # type: ignore[attr-defined]
     except KeyboardInterrupt as exc:
         from ..interrupts import last_signal, signal_name
 
@@ -274,6 +285,44 @@ def _run(argv: list[str] | None) -> Any:
     if local is not None:  # an emulator started for a command that failed is stopped
         local.command_finished(ok=code in (0, None))
     return code
+
+
+def _policy_document(argv: list[str]) -> tuple[str, str, Any] | None:
+    """(target, format, output) when ``argv`` is ``policy check`` asking for a json or
+    sarif document (read leniently: the parser has just refused something in it)."""
+    args = argv[:argv.index("--")] if "--" in argv else list(argv)
+    valued = {"--policy-config", "--policy-pack-config", "--stack", "--config", "--timeout",
+              "--format", "--level", "--output", "-o", "--python"}
+    values: dict[str, str | None] = {}
+    words: list[str] = []
+    fmt = None
+    i = 0
+    while i < len(args):
+        name, eq, value = args[i].partition("=")
+        if name in valued:
+            values[name] = value if eq else (args[i + 1] if i + 1 < len(args) else None)
+            i += 1 if eq else 2
+            continue
+        if args[i] == "--json":
+            fmt = "json"
+        elif not args[i].startswith("-"):
+            words.append(args[i])
+        i += 1
+    if words[:2] != ["policy", "check"]:
+        return None
+    fmt = fmt or values.get("--format")
+    if fmt not in ("json", "sarif"):
+        return None
+    output = None
+    chosen = values.get("--output") or values.get("-o")
+    if chosen:
+        from ..cli_types import output_file
+
+        try:
+            output = output_file(chosen)
+        except Exception:  # noqa: BLE001 - an unusable -o: the document goes to stdout
+            output = None
+    return (words[2] if len(words) > 2 else "envkit.yaml"), fmt, output
 
 
 def _usage(exc: Exception) -> None:

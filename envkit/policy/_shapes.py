@@ -60,8 +60,38 @@ class Shaper:
         self._pattern: Any = None
 
     def note_class(self, token: str, resource: Any) -> None:
-        """Remember the class a type token was declared with (as its constructor runs)."""
-        self.classes.setdefault(token, type(resource))
+        """Remember the class a type token was declared with (as its constructor runs),
+        and read its output types now, on the program's thread.
+
+        The answers run on the mock monitor's executor threads; reading type hints there
+        would import the provider SDK's lazily loaded modules (importlib.util.LazyLoader)
+        while the program's thread may be loading the same one, and on Python before 3.12
+        one of them then sees it half made ("module 'pulumi_aws.autoscaling' has no
+        attribute 'Group'", CPython gh-114763). Under the engine no such work runs off the
+        program's thread. So every hint an answer needs (the class's outputs and the output
+        types nested in them) is read here first, once per class."""
+        if token in self.classes:
+            return
+        self.classes[token] = type(resource)
+        declared = self._declared(token)
+        if declared:
+            self._read_nested(list(declared.values()), set())
+
+    def _read_nested(self, types: list[Any], seen: set[Any]) -> None:
+        from pulumi import _types
+
+        while types:
+            typ = types.pop()
+            if typ in seen:
+                continue
+            try:
+                seen.add(typ)
+                args = getattr(typ, "__args__", None) or ()
+                types.extend(args)
+                if _types.is_output_type(typ):
+                    types.extend(_types.output_type_types(typ).values())
+            except Exception:  # noqa: BLE001 - an unreadable hint: the answer echoes it
+                continue
 
     def _declared(self, token: str) -> dict[str, Any] | None:
         cls = self.classes.get(token)

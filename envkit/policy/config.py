@@ -98,10 +98,12 @@ def merged_config(user: dict[str, Any], foreign: bool = False
     """Per policy: (enforcement level, properties), as the engine merges them: the policy's
     default level unless ``all`` or the policy's own entry says otherwise; schema defaults
     overlaid by the user's properties. On a ``foreign`` program (not produced from an envkit
-    spec) envkit-only conventions default to their ``foreign_level``."""
+    spec) envkit-only conventions default to their ``foreign_level``, and config defaults
+    that are lab conventions to the rule's ``foreign_config``."""
     from .rules import POLICIES, RULES
 
     foreign_levels = {r.name: r.foreign_level.value for r in RULES if foreign and r.foreign_level}
+    foreign_defaults = {r.name: r.foreign_config for r in RULES if foreign and r.foreign_config}
 
     everyone = user.get("all")
     everyone = everyone if isinstance(everyone, str) else (everyone or {}).get("enforcementLevel")
@@ -115,6 +117,7 @@ def merged_config(user: dict[str, Any], foreign: bool = False
         if policy.config_schema:
             props = {k: v["default"] for k, v in policy.config_schema.properties.items()
                      if "default" in v}
+            props.update(foreign_defaults.get(policy.name, {}))
         if isinstance(entry, str):
             level = entry
         elif isinstance(entry, dict):

@@ -256,19 +256,20 @@ def _shared_deserialization():
 
 
 def evaluate(resources: list[Any], user_config: dict[str, Any] | None = None,
-             routed: bool = True) -> list[Finding]:
+             routed: bool = True, only: set[str] | None = None) -> list[Finding]:
     """Run the pack over recorded resources (anything with type, name, urn, parent,
     dependencies, custom and ``wire_inputs``), through the analyzer servicer.
 
-    ``routed=False`` sends every resource to every policy, exactly as the engine does."""
+    ``routed=False`` sends every resource to every policy, exactly as the engine does;
+    ``only`` (routed only) runs just the rules it names."""
     if routed:
         with _LOCK, _shared_deserialization():
-            return _evaluate(resources, user_config, routed)
+            return _evaluate(resources, user_config, routed, only)
     return _evaluate(resources, user_config, routed)
 
 
 def _evaluate(resources: list[Any], user_config: dict[str, Any] | None,
-              routed: bool) -> list[Finding]:
+              routed: bool, only: set[str] | None = None) -> list[Finding]:
     from pulumi.runtime.proto import analyzer_pb2 as proto
 
     from .rules import POLICIES, RULES, is_foreign
@@ -286,7 +287,7 @@ def _evaluate(resources: list[Any], user_config: dict[str, Any] | None,
     def servicer_for(type_: str):
         if type_ not in per_type:
             chosen = [p for p in POLICIES if p.name in meta and meta[p.name].kind == "resource"
-                      and meta[p.name].applies_to(type_)]
+                      and meta[p.name].applies_to(type_) and (only is None or p.name in only)]
             per_type[type_] = _servicer(config, chosen, request) if chosen else None
         return per_type[type_]
 
@@ -360,7 +361,8 @@ def _evaluate(resources: list[Any], user_config: dict[str, Any] | None,
     # Each stack rule sees the resources of the types it reads (links between them intact).
     for policy in POLICIES:
         rule_meta = meta.get(policy.name)
-        if rule_meta is None or rule_meta.kind != "stack":
+        if rule_meta is None or rule_meta.kind != "stack" or \
+                (only is not None and policy.name not in only):
             continue
         subset = [s for s in stack_resources if rule_meta.applies_to(s.type)]
         response = _servicer(config, [policy], request).AnalyzeStack(

@@ -38,8 +38,10 @@ def mark_placeholders(findings: list[Any], records: list[Any],
             return [swap(v) for v in value]
         return value
 
+    # Only the rules that found something on them can find it differently.
+    rules = {f.policy for f in findings if f.urn in marked}
     again = evaluate([replace(r, wire_inputs=swap(r.wire_inputs)) for r in marked.values()],
-                     user_config)
+                     user_config, only=rules)
     unchanged = {(f.policy, f.urn, f.kind, f.message) for f in again}
     for f in findings:
         resource = marked.get(f.urn or "")

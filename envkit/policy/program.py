@@ -203,6 +203,15 @@ def load_project(directory: str | os.PathLike[str], stack: str | None = None,
         python, interpreter, venv_note = prepared.python, prepared.interpreter, None
     else:
         python, interpreter, venv_note = _interpreter(root, options, bad)
+        if python == sys.executable:
+            # No environment of its own: envkit's Python, unless it lacks what the
+            # project's requirements.txt pins (then a private environment, see
+            # project_env.private_env).
+            from .project_env import private_env
+
+            private = private_env(root, pwd, install=install, say=say, where=where)
+            if private is not None:
+                python, interpreter = private.python, private.interpreter
     config, secret_keys, notes = _stack_config(root, data, locs, name, stack, overrides or [],
                                                where)
     if venv_note:
@@ -454,6 +463,11 @@ def _environment(project: Project) -> dict[str, str]:
                PYTHONUNBUFFERED="1",
                PULUMI_CONFIG=json.dumps(project.config),
                PULUMI_CONFIG_SECRET_KEYS=json.dumps(project.secret_keys))
+    if not env.get("AWS_REGION") and not env.get("AWS_DEFAULT_REGION"):
+        # A pipeline that deploys to AWS has its region in the environment, and programs
+        # read it there (pulumi-eks's aws-profile example: "AWS_REGION must be set"): the
+        # stack's region, the one the provider runs in.
+        env["AWS_REGION"] = project.region
     return env
 
 

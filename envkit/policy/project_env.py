@@ -144,6 +144,100 @@ def prepare(root: Path, pwd: Path, options: dict[str, Any], *, install: bool = T
         return _venv(root, pwd, venv, named, toolchain, install, say, where)
 
 
+#: Requirement lines read when deciding whether envkit's own Python can run a program.
+_MAX_LINES = 2000
+
+
+def unmet_requirements(requirements: Path) -> list[str] | None:
+    """The lines of ``requirements`` that envkit's own interpreter does not satisfy
+    (installed distributions against each specifier, markers evaluated); None when the
+    file holds a line this cannot judge (an option such as ``-r`` or ``--index-url``, a
+    URL, an unreadable line), so an environment is needed to know."""
+    from importlib import metadata
+
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    try:
+        text = requirements.read_bytes()[:1024 * 1024].decode("utf-8", errors="replace")
+    except OSError:
+        return None
+    unmet: list[str] = []
+    for raw in text.splitlines()[:_MAX_LINES]:
+        line = re.split(r"(^|\s)#", raw, maxsplit=1)[0].strip()
+        if not line:
+            continue
+        if line.startswith("-"):
+            return None
+        try:
+            req = Requirement(line)
+        except InvalidRequirement:
+            return None
+        if req.url:
+            return None
+        if req.marker is not None and not req.marker.evaluate():
+            continue
+        try:
+            version = metadata.version(req.name)
+        except metadata.PackageNotFoundError:
+            unmet.append(line[:200])
+            continue
+        if not req.specifier.contains(version, prereleases=True):
+            unmet.append(line[:200])
+    return unmet
+
+
+def private_env(root: Path, pwd: Path, *, install: bool = True, say: Say | None = None,
+                where: str = "") -> PreparedEnv | None:
+    """For a pip project without a ``virtualenv`` option, ``venv/`` or ``.venv/``: None
+    when envkit's own Python satisfies its requirements.txt (or it has none, or
+    ``install`` is False); otherwise a private environment made from requirements.txt in
+    envkit's cache, keyed by the hash of the requirement files and reused while they are
+    unchanged.
+
+    Pulumi runs such a project on the ambient Python, and ``pulumi install`` installs the
+    requirements into it (sdk/python/toolchain/pip.go InstallDependencies with an empty
+    venvDir). The gate leaves envkit's own interpreter alone (installing a project's pins
+    there would change envkit's pulumi-aws), so the program runs on what it pins all the
+    same."""
+    say = say or _stderr
+    req = root / "requirements.txt"
+    if not install or not req.is_file():
+        return None
+    unmet = unmet_requirements(req)
+    if unmet == []:
+        return None
+    from .. import home
+
+    base = _base_python()
+    wanted = requirements_hash([root, pwd], os.path.realpath(base))
+    venv = home.subdir("cache", "gate-envs") / wanted[:20]
+    python = venv / _BIN / _EXE
+    label = f"a private environment made from the project's requirements.txt ({venv})"
+    with home.locked(f"gate-env-{wanted[:20]}"):
+        stamp = venv / STAMP
+        if is_virtualenv(venv) and stamp.is_file() and \
+                stamp.read_text(errors="replace").strip() == wanted:
+            say(f"reusing {venv} (made from this project's requirements.txt)")
+            return PreparedEnv(str(python), label, "pip")
+        lacks = (f"envkit's Python lacks {unmet[0]}" + (
+            f" and {len(unmet) - 1} more" if len(unmet) > 1 else "")) if unmet else \
+            "requirements.txt has lines envkit's Python cannot be checked against"
+        say(f"the project names no virtualenv and {lacks}: preparing a private environment "
+            f"in {venv} (`pulumi install` would install into the ambient Python; envkit's "
+            "own is left as it is)")
+        if venv.exists():
+            shutil.rmtree(venv, ignore_errors=True)  # out of date or half made: made again
+        try:
+            _run([base, "-m", "venv", str(venv)], root, None, "creating the virtualenv",
+                 where)
+            _install(root, pwd, venv, "pip", base, say, where)
+        except BaseException:
+            shutil.rmtree(venv, ignore_errors=True)
+            raise
+        _write_stamp(venv, wanted)
+    return PreparedEnv(str(python), label, "pip")
+
+
 def _venv_path(root: Path, pwd: Path, named: str | None, toolchain: str) -> Path:
     if named:
         return Path(named) if Path(named).is_absolute() else root / named

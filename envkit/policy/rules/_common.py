@@ -70,6 +70,9 @@ class Rule:
     #: The level on a foreign program (one not produced from an envkit spec) for rules that
     #: check envkit's own conventions; None: the same level everywhere.
     foreign_level: EnforcementLevel | None = None
+    #: Config defaults on a foreign program, where envkit's own default is a lab convention
+    #: (the lab-sized instance types): a pipeline's policy config still sets its own.
+    foreign_config: dict[str, Any] = field(default_factory=dict)
     #: The service the rule belongs to (iam, ec2, ebs, network, tags, classroom): its module's
     #: name up to the first underscore (iam_principals is iam).
     service: str = ""
@@ -99,7 +102,7 @@ class Rule:
                 "controls": self.controls, "remediation": self.remediation, "kind": self.kind,
                 "config": self.config, "remediates": self.can_remediate,
                 "foreign_level": self.foreign_level.value if self.foreign_level else None,
-                "service": self.service}
+                "foreign_config": self.foreign_config, "service": self.service}
 
 
 #: Every rule's metadata and its CrossGuard policy, in registration order (one list each,
@@ -128,15 +131,18 @@ def rule(name: str, description: str, level: EnforcementLevel, severity: Severit
          controls: list[str], remediation: str, *, types: Types, kind: str = "resource",
          config: dict[str, dict[str, Any]] | None = None,
          remediate: Callable[[Any], Any] | None = None,
-         foreign_level: EnforcementLevel | None = None) -> Callable[[Callable], Callable]:
+         foreign_level: EnforcementLevel | None = None,
+         foreign_config: dict[str, Any] | None = None) -> Callable[[Callable], Callable]:
     """Register a validation function as a CrossGuard policy with envkit's metadata.
 
     ``types`` names the resource types the rule reads (see :attr:`Rule.types`);
-    ``foreign_level`` is the rule's level on programs envkit did not write."""
+    ``foreign_level`` is the rule's level on programs envkit did not write, and
+    ``foreign_config`` its config defaults there."""
 
     def wrap(validate: Callable) -> Callable:
         meta = Rule(name, description, level, severity, controls, remediation, kind,
                     config or {}, remediate is not None, types, foreign_level,
+                    dict(foreign_config or {}),
                     validate.__module__.rsplit(".", 1)[-1].split("_")[0])
         common = {
             "name": name, "description": description, "enforcement_level": level,

@@ -209,11 +209,13 @@ LAB_INSTANCE_TYPES = ["t2.nano", "t2.micro", "t2.small", "t2.medium", "t3.nano",
 
 
 @rule("ec2-allowed-instance-types",
-      "Instance types stay within the allowed list (lab-sized by default).",
+      "Instance types stay within the allowed list (lab-sized by default; on programs envkit "
+      "did not write, only the list a policy config gives in allowedInstanceTypes).",
       ADVISORY, Severity.MEDIUM, ["AWS cost controls"],
       "Choose a type from the allowed list, or widen allowedInstanceTypes in the policy "
       "config.", types=_INSTANCE, config={"allowedInstanceTypes": {
-          "type": "array", "items": {"type": "string"}, "default": LAB_INSTANCE_TYPES}})
+          "type": "array", "items": {"type": "string"}, "default": LAB_INSTANCE_TYPES}},
+      foreign_config={"allowedInstanceTypes": ["*"]})
 def ec2_allowed_instance_types(args, report):
     if args.resource_type != INSTANCE:
         return
