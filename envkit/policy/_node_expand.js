@@ -119,8 +119,13 @@ function main(job) {
         const pending = waiting.get(answer.id);
         if (!pending) return;
         waiting.delete(answer.id);
-        if (answer.error !== undefined) pending.reject(new Error(answer.error));
-        else pending.resolve(answer.result || {});
+        if (answer.error !== undefined) {
+            // The component's code may catch it and go on: its note says what was missing.
+            unknowns.push(`the lookup ${pending.token}, which failed offline (${answer.error})`);
+            pending.reject(new Error(answer.error));
+        } else {
+            pending.resolve(answer.result || {});
+        }
     };
 
     let current = null; // the registration being answered (set synchronously, see below)
@@ -128,7 +133,7 @@ function main(job) {
         call(args) {
             const id = next++;
             return new Promise((resolve, reject) => {
-                waiting.set(id, {resolve, reject});
+                waiting.set(id, {resolve, reject, token: args.token});
                 send({kind: "invoke", id, token: args.token, args: wire(args.inputs),
                     provider: args.provider || null});
             });
