@@ -554,6 +554,20 @@ def _hold_lifeline(fd: int) -> None:
     threading.Thread(target=watch, name="envkit-lifeline", daemon=True).start()
 
 
+def _sdk_unusable(exc: BaseException) -> dict[str, Any]:
+    """The pulumi SDK is installed but does not import here (pulumi 2.x pins protobuf and
+    grpcio releases that fail on current Pythons)."""
+    try:
+        from importlib import metadata
+
+        version = metadata.version("pulumi")
+    except Exception:  # noqa: BLE001 - the version is only for the message
+        version = "?"
+    return {"status": "failed", "kind": "sdk-unusable", "version": version,
+            "python": ".".join(map(str, sys.version_info[:3])),
+            "message": f"{type(exc).__name__}: {exc}"[:300]}
+
+
 def _init(job: Job) -> None:
     """In a PID namespace of its own the runner is process 1, which the kernel shields
     from signals it has no handler for (a program's ``os.kill(os.getpid(), SIGTERM)`` would
@@ -601,8 +615,14 @@ def main() -> int:
         from google.protobuf import empty_pb2
         from pulumi.runtime import mocks, settings
     except ImportError as exc:
-        reporter.send({"status": "failed", "kind": "missing-module",
-                       "module": exc.name or "pulumi", "message": str(exc)})
+        if exc.name and exc.name.split(".")[0] in ("pulumi", "google"):
+            reporter.send({"status": "failed", "kind": "missing-module",
+                           "module": exc.name or "pulumi", "message": str(exc)})
+            return 3
+        reporter.send(_sdk_unusable(exc))
+        return 3
+    except Exception as exc:  # noqa: BLE001 - an SDK this interpreter cannot import at all
+        reporter.send(_sdk_unusable(exc))
         return 3
 
     # As pulumi-language-python-exec does: config from the environment, then settings.
