@@ -220,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--timeout", type=float, default=120.0)
     parser.add_argument("--install", action="store_true",
                         help="let the gate install each project's pinned requirements")
+    parser.add_argument("--markdown", action="store_true",
+                        help="print docs/gate-accuracy.md's tables instead of JSON")
     parser.add_argument("--raw", type=Path,
                         help="also write each run's JSON document and stderr here")
     args = parser.parse_args(argv)
@@ -252,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     judged = [r for r in results if r["verdict"]]
     fn_judged = sum(r["fn"] for r in judged)
     conv = sum(r["convention_findings"] for r in results)
-    print(json.dumps({
+    summary = {
         "programs": len(results),
         "verdicts_given": len(judged),
         "verdicts_as_expected": sum(r["expected_verdict"] is not None
@@ -278,8 +280,53 @@ def main(argv: list[str] | None = None) -> int:
         "precision_counting_conventions_as_fp": _ratio(tp, tp + fp + conv),
         "unjudged": sum(len(r["unjudged"]) for r in results),
         "per_program": results,
-    }, indent=2))
+    }
+    print(markdown(summary, programs) if args.markdown else json.dumps(summary, indent=2))
     return 0
+
+
+def _pct(value: float | None) -> str:
+    return "—" if value is None else f"{value * 100:.0f}%"
+
+
+def markdown(summary: dict[str, Any], programs: list[dict[str, Any]]) -> str:
+    """The figures and the per-program table, as docs/gate-accuracy.md shows them."""
+    s = summary
+    lines = ["| figure | value |", "|---|---|",
+             f"| programs | {s['programs']} |",
+             f"| verdicts given | {s['verdicts_given']} |",
+             f"| verdicts as judged (of {s['verdicts_judged']} with a judged verdict) | "
+             f"{s['verdicts_as_expected']} |",
+             f"| programs `pulumi preview` itself cannot run | "
+             f"{s['programs_pulumi_cannot_run']} |",
+             f"| true positives | {s['tp']} |", f"| false positives | {s['fp']} |",
+             f"| false negatives | {s['fn']} |",
+             f"| **precision** | **{_pct(s['precision'])}** |",
+             f"| **recall**, every judged problem | **{_pct(s['recall'])}** |",
+             f"| recall where a verdict was given | "
+             f"{_pct(s['recall_where_a_verdict_was_given'])} |",
+             f"| recall on the programs Pulumi runs | "
+             f"{_pct(s['recall_on_programs_pulumi_runs'])} |",
+             f"| recall on those, outside multi-language components | "
+             f"{_pct(s['recall_on_programs_pulumi_runs_outside_components'])} |",
+             f"| by-design misses | {s['missed_by_design']} |",
+             f"| convention findings (envkit's own tags) | {s['convention_findings']} |",
+             f"| unjudged findings | {s['unjudged']} |", "",
+             "| program | verdict | judged | tp/fn (in components) | why no verdict, or why "
+             "Pulumi cannot run it |", "|---|---|---|---|---|"]
+    by_name = {p["name"]: p for p in programs}
+    for r in s["per_program"]:
+        why = r["failure"] or ""
+        if r["pulumi_cannot_run"]:
+            why = f"Pulumi cannot run it: {r['pulumi_cannot_run']}"
+        elif why:
+            why = why.split("error: ", 1)[-1]
+            why = why.split(": ", 1)[-1] if why.startswith("/") else why
+        why = why.replace("|", "\\|").replace("\n", " ")[:220]
+        lines.append(f"| {r['name']} | {r['verdict'] or '—'} | "
+                     f"{by_name[r['name']]['expected_verdict'] or '—'} | "
+                     f"{r['tp']}/{r['fn']} ({r['fn_in_components']}) | {why} |")
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

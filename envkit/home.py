@@ -213,12 +213,30 @@ def locked(name: str) -> Iterator[None]:
 
 
 def read_registry() -> dict[str, dict[str, Any]]:
-    """Every environment envkit has operated on, as recorded after each operation."""
+    """Every environment envkit has operated on, as recorded after each operation.
+
+    A damaged record is bad input (exit 2, naming the file), never read as empty: the
+    next operation would write a fresh one over it, and every environment it knew of
+    would be forgotten."""
+    from .errors import SpecError, SpecIssue
+
+    path = location() / "environments.json"
     try:  # reading never creates ENVKIT_HOME (location(), not home())
-        data = json.loads(read_private(location() / "environments.json"))
-    except (FileNotFoundError, ValueError):
+        text = read_private(path)
+    except FileNotFoundError:
         return {}
-    return data if isinstance(data, dict) else {}
+    what = ("envkit's record of the environments it manages; fix it, or move it aside to "
+            "start a new record (envkit then no longer knows those environments)")
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise SpecError(SpecIssue("", f"not valid JSON ({_shown(getattr(exc, 'msg', exc))}): "
+                                  f"{what}", file=str(path),
+                                  line=getattr(exc, "lineno", None))) from None
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise SpecError(SpecIssue("", f"not a mapping of environment names to records: "
+                                  f"{what}", file=str(path)))
+    return data
 
 
 def update_registry(name: str, **fields: Any) -> None:

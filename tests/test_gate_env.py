@@ -322,3 +322,42 @@ def test_requirements_envkits_python_satisfies_need_no_environment(tmp_path):
                        "pkg @ https://example.invalid/pkg.whl\n", "not a requirement!!\n"):
         req.write_text(unreadable)
         assert unmet_requirements(req) is None, unreadable
+
+
+def test_a_pulumi_2_pin_runs_on_envkits_python_and_says_so(tmp_path, wheels):
+    """pulumi 2.x SDKs pin protobuf and grpcio releases that no longer import on current
+    Pythons: a private environment would only fail, so the program runs on envkit's own,
+    with a note."""
+    project = _project(tmp_path / "p", "pulumi>=2.0.0,<3.0.0\npulumi-aws>=2,<3\n",
+                       options="{}")
+    (project / "__main__.py").write_text(PROGRAM.replace("import pinme\n", "").replace(
+        "{pinme.TEXT}", "envkit"))
+    said: list[str] = []
+    report = check(project, timeout=120, say=said.append)
+    assert _names(report) == {"sg-envkit"}
+    assert said == []  # nothing prepared
+    assert any("pins pulumi>=2.0.0,<3.0.0, an SDK that no longer runs" in n["message"]
+               for n in report.notes)
+
+
+def test_an_sdk_that_cannot_be_imported_is_named_with_its_version(tmp_path):
+    venv = tmp_path / "broken"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True,
+                   timeout=120)
+    site = subprocess.run([str(venv / "bin" / "python"), "-c",
+                           "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    (Path(site) / "pulumi").mkdir()
+    (Path(site) / "pulumi" / "__init__.py").write_text(
+        "raise TypeError('Descriptors cannot be created directly.\\nIf this call came from "
+        "a _pb2.py file, your generated code is out of date')\n")
+    (Path(site) / "pulumi-2.25.2.dist-info").mkdir()
+    (Path(site) / "pulumi-2.25.2.dist-info" / "METADATA").write_text(
+        "Metadata-Version: 2.1\nName: pulumi\nVersion: 2.25.2\n")
+    project = _project(tmp_path / "p", "pulumi>=2,<3\n")
+    with pytest.raises(SpecError) as info:
+        check(project, timeout=120, python=str(venv / "bin" / "python"))
+    message = str(info.value)
+    assert "(pulumi 2.25.2) cannot be imported on Python 3." in message
+    assert "TypeError: Descriptors cannot be created directly." in message
+    assert "\n" not in message and "process exited" not in message

@@ -134,3 +134,20 @@ def test_envkit_home_that_is_a_file_is_bad_input(tmp_path, monkeypatch):
     monkeypatch.setenv("ENVKIT_HOME", str(not_a_folder))
     with pytest.raises(InputError, match="is not a folder"):
         home.home()
+
+
+@pytest.mark.parametrize("damage", ['{"lab": {"target": "aws"', '["lab"]', '{"lab": 3}'])
+def test_a_damaged_registry_is_bad_input_and_is_not_written_over(damage):
+    """Read as empty, the next operation would write a fresh record over it: every
+    environment envkit knew of would be forgotten."""
+    from envkit.errors import SpecError
+
+    registry = home.home() / "environments.json"
+    registry.write_text(damage)
+    registry.chmod(0o600)
+    with pytest.raises(SpecError, match="environments.json") as info:
+        home.read_registry()
+    assert "record of the environments" in str(info.value)
+    with pytest.raises(SpecError):
+        home.update_registry("other", target="local")
+    assert registry.read_text() == damage

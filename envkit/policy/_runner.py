@@ -28,7 +28,6 @@ import logging
 import os
 import re
 import runpy
-import secrets
 import signal
 import sys
 import threading
@@ -171,97 +170,10 @@ def _load_lookups(path: str, name: str = "_envkit_lookups") -> Any:
     return module
 
 
-class Unknowns:
-    """Placeholders for lookups that cannot be answered offline.
-
-    A lookup's string results are marked with a value unique to it; wherever a marked
-    string reaches a resource input, that resource depends on the lookup, and its input is
-    reported to the policies as unknown (as a preview reports a value it cannot know yet).
-    """
-
-    def __init__(self) -> None:
-        self.nonce = secrets.token_hex(6)
-        self.pattern = re.compile(f"envkit-unknown-{self.nonce}-([0-9]+)")
-        self.tokens: list[str] = []
-
-    def marker(self, token: str) -> str:
-        self.tokens.append(token)
-        return f"envkit-unknown-{self.nonce}-{len(self.tokens) - 1}"
-
-    def found_in(self, value: Any) -> set[int]:
-        found: set[int] = set()
-        self._scan(value, found)
-        return found
-
-    def _scan(self, value: Any, found: set[int]) -> None:
-        if isinstance(value, str):
-            found.update(int(m) for m in self.pattern.findall(value))
-        elif isinstance(value, dict):
-            for k, v in value.items():
-                self._scan(k, found)
-                self._scan(v, found)
-        elif isinstance(value, list):
-            for v in value:
-                self._scan(v, found)
-
-    def scrub(self, value: Any, found: set[int]) -> Any:
-        """``value`` with every marked string replaced by Pulumi's unknown sentinel."""
-        if isinstance(value, str):
-            hits = self.pattern.findall(value)
-            if hits:
-                found.update(int(h) for h in hits)
-                return UNKNOWN
-            return value
-        if isinstance(value, dict):
-            return {k: self.scrub(v, found) for k, v in value.items()}
-        if isinstance(value, list):
-            return [self.scrub(v, found) for v in value]
-        return value
-
-    def shaped(self, typ: Any, marker: str, args: dict[str, Any], depth: int = 0
-               ) -> dict[str, Any]:
-        """A result of output type ``typ`` whose strings carry ``marker``; arguments the
-        caller passed are echoed, as providers echo them."""
-        from pulumi import _types
-
-        try:
-            fields = _types.output_type_types(typ)
-        except Exception:  # noqa: BLE001 - no usable type information: no fields
-            return {}
-        out: dict[str, Any] = {}
-        for name, field_type in fields.items():
-            if name in args and args[name] is not None:
-                out[name] = args[name]
-            else:
-                out[name] = self._value(field_type, marker, depth)
-        return out
-
-    def _value(self, field_type: Any, marker: str, depth: int) -> Any:
-        import collections.abc
-        import typing
-
-        from pulumi import _types
-
-        with contextlib.suppress(Exception):  # keep the type as declared
-            field_type = _types.unwrap_optional_type(field_type)
-        if field_type is str:
-            return marker
-        origin = typing.get_origin(field_type)
-        if origin in (list, collections.abc.Sequence):
-            inner = self._value((typing.get_args(field_type) or (None,))[0], marker, depth)
-            return [] if inner is None else [inner]
-        if origin in (dict, collections.abc.Mapping):
-            return {}
-        if depth < 3 and isinstance(field_type, type) and _types.is_output_type(field_type):
-            return self.shaped(field_type, marker, {}, depth + 1)
-        # Numbers and booleans cannot carry a marker; None passes the SDK's type checks.
-        return None
-
-
 # --- the monitor ----------------------------------------------------------------------------
 
 
-def _make_monitor(job: Job, places: Places, unknowns: Unknowns, lookups: Any, shaper: Any,
+def _make_monitor(job: Job, places: Places, unknowns: Any, lookups: Any, shaper: Any,
                   declared: dict[tuple[str, str], dict[str, Any]]) -> Any:
     from google.protobuf import json_format
     from pulumi.runtime import mocks, rpc
@@ -566,6 +478,20 @@ def _component_packages(records: list[dict[str, Any]]) -> dict[str, str]:
     return found
 
 
+def _sdk_unusable(exc: BaseException) -> dict[str, Any]:
+    """The pulumi SDK is installed but does not import here (pulumi 2.x pins protobuf and
+    grpcio releases that fail on current Pythons)."""
+    try:
+        from importlib import metadata
+
+        version = metadata.version("pulumi")
+    except Exception:  # noqa: BLE001 - the version is only for the message
+        version = "?"
+    return {"status": "failed", "kind": "sdk-unusable", "version": version,
+            "python": ".".join(map(str, sys.version_info[:3])),
+            "message": f"{type(exc).__name__}: {exc}"[:300]}
+
+
 def _init(job: Job) -> None:
     """In a PID namespace of its own the runner is process 1, which the kernel shields
     from signals it has no handler for (a program's ``os.kill(os.getpid(), SIGTERM)`` would
@@ -613,8 +539,14 @@ def main() -> int:
         from google.protobuf import empty_pb2
         from pulumi.runtime import mocks, settings
     except ImportError as exc:
-        reporter.send({"status": "failed", "kind": "missing-module",
-                       "module": exc.name or "pulumi", "message": str(exc)})
+        if exc.name and exc.name.split(".")[0] in ("pulumi", "google"):
+            reporter.send({"status": "failed", "kind": "missing-module",
+                           "module": exc.name or "pulumi", "message": str(exc)})
+            return 3
+        reporter.send(_sdk_unusable(exc))
+        return 3
+    except Exception as exc:  # noqa: BLE001 - an SDK this interpreter cannot import at all
+        reporter.send(_sdk_unusable(exc))
         return 3
 
     # As pulumi-language-python-exec does: config from the environment, then settings.
@@ -626,8 +558,8 @@ def main() -> int:
             pulumi.runtime.set_config(key, value)
 
     lookups = _load_lookups(job.lookups_path)
-    shaper = _load_lookups(job.shapes_path, "_envkit_shapes").Shaper(job.region, UNKNOWN)
-    unknowns = Unknowns()
+    shapes = _load_lookups(job.shapes_path, "_envkit_shapes")
+    shaper, unknowns = shapes.Shaper(job.region, UNKNOWN), shapes.Unknowns(UNKNOWN)
     declared: dict[tuple[str, str], dict[str, Any]] = {}
     monitor = _make_monitor(job, places, unknowns, lookups, shaper, declared)
     # Every keyword is an attribute of MockSettings (it sets what it is given), so SDKs

@@ -23,13 +23,18 @@ echo of the inputs therefore breaks programs whose input and output types differ
 
 Each placeholder is remembered with what it stands for, so a finding on a resource whose
 inputs carry one can say that it depends on a value envkit assigned.
+
+:class:`Unknowns` shapes the answers to lookups that cannot be answered offline: unknown
+values of the lookup's declared result type, traced to the resources they reach.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import re
+import secrets
 from typing import Any
 
 ACCOUNT = "123456789012"
@@ -256,3 +261,91 @@ class Shaper:
                     spans.append((at, at + len(ACCOUNT), ACCOUNT))
                 at = text.find(ACCOUNT, at + len(ACCOUNT))
         return [key for _, _, key in sorted(spans)]
+
+
+class Unknowns:
+    """Placeholders for lookups that cannot be answered offline.
+
+    A lookup's string results are marked with a value unique to it; wherever a marked
+    string reaches a resource input, that resource depends on the lookup, and its input is
+    reported to the policies as unknown (as a preview reports a value it cannot know yet).
+    """
+
+    def __init__(self, unknown: str) -> None:
+        self.unknown = unknown  # pulumi.runtime.rpc.UNKNOWN
+        self.nonce = secrets.token_hex(6)
+        self.pattern = re.compile(f"envkit-unknown-{self.nonce}-([0-9]+)")
+        self.tokens: list[str] = []
+
+    def marker(self, token: str) -> str:
+        self.tokens.append(token)
+        return f"envkit-unknown-{self.nonce}-{len(self.tokens) - 1}"
+
+    def found_in(self, value: Any) -> set[int]:
+        found: set[int] = set()
+        self._scan(value, found)
+        return found
+
+    def _scan(self, value: Any, found: set[int]) -> None:
+        if isinstance(value, str):
+            found.update(int(m) for m in self.pattern.findall(value))
+        elif isinstance(value, dict):
+            for k, v in value.items():
+                self._scan(k, found)
+                self._scan(v, found)
+        elif isinstance(value, list):
+            for v in value:
+                self._scan(v, found)
+
+    def scrub(self, value: Any, found: set[int]) -> Any:
+        """``value`` with every marked string replaced by Pulumi's unknown sentinel."""
+        if isinstance(value, str):
+            hits = self.pattern.findall(value)
+            if hits:
+                found.update(int(h) for h in hits)
+                return self.unknown
+            return value
+        if isinstance(value, dict):
+            return {k: self.scrub(v, found) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self.scrub(v, found) for v in value]
+        return value
+
+    def shaped(self, typ: Any, marker: str, args: dict[str, Any], depth: int = 0
+               ) -> dict[str, Any]:
+        """A result of output type ``typ`` whose strings carry ``marker``; arguments the
+        caller passed are echoed, as providers echo them."""
+        from pulumi import _types
+
+        try:
+            fields = _types.output_type_types(typ)
+        except Exception:  # noqa: BLE001 - no usable type information: no fields
+            return {}
+        out: dict[str, Any] = {}
+        for name, field_type in fields.items():
+            if name in args and args[name] is not None:
+                out[name] = args[name]
+            else:
+                out[name] = self._value(field_type, marker, depth)
+        return out
+
+    def _value(self, field_type: Any, marker: str, depth: int) -> Any:
+        import collections.abc
+        import typing
+
+        from pulumi import _types
+
+        with contextlib.suppress(Exception):  # keep the type as declared
+            field_type = _types.unwrap_optional_type(field_type)
+        if field_type is str:
+            return marker
+        origin = typing.get_origin(field_type)
+        if origin in (list, collections.abc.Sequence):
+            inner = self._value((typing.get_args(field_type) or (None,))[0], marker, depth)
+            return [] if inner is None else [inner]
+        if origin in (dict, collections.abc.Mapping):
+            return {}
+        if depth < 3 and isinstance(field_type, type) and _types.is_output_type(field_type):
+            return self.shaped(field_type, marker, {}, depth + 1)
+        # Numbers and booleans cannot carry a marker; None passes the SDK's type checks.
+        return None

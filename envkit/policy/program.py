@@ -194,6 +194,7 @@ def load_project(directory: str | os.PathLike[str], stack: str | None = None,
 
     from .project_env import prepare
 
+    env_notes: list[str] = []
     prepared = None if python is not None else \
         prepare(root, pwd, options, install=install, say=say, where=where)
     if python is not None:
@@ -209,13 +210,15 @@ def load_project(directory: str | os.PathLike[str], stack: str | None = None,
             # project_env.private_env).
             from .project_env import private_env
 
-            private = private_env(root, pwd, install=install, say=say, where=where)
+            private = private_env(root, pwd, install=install, say=say, where=where,
+                                  notes=env_notes)
             if private is not None:
                 python, interpreter = private.python, private.interpreter
     config, secret_keys, notes = _stack_config(root, data, locs, name, stack, overrides or [],
                                                where)
     if venv_note:
         notes.insert(0, venv_note)
+    notes[:0] = env_notes
     region = config.get("aws:region")
     if not region:
         # The provider's own default (pulumi_aws/config/vars.py `region`, provider.py:
@@ -516,6 +519,14 @@ def _interpret(project: Project, outcome: Outcome, timeout: float, debug: bool
             raise _missing_module(project, str(document.get("module") or "?"),
                                   document.get("where"))
         message = str(document.get("message") or "")[:MESSAGE_LIMIT * 2]
+        if document.get("kind") == "sdk-unusable":
+            first = inert(message.splitlines()[0]) if message else ""
+            raise SpecError(SpecIssue(
+                "", f"the pulumi SDK in {project.interpreter} (pulumi "
+                f"{str(document.get('version'))[:40]}) cannot be imported on Python "
+                f"{str(document.get('python'))[:20]}: {first}; the gate runs "
+                "programs on pulumi 3.x SDKs, as current Pulumi CLIs do",
+                file=str(project.settings_file)))
         if document.get("kind") == "exception":
             message = f"{document.get('exception')}: {message}"
         elif document.get("kind") == "signal":

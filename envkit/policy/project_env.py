@@ -186,8 +186,25 @@ def unmet_requirements(requirements: Path) -> list[str] | None:
     return unmet
 
 
+def _pins_pulumi_before_3(requirements: Path) -> str | None:
+    """The ``pulumi`` requirement line when no 3.x release satisfies it."""
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    text = requirements.read_bytes()[:1024 * 1024].decode("utf-8", errors="replace")
+    for raw in text.splitlines()[:_MAX_LINES]:
+        line = re.split(r"(^|\s)#", raw, maxsplit=1)[0].strip()
+        try:
+            req = Requirement(line)
+        except InvalidRequirement:
+            continue
+        if req.name.lower() == "pulumi" and req.specifier and not any(
+                req.specifier.contains(f"3.{minor}.0") for minor in range(0, 400, 5)):
+            return line[:100]
+    return None
+
+
 def private_env(root: Path, pwd: Path, *, install: bool = True, say: Say | None = None,
-                where: str = "") -> PreparedEnv | None:
+                where: str = "", notes: list[str] | None = None) -> PreparedEnv | None:
     """For a pip project without a ``virtualenv`` option, ``venv/`` or ``.venv/``: None
     when envkit's own Python satisfies its requirements.txt (or it has none, or
     ``install`` is False); otherwise a private environment made from requirements.txt in
@@ -205,6 +222,15 @@ def private_env(root: Path, pwd: Path, *, install: bool = True, say: Say | None 
         return None
     unmet = unmet_requirements(req)
     if unmet == []:
+        return None
+    old_sdk = _pins_pulumi_before_3(req)
+    if old_sdk:
+        # pulumi 2.x SDKs pin protobuf and grpcio releases that no longer import on the
+        # Pythons Pulumi 3 supports; a private environment would only fail at its import.
+        if notes is not None:
+            notes.append(f"requirements.txt pins {old_sdk}, an SDK that no longer runs on "
+                         "current Pythons; the program ran on envkit's Python instead "
+                         "(pulumi 3.x), without the project's other pins")
         return None
     from .. import home
 
