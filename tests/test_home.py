@@ -145,7 +145,7 @@ def test_a_damaged_registry_is_bad_input_and_is_not_written_over(damage):
     registry = home.home() / "environments.json"
     registry.write_text(damage)
     registry.chmod(0o600)
-    with pytest.raises(SpecError, match="environments.json") as info:
+    with pytest.raises(SpecError, match=r"environments\.json") as info:
         home.read_registry()
     assert "record of the environments" in str(info.value)
     with pytest.raises(SpecError):

@@ -240,7 +240,10 @@ def test_init_notebooks_then_run_all_of_every_notebook_from_the_wheel(installed,
         nb = nbformat.read(path, as_version=4)
         nb.cells.append(nbformat.v4.new_code_cell("import envkit; print('envkit from', "
                                                   "envkit.__file__)"))
-        NotebookClient(nb, kernel_name="envkit", timeout=300,
+        # iopub_timeout: on a busy machine the last cell's output can arrive after nbclient's
+        # default 4 s wait for it, and nbclient then moves on without it.
+        NotebookClient(nb, kernel_name="envkit", timeout=300, iopub_timeout=60,
+                       raise_on_iopub_timeout=True,
                        resources={"metadata": {"path": str(path.parent)}}
                        ).execute(env=installed["env"])
         errors = [out for cell in nb.cells for out in cell.get("outputs", [])

@@ -187,7 +187,8 @@ def test_run_all_stops_at_the_first_magic_error(kernel_prefix):
         nbformat.v4.new_code_cell("print('ran on')"),
     ])
     with pytest.raises(CellExecutionError) as failed:
-        NotebookClient(nb, kernel_name="envkit", timeout=120).execute()
+        NotebookClient(nb, kernel_name="envkit", timeout=120, iopub_timeout=60,
+                       raise_on_iopub_timeout=True).execute()
     assert "no environment named 'ra-lab-typo'" in str(failed.value)
     assert nb.cells[0].outputs and nb.cells[1].outputs
     shown = "".join(o.get("text", "") for o in nb.cells[1].outputs)
@@ -572,7 +573,8 @@ def test_notebooks_are_committed_without_outputs():
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_notebook_runs_top_to_bottom(path, kernel_prefix, tmp_path):
     nb = nbformat.read(path, as_version=4)
-    NotebookClient(nb, kernel_name="envkit", timeout=300,
+    NotebookClient(nb, kernel_name="envkit", timeout=300, iopub_timeout=60,
+                   raise_on_iopub_timeout=True,
                    resources={"metadata": {"path": str(path.parent)}}).execute()
     texts = []
     for cell in nb.cells:
