@@ -13,8 +13,10 @@ violation, 130 cancelled. Errors print one clear message and no traceback unless
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import json
+import os
 import sys
 from typing import Annotated, Any
 
@@ -127,7 +129,25 @@ def main(argv: list[str] | None = None) -> Any:
     finally:
         if collecting and argv is not None:  # called in-process with arguments (tests,
             gc.enable()                       # embedding): leave the collector as it was
-    sys.exit(code if isinstance(code, int) else 0)
+    code = code if isinstance(code, int) else 0
+    if argv is None and STATE.get("quick_exit"):
+        _quick_exit(code)
+    sys.exit(code)
+
+
+def _quick_exit(code: int) -> None:
+    """End the process without tearing down its modules one object at a time (~0.15 s
+    after `policy check` has loaded pulumi-policy, the IAM data and the SDK): the exit
+    handlers still run (they flush logs, remove temporary folders) and the output is
+    flushed. Only for commands that leave no thread or child behind (`policy check`: its
+    program's process is reaped before it returns)."""
+    import atexit
+
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    os._exit(code)
 
 
 #: Metavars that read as words, by option name (a parser= hides the type, so Typer would

@@ -65,6 +65,8 @@ def policy_check(
     from ..errors import EXIT_POLICY, UsageError
     from ..policy.gate import check, load_config
 
+    STATE["quick_exit"] = True  # nothing is left running when it returns (see cli.main)
+
     if as_json and fmt not in ("text", "json"):
         raise UsageError(f"--json and --format {fmt} ask for two formats: give one")
     fmt = "json" if as_json else fmt
