@@ -525,12 +525,13 @@ def check_project(directory: str | os.PathLike[str],
                   user_config: dict[str, Any] | None = None, *, stack: str | None = None,
                   config: list[str] | None = None, timeout: float | None = None,
                   debug: bool = False, install: bool = True, say: Any = None,
-                  python: str | None = None) -> PolicyReport:
+                  python: str | None = None, npm_expand: bool = True) -> PolicyReport:
     """Check a Pulumi Python project offline: its program runs, in a child process, under
     Pulumi's mocks as ``pulumi preview --stack STACK`` would run it (see
     :mod:`envkit.policy.program`), in the project's environment, prepared first as
     ``pulumi install`` would (``install=False`` refuses instead; ``say`` gets each step,
-    default stderr; ``python`` runs it with that interpreter and prepares nothing); each
+    default stderr; ``python`` runs it with that interpreter and prepares nothing;
+    ``npm_expand=False`` expands pulumi-eks 2.x through its installed plugin too); each
     finding names the file and line that declared the resource. The
     program is the user's code: check only projects you would run."""
     from .placeholders import mark_placeholders
@@ -551,7 +552,7 @@ def check_project(directory: str | os.PathLike[str],
 
     records = [_declared(r, project.root) for r in run.resources]
     expansions = _expand(records, run, project, install, say,
-                         DEFAULT_TIMEOUT if timeout is None else timeout)
+                         DEFAULT_TIMEOUT if timeout is None else timeout, npm_expand)
     for component in [r for r in records if r.urn in expansions]:
         for child in expansions[component.urn].records:
             # What a component creates is declared where the program declares it.
@@ -605,7 +606,7 @@ def _declared(r: dict[str, Any], root: Path, at: DeclaredResource | None = None
 
 
 def _expand(records: list[DeclaredResource], run: Any, project: Any, install: bool,
-            say: Any, timeout: float) -> dict[str, Any]:
+            say: Any, timeout: float, npm: bool = True) -> dict[str, Any]:
     """The multi-language components' expansions (see :mod:`envkit.policy.node_expand`),
     by URN: each with its resources, or the reason it is not evaluated."""
     remote = [{"type": r.type, "name": r.name, "urn": r.urn, "parent": r.parent,
@@ -613,10 +614,19 @@ def _expand(records: list[DeclaredResource], run: Any, project: Any, install: bo
               for r in records if r.remote]
     if not remote:
         return {}
-    from .node_expand import expand
+    from .node_expand import expand, plan
+    from .plugin_expand import expand as expand_with_plugin
 
-    return expand(remote, run.packages, project=project, install=install, say=say,
-                  timeout=timeout)
+    # pulumi-eks before 3.0 runs from npm under Node mocks (node_expand); every other
+    # remote component through its installed plugin, as the engine would (plugin_expand).
+    by_npm = [c for c in remote if npm and not isinstance(plan(c, run.packages), str)]
+    done = expand(by_npm, run.packages, project=project, install=install, say=say,
+                  timeout=timeout) if by_npm else {}
+    rest = [c for c in remote if c["urn"] not in done]
+    if rest:
+        done.update(expand_with_plugin(rest, run.packages, project=project,
+                                       timeout=timeout))
+    return done
 
 
 def _lookup_note(item: dict[str, Any], by_urn: dict[str, DeclaredResource], root: Path
