@@ -30,6 +30,7 @@ def _isolate_session() -> Path:
     places = {
         "HOME": home,
         "ENVKIT_HOME": root / "envkit-home",
+        "PULUMI_HOME": root / "pulumi-home",  # installed plugins: none unless a test adds one
         "JUPYTER_CONFIG_DIR": root / "jupyter" / "config",
         "JUPYTER_DATA_DIR": root / "jupyter" / "data",
         "JUPYTER_RUNTIME_DIR": root / "jupyter" / "runtime",

@@ -75,9 +75,13 @@ class Shaper:
         attribute 'Group'", CPython gh-114763). Under the engine no such work runs off the
         program's thread. So every hint an answer needs (the class's outputs and the output
         types nested in them) is read here first, once per class."""
+        self.note_type(token, type(resource))
+
+    def note_type(self, token: str, cls: type) -> None:
+        """Remember the class that declares ``token`` (see :meth:`note_class`)."""
         if token in self.classes:
             return
-        self.classes[token] = type(resource)
+        self.classes[token] = cls
         declared = self._declared(token)
         if declared:
             self._read_nested(list(declared.values()), set())

@@ -53,6 +53,9 @@ UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"  # pulumi.runtime.rpc.UNKNOWN
 _SECRET_SIG = "4dabf18193072939515e22adb298388d"  # pulumi.runtime.rpc._special_sig_key
 
 Say = Callable[[str], None]
+#: One component's construction: its children's records, why it failed (None if it did
+#: not), and the lookups the plugin made that could not be answered offline.
+Constructed = tuple[list[dict[str, Any]], str | None, list[str]]
 
 
 def pulumi_home() -> Path:
@@ -112,9 +115,17 @@ def expand(components: list[dict[str, Any]], packages: dict[str, str], *, projec
         how = f"expanded with the installed {label} plugin under envkit's mock monitor"
         for c in members:
             urn = str(c["urn"])
-            records, error = results.get(urn, ([], f"{label} reported nothing for it"))
+            records, error, refused = results.get(urn, ([], f"{label} reported nothing "
+                                                       "for it", []))
             if error is None:
-                out[urn] = Expansion(urn, True, how=how, implementation=label,
+                said = how
+                if refused:
+                    from .program import inert
+
+                    names = ", ".join(f"`{inert(t[:200])}`" for t in refused[:5])
+                    said += (f" (the plugin's lookups {names} cannot be answered offline; "
+                             "it got an error for them, as without a network)")
+                out[urn] = Expansion(urn, True, how=said, implementation=label,
                                      records=records)
             else:
                 out[urn] = Expansion(urn, False, reason=error)
@@ -141,6 +152,7 @@ class Monitor:
         self.logs: list[str] = []
         self.lock = threading.Lock()
         self.port = 0
+        self.noted: set[str] = set()
         self.root = self.make_urn("", STACK_TYPE, f"{project.name}-{project.stack}")
 
     def make_urn(self, parent: str, type_: str, name: str) -> str:
@@ -160,6 +172,7 @@ class Monitor:
         urn = self.make_urn(parent, request.type, request.name)
         inputs = _plain(json_format.MessageToDict(request.object))
         with self.lock:
+            self._note_class(request.type)
             ident, state = self.shaper.answer(request.type, request.name, urn, inputs,
                                               bool(request.custom), None)
             self.records.append({
@@ -172,6 +185,28 @@ class Monitor:
             self.states[urn] = state
         return resource_pb2.RegisterResourceResponse(
             urn=urn, id=ident, object=json_format.ParseDict(state, struct_pb2.Struct()))
+
+    def _note_class(self, token: str) -> None:
+        """Give the Shaper the pulumi_aws class that declares ``token``, found the way the
+        SDK rehydrates a resource (its resource module registry: pulumi_aws/_utilities.py
+        Module.construct), so outputs get placeholders of their declared types (an ARN for
+        ``arn``) as in the Python program. Other packages' resources echo their inputs."""
+        package, _, rest = token.partition(":")
+        if package != "aws" or token in self.noted:
+            return
+        self.noted.add(token)
+        try:
+            import importlib
+
+            import pulumi_aws  # noqa: F401 - importing it registers its resource modules
+            from pulumi.runtime import rpc
+
+            module = rpc.get_resource_module(package, rest.partition(":")[0], "")
+            info = getattr(module, "mod_info", None) or {}
+            cls = getattr(importlib.import_module(info["fqn"]), info["classes"][token])
+        except Exception:  # noqa: BLE001 - a type envkit's pulumi_aws lacks: inputs echoed
+            return
+        self.shaper.note_type(token, cls)
 
     def invoke(self, request: Any) -> Any:
         from google.protobuf import json_format, struct_pb2
@@ -295,10 +330,10 @@ def serve(monitor: Monitor) -> tuple[Any, int]:
 
 
 def run_plugin(binary: Path, label: str, components: list[dict[str, Any]], project: Any,
-               timeout: float = PLUGIN_TIMEOUT
-               ) -> dict[str, tuple[list[dict[str, Any]], str | None]]:
+               timeout: float = PLUGIN_TIMEOUT) -> dict[str, Constructed]:
     """Launch the plugin, construct each component, end the plugin; by URN, the records
-    its children made (and None) or ([], why it failed)."""
+    its children made (and None) or ([], why it failed), with the lookups the plugin asked
+    for that could not be answered offline."""
     from .program import _environment
     from .spawn import _end_group, contained
 
@@ -382,8 +417,7 @@ def _drain(proc: subprocess.Popen, tails: dict[str, bytes]) -> None:
 
 
 def _construct_all(port: int, label: str, components: list[dict[str, Any]], project: Any,
-                   monitor: Monitor, deadline: float
-                   ) -> dict[str, tuple[list[dict[str, Any]], str | None]]:
+                   monitor: Monitor, deadline: float) -> dict[str, Constructed]:
     import grpc
     from google.protobuf import json_format, struct_pb2
     from pulumi.runtime.proto import provider_pb2, provider_pb2_grpc
@@ -408,12 +442,12 @@ def _construct_all(port: int, label: str, components: list[dict[str, Any]], proj
                 timeout=left())
         except (grpc.RpcError, grpc.FutureTimeoutError) as exc:
             raise Unavailable(f"{label} did not configure: {_rpc_error(exc)}") from None
-        out: dict[str, tuple[list[dict[str, Any]], str | None]] = {}
+        out: dict[str, Constructed] = {}
         config = {k: str(v) for k, v in (project.config or {}).items()}
         config.setdefault("aws:region", project.region)
         for component in components:
             urn = str(component["urn"])
-            start = len(monitor.records)
+            start, asked = len(monitor.records), len(monitor.answers.unanswered)
             request = provider_pb2.ConstructRequest(
                 project=project.name, stack=project.stack, config=config,
                 configSecretKeys=list(project.secret_keys or []), dryRun=True, parallel=8,
@@ -428,10 +462,13 @@ def _construct_all(port: int, label: str, components: list[dict[str, Any]], proj
             except grpc.RpcError as exc:
                 logged = f" ({'; '.join(inert(m) for m in monitor.logs[-2:])})" \
                     if monitor.logs else ""
-                out[urn] = ([], f"{label} failed to construct it: {_rpc_error(exc)}{logged}")
+                out[urn] = ([], f"{label} failed to construct it: {_rpc_error(exc)}{logged}",
+                            [])
                 continue
             with monitor.lock:
-                mine = [r for r in monitor.records[start:] if r["urn"] != urn]
+                # The plugin registers concurrently: in URN order, a report reads the same.
+                mine = sorted((r for r in monitor.records[start:] if r["urn"] != urn),
+                              key=lambda r: r["urn"])
             for r in mine:
                 found = monitor.shaper.found_in(r["inputs"])
                 text = str(r["inputs"])
@@ -439,7 +476,8 @@ def _construct_all(port: int, label: str, components: list[dict[str, Any]], proj
                           if v in text]
                 if found:
                     r["placeholders"] = found[:20]
-            out[urn] = (mine, None)
+            refused = sorted(set(monitor.answers.unanswered[asked:]))
+            out[urn] = (mine, None, refused)
         return out
     finally:
         channel.close()
