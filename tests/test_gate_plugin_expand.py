@@ -154,6 +154,13 @@ def test_a_missing_plugin_is_named_in_the_reason(sdk_version,  # noqa: F811 - a 
     _plugin(tmp_path / "empty", "3.9.0", "exit 0\n")
     [again] = check(PROGRAMS / "eks-cluster", timeout=120).not_evaluated
     assert "no pulumi-resource-eks v3.9.1 in" in again["message"]
+    # A plugin whose install did not finish is not used, as the engine does not use it.
+    _plugin(tmp_path / "empty", "3.9.1", "exit 0\n")
+    (tmp_path / "empty" / "plugins" / "resource-eks-v3.9.1.partial").touch()
+    [partial] = check(PROGRAMS / "eks-cluster", timeout=120).not_evaluated
+    assert partial["message"].endswith(f"; pulumi-resource-eks v3.9.1 in {tmp_path}/empty/"
+                                       "plugins is not fully installed "
+                                       "(resource-eks-v3.9.1.partial is there)")
 
 
 @pytest.mark.parametrize(("script", "expected"), [
@@ -196,3 +203,60 @@ def test_the_cli_reports_a_broken_plugin_without_failing(sdk_version,  # noqa: F
     assert note["message"].endswith("pulumi-resource-eks v3.9.1 exited with status 1 before "
                                     "printing its port")
     assert os.environ["PULUMI_HOME"] == str(tmp_path)
+
+
+def _running(marker: str) -> list[str]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                line = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+            except OSError:
+                continue
+            if marker in line:
+                found.append(line)
+    return found
+
+
+def test_the_plugin_and_what_it_starts_end_with_the_expansion(tmp_path):
+    """Ended as a PID namespace ends: a process the plugin started in a new session too."""
+    from envkit.policy.spawn import contained
+
+    if not Path("/proc/self/cmdline").exists() or shutil.which("setsid") is None:
+        pytest.skip("needs /proc and setsid")
+    project = load_project(PROGRAMS / "eks-cluster")
+    component = {"type": "eks:index:Cluster", "name": "cluster", "inputs": {},
+                 "urn": "urn:pulumi:dev::eks-cluster::eks:index:Cluster::cluster"}
+    marker = str(tmp_path / "left-behind")
+    _plugin(tmp_path, "3.9.1", f"sh -c 'sleep 600; true' '{marker}-group' &\n"
+                               f"setsid sh -c 'sleep 600; true' '{marker}-session' &\n"
+                               "exec sleep 600\n")
+    [done] = plugin_expand.expand([component], {"pulumi-eks": "3.9.1"}, project=project,
+                                  timeout=2, home=tmp_path).values()
+    assert "printed no port" in done.reason
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline and _running(f"{marker}-group"):
+        time.sleep(0.1)
+    assert _running(f"{marker}-group") == []
+    if not contained():
+        pytest.skip("no PID namespaces here: a new session's process may outlive it")
+    while time.monotonic() < deadline and _running(f"{marker}-session"):
+        time.sleep(0.1)
+    assert _running(f"{marker}-session") == []
+
+
+def test_a_lookup_that_cannot_be_answered_is_an_error_to_the_plugin():
+    from google.protobuf import json_format, struct_pb2
+    from pulumi.runtime.proto import resource_pb2
+
+    monitor = plugin_expand.Monitor(load_project(PROGRAMS / "eks-cluster"))
+    refused = monitor.invoke(resource_pb2.ResourceInvokeRequest(
+        tok="aws:rds/getCluster:getCluster",
+        args=json_format.ParseDict({"clusterIdentifier": "db"}, struct_pb2.Struct())))
+    assert [f.reason for f in refused.failures] == [
+        "aws:rds/getCluster:getCluster cannot be answered offline"]
+    assert monitor.answers.unanswered == ["aws:rds/getCluster:getCluster"]
+    answered = monitor.invoke(resource_pb2.ResourceInvokeRequest(
+        tok="aws:index/getRegion:getRegion", args=struct_pb2.Struct()))
+    assert not answered.failures
+    assert json_format.MessageToDict(getattr(answered, "return"))["name"] == "eu-west-1"

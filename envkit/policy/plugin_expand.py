@@ -84,6 +84,12 @@ def choose(component: dict[str, Any], packages: dict[str, str], home: Path | Non
         return base or (f"the version of pulumi-{package} the program ran with is unknown, "
                         "so the plugin to run could not be chosen")
     binary = plugin_binary(package, version, home)
+    partial = binary.parent.with_name(binary.parent.name + ".partial")
+    if partial.exists():
+        # An install still under way or cut short: the engine skips it too
+        # (sdk/go/common/workspace/plugins.go:2058 getPlugins, PartialFilePath :1358).
+        return f"{base + '; ' if base else ''}pulumi-resource-{package} v{version} in " \
+               f"{binary.parent.parent} is not fully installed ({partial.name} is there)"
     if not (binary.is_file() and os.access(binary, os.X_OK)):
         where = (home or pulumi_home()) / "plugins"
         return f"{base + '; ' if base else ''}no pulumi-resource-{package} v{version} in " \
