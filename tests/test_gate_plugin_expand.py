@@ -171,6 +171,9 @@ def test_a_missing_plugin_is_named_in_the_reason(sdk_version,  # noqa: F811 - a 
                          "limit and was stopped"),
     ("echo hello\nexec sleep 600\n", "pulumi-resource-eks v3.9.1 wrote an invalid port to "
                                      "stdout: 'hello'"),
+    # Port 1 is privileged: the plugin cannot have been listening there.
+    ("echo 1\nexec sleep 600\n", "pulumi-resource-eks v3.9.1 printed port 1 but did not "
+                                  "answer there within the time limit"),
 ])
 def test_a_plugin_that_never_serves_leaves_it_not_evaluated(tmp_path, script, expected):
     project = load_project(PROGRAMS / "eks-cluster")
@@ -260,3 +263,13 @@ def test_a_lookup_that_cannot_be_answered_is_an_error_to_the_plugin():
         tok="aws:index/getRegion:getRegion", args=struct_pb2.Struct()))
     assert not answered.failures
     assert json_format.MessageToDict(getattr(answered, "return"))["name"] == "eu-west-1"
+
+
+def test_what_a_plugin_registers_is_bounded(eks_plugin, monkeypatch):
+    monkeypatch.setattr(plugin_expand, "RECORD_LIMIT", 5)
+    project = load_project(PROGRAMS / "eks-cluster")
+    [done] = plugin_expand.expand([_component(project)], {"pulumi-eks": EKS},
+                                  project=project, timeout=120).values()
+    assert not done.ok and done.records == []
+    assert done.reason.startswith(f"{LABEL} failed to construct it: ")
+    assert "more than 5 resources registered" in done.reason, done.reason

@@ -31,6 +31,7 @@ it is the very binary ``pulumi preview`` would run.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import selectors
@@ -46,6 +47,8 @@ from .node_expand import Expansion, Unavailable, plan
 
 PLUGIN_TIMEOUT = 180.0
 LOG_LIMIT = 20
+RECORD_LIMIT = 10_000
+MESSAGE_LIMIT = 16 * 1024 * 1024
 _VERSION = re.compile(r"^\d{1,4}\.\d{1,4}\.\d{1,4}$")
 _PACKAGE = re.compile(r"^[a-z][a-z0-9-]{0,63}$")
 STACK_TYPE = "pulumi:pulumi:Stack"
@@ -174,6 +177,9 @@ class Monitor:
         from google.protobuf import json_format, struct_pb2
         from pulumi.runtime.proto import resource_pb2
 
+        if len(self.records) >= RECORD_LIMIT:
+            # A plugin is code envkit did not write: what it registers is bounded.
+            raise Unavailable(f"more than {RECORD_LIMIT} resources registered")
         parent = request.parent or self.root
         urn = self.make_urn(parent, request.type, request.name)
         inputs = _plain(json_format.MessageToDict(request.object))
@@ -250,8 +256,6 @@ def _plain(value: Any) -> Any:
 
 
 def _jsonable(value: Any) -> Any:
-    import json
-
     return json.loads(json.dumps(value, default=str))
 
 
@@ -273,7 +277,10 @@ def _servicers(monitor: Monitor) -> tuple[Any, Any]:
             return resource_pb2.SupportsFeatureResponse(hasSupport=request.id == "secrets")
 
         def RegisterResource(self, request: Any, context: Any) -> Any:
-            return monitor.register(request)
+            try:
+                return monitor.register(request)
+            except Unavailable as exc:
+                context.abort(grpc.StatusCode.RESOURCE_EXHAUSTED, f"envkit: {exc}")
 
         def RegisterResourceOutputs(self, request: Any, context: Any) -> Any:
             return empty_pb2.Empty()
@@ -321,7 +328,7 @@ def serve(monitor: Monitor) -> tuple[Any, int]:
     from pulumi.runtime.proto import engine_pb2_grpc, resource_pb2_grpc
 
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=8),
-                         options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)])
+                         options=[("grpc.max_receive_message_length", MESSAGE_LIMIT)])
     resource_monitor, engine = _servicers(monitor)
     resource_pb2_grpc.add_ResourceMonitorServicer_to_server(resource_monitor, server)
     engine_pb2_grpc.add_EngineServicer_to_server(engine, server)
@@ -443,10 +450,14 @@ def _construct_all(port: int, label: str, components: list[dict[str, Any]], proj
 
         try:
             grpc.channel_ready_future(channel).result(timeout=left())
+        except grpc.FutureTimeoutError:
+            raise Unavailable(f"{label} printed port {port} but did not answer there within "
+                              "the time limit") from None
+        try:
             stub.Configure(provider_pb2.ConfigureRequest(
                 acceptSecrets=True, acceptResources=True, args=struct_pb2.Struct()),
                 timeout=left())
-        except (grpc.RpcError, grpc.FutureTimeoutError) as exc:
+        except grpc.RpcError as exc:
             raise Unavailable(f"{label} did not configure: {_rpc_error(exc)}") from None
         out: dict[str, Constructed] = {}
         config = {k: str(v) for k, v in (project.config or {}).items()}
@@ -465,7 +476,14 @@ def _construct_all(port: int, label: str, components: list[dict[str, Any]], proj
                 dependencies=[str(d) for d in component.get("dependencies") or []])
             try:
                 stub.Construct(request, timeout=left())
+            except Unavailable as exc:
+                out[urn] = ([], str(exc), [])
+                continue
             except grpc.RpcError as exc:
+                if exc.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
+                    out[urn] = ([], f"{label} did not finish constructing it within the "
+                                "time limit and was stopped", [])
+                    continue
                 logged = f" ({'; '.join(inert(m) for m in monitor.logs[-2:])})" \
                     if monitor.logs else ""
                 out[urn] = ([], f"{label} failed to construct it: {_rpc_error(exc)}{logged}",
@@ -477,7 +495,7 @@ def _construct_all(port: int, label: str, components: list[dict[str, Any]], proj
                               key=lambda r: r["urn"])
             for r in mine:
                 found = monitor.shaper.found_in(r["inputs"])
-                text = str(r["inputs"])
+                text = json.dumps(r["inputs"])
                 found += [[v, what] for v, what in monitor.answers.placeholders.items()
                           if v in text]
                 if found:
