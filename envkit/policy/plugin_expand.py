@@ -507,10 +507,22 @@ def _construct_all(port: int, label: str, components: list[dict[str, Any]], proj
         channel.close()
 
 
+_SERIALIZING = re.compile(r'(?:error serializing property "([^"]{0,200})": ){2,}')
+
+
 def _rpc_error(exc: Any) -> str:
+    """One line for the plugin's gRPC error; the Node SDK nests the cause of a failed
+    registration under one 'error serializing property "x": ' per level of the output it
+    was serializing, which is folded into one dotted path so the cause stays visible."""
     from .program import inert
 
     details = getattr(exc, "details", None)
-    text = details() if callable(details) else str(exc) or type(exc).__name__
-    return inert(str(text or type(exc).__name__).strip().splitlines()[0][:300]) \
-        if str(text).strip() else type(exc).__name__
+    text = str((details() if callable(details) else str(exc)) or "").strip()
+    if not text:
+        return type(exc).__name__
+
+    def fold(match: Any) -> str:
+        path = re.findall(r'error serializing property "([^"]{0,200})": ', match.group(0))
+        return f'error serializing property "{".".join(path)}": '
+
+    return inert(_SERIALIZING.sub(fold, text.splitlines()[0])[:500])
