@@ -361,3 +361,17 @@ def test_an_sdk_that_cannot_be_imported_is_named_with_its_version(tmp_path):
     assert "(pulumi 2.25.2) cannot be imported on Python 3." in message
     assert "TypeError: Descriptors cannot be created directly." in message
     assert "\n" not in message and "process exited" not in message
+
+
+@pytest.mark.parametrize("line, old", [
+    ("pulumi>=2.0.0,<3.0.0", True), ("pulumi<3", True), ("pulumi<=2.25.2", True),
+    ("pulumi==2.*", True), ("pulumi~=2.0", True), ("pulumi==3.272.1", False),
+    ("pulumi>=3.0.0,<4.0.0", False), ("pulumi", False), ("pulumi>=2", False),
+    ("pulumi<3.5", False),
+])
+def test_a_pulumi_2_pin_is_told_from_a_3x_one(tmp_path, line, old):
+    from envkit.policy.project_env import _pins_pulumi_before_3
+
+    req = tmp_path / "requirements.txt"
+    req.write_text(f"pulumi-aws>=5\n{line}\n")
+    assert (_pins_pulumi_before_3(req) == line) is old

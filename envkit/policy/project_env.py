@@ -187,8 +187,21 @@ def unmet_requirements(requirements: Path) -> list[str] | None:
 
 
 def _pins_pulumi_before_3(requirements: Path) -> str | None:
-    """The ``pulumi`` requirement line when no 3.x release satisfies it."""
+    """The ``pulumi`` requirement line when one of its clauses rules out every 3.x release
+    (``<3``, ``<=2.25``, ``==2.*``, ``~=2.0``)."""
     from packaging.requirements import InvalidRequirement, Requirement
+    from packaging.version import InvalidVersion, Version
+
+    def before_3(operator: str, version: str) -> bool:
+        try:
+            bound = Version(version.removesuffix(".*"))
+        except InvalidVersion:
+            return False
+        if operator == "<":
+            return bound <= Version("3")
+        if operator == "<=":
+            return bound < Version("3")
+        return operator in ("==", "===", "~=") and bound.major < 3
 
     text = requirements.read_bytes()[:1024 * 1024].decode("utf-8", errors="replace")
     for raw in text.splitlines()[:_MAX_LINES]:
@@ -197,8 +210,8 @@ def _pins_pulumi_before_3(requirements: Path) -> str | None:
             req = Requirement(line)
         except InvalidRequirement:
             continue
-        if req.name.lower() == "pulumi" and req.specifier and not any(
-                req.specifier.contains(f"3.{minor}.0") for minor in range(0, 400, 5)):
+        if req.name.lower() == "pulumi" and any(before_3(s.operator, s.version)
+                                                for s in req.specifier):
             return line[:100]
     return None
 
