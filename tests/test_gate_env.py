@@ -319,6 +319,7 @@ def test_requirements_envkits_python_satisfies_need_no_environment(tmp_path):
     req.write_text("pulumi-aws>=5,<6\nno-such-dist-here==1\npulumi\n")
     assert unmet_requirements(req) == ["pulumi-aws>=5,<6", "no-such-dist-here==1"]
     for unreadable in ("-r other.txt\n", "--index-url http://127.0.0.1/simple\n",
+                       "pulumi[grpc]>=3\n",
                        "pkg @ https://example.invalid/pkg.whl\n", "not a requirement!!\n"):
         req.write_text(unreadable)
         assert unmet_requirements(req) is None, unreadable

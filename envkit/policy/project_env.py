@@ -152,7 +152,7 @@ def unmet_requirements(requirements: Path) -> list[str] | None:
     """The lines of ``requirements`` that envkit's own interpreter does not satisfy
     (installed distributions against each specifier, markers evaluated); None when the
     file holds a line this cannot judge (an option such as ``-r`` or ``--index-url``, a
-    URL, an unreadable line), so an environment is needed to know."""
+    URL, extras, an unreadable line), so an environment is needed to know."""
     from importlib import metadata
 
     from packaging.requirements import InvalidRequirement, Requirement
@@ -172,7 +172,7 @@ def unmet_requirements(requirements: Path) -> list[str] | None:
             req = Requirement(line)
         except InvalidRequirement:
             return None
-        if req.url:
+        if req.url or req.extras:  # an extra's own requirements are not checked here
             return None
         if req.marker is not None and not req.marker.evaluate():
             continue
