@@ -23,13 +23,14 @@ import pytest
 
 from envkit.policy import plugin_expand
 from envkit.policy.gate import check, check_project
-from envkit.policy.program import load_project, run_program
+from envkit.policy.program import load_project
 
 from .test_gate_components import (  # noqa: F401 - sdk_version is a fixture
     CLUSTER_LINE,
     EKS,
     PROGRAMS,
     TOOLS,
+    _component,
     _eks_available,
     sdk_version,
 )
@@ -57,11 +58,6 @@ def eks_plugin(tmp_path, monkeypatch):
     _plugin(home, EKS, f'exec "{shutil.which("node")}" "{entry}" "$@"\n')
     monkeypatch.setenv("PULUMI_HOME", str(home))
     return home
-
-
-def _component(project) -> dict:
-    [component] = [r for r in run_program(project, timeout=120).resources if r["remote"]]
-    return component
 
 
 def test_an_eks_cluster_is_constructed_by_its_installed_plugin(eks_plugin):

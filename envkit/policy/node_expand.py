@@ -164,26 +164,16 @@ def prepare(npm: str, version: str, *, install: bool = True, say: Say | None = N
 
 def _run(argv: list[str], cwd: Path, doing: str) -> None:
     """One npm command, bounded in time, in a session of its own; Unavailable on failure."""
-    import signal
+    from .spawn import run_bounded
 
     try:
-        proc = subprocess.Popen(argv, cwd=cwd, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        code, output = run_bounded(argv, cwd, None, INSTALL_TIMEOUT)
     except OSError as exc:
         raise Unavailable(f"{doing} could not start: {exc.strerror}") from None
-    try:
-        output, _ = proc.communicate(timeout=INSTALL_TIMEOUT)
-    except BaseException as exc:
-        # Not reaped yet: its pid, and so its group id, is still the one made here.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-        if isinstance(exc, subprocess.TimeoutExpired):
-            raise Unavailable(f"{doing} took longer than {INSTALL_TIMEOUT:g} s and was "
-                              "stopped") from None
-        raise
-    if proc.returncode != 0:
+    except subprocess.TimeoutExpired:
+        raise Unavailable(f"{doing} took longer than {INSTALL_TIMEOUT:g} s and was "
+                          "stopped") from None
+    if code != 0:
         raise Unavailable(npm_failure(output[-16384:].decode("utf-8", "replace"), doing))
 
 

@@ -41,7 +41,6 @@ import hashlib
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 from collections.abc import Callable
@@ -462,26 +461,18 @@ def _run(argv: list[str], cwd: Path, env: dict[str, str] | None, doing: str, whe
          requirements: Path | None = None) -> None:
     """Run one installing command in a session of its own, bounded in time; a failure is
     one line naming the requirement and the reason (exit 2)."""
+    from .spawn import run_bounded
+
     try:
-        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        code, output = run_bounded(argv, cwd, env, INSTALL_TIMEOUT)
     except OSError as exc:
         raise PrerequisiteError(f"{where}: cannot start {argv[0]} ({doing}): "
                                 f"{exc.strerror}") from None
-    try:
-        output, _ = proc.communicate(timeout=INSTALL_TIMEOUT)
-    except BaseException as exc:
-        # The child is not reaped yet, so its pid (and group id) is still the one made here.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-        if isinstance(exc, subprocess.TimeoutExpired):
-            raise SpecError(SpecIssue("", f"{doing} took longer than {INSTALL_TIMEOUT:g} s "
-                                      "and was stopped", file=str(requirements or where))
-                            ) from None
-        raise
-    if proc.returncode == 0:
+    except subprocess.TimeoutExpired:
+        raise SpecError(SpecIssue("", f"{doing} took longer than {INSTALL_TIMEOUT:g} s "
+                                  "and was stopped", file=str(requirements or where))
+                        ) from None
+    if code == 0:
         return
     text = output[-_TAIL:].decode("utf-8", "replace")
     raise SpecError(SpecIssue("", install_failure(text, doing),

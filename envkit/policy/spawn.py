@@ -206,6 +206,23 @@ def _exited(proc: subprocess.Popen) -> bool:
     return proc.poll() is not None
 
 
+def run_bounded(argv: list[str], cwd: Path, env: dict[str, str] | None, timeout: float
+                ) -> tuple[int, bytes]:
+    """Run an installing command (pip, uv, poetry, npm) in a session of its own, its
+    stdout and stderr together: (exit status, output). OSError when it cannot start;
+    subprocess.TimeoutExpired after ``timeout`` seconds, once its process group is ended
+    (so is it on any other exception, Ctrl-C included)."""
+    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            start_new_session=True)
+    try:
+        output, _ = proc.communicate(timeout=timeout)
+    except BaseException:
+        _end_group(proc)
+        raise
+    return proc.returncode, output
+
+
 def _end_group(proc: subprocess.Popen) -> None:
     """Kill the child's process group, then reap the child.
 
