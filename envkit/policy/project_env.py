@@ -114,7 +114,7 @@ def requirements_hash(folders: list[Path], python: str) -> str:
             path = folder / name
             if path.is_file():
                 digest.update(f"{path}\n".encode())
-                digest.update(path.read_bytes()[:4 * 1024 * 1024])
+                digest.update(_head(path, 4 * 1024 * 1024))
     return digest.hexdigest()
 
 
@@ -147,24 +147,40 @@ def prepare(root: Path, pwd: Path, options: dict[str, Any], *, install: bool = T
 _MAX_LINES = 2000
 
 
-def unmet_requirements(requirements: Path) -> list[str] | None:
-    """The lines of ``requirements`` that envkit's own interpreter does not satisfy
-    (installed distributions against each specifier, markers evaluated); None when the
+def _head(path: Path, limit: int) -> bytes:
+    """At most ``limit`` bytes of a file (a huge requirements file is not read whole)."""
+    with open(path, "rb") as handle:
+        return handle.read(limit)
+
+
+def _requirement_lines(requirements: Path) -> list[str] | None:
+    """The non-empty lines of a requirements file without their comments (the first MiB,
+    at most _MAX_LINES of them); None when it cannot be read."""
+    try:
+        text = _head(requirements, 1024 * 1024).decode("utf-8", errors="replace")
+    except OSError:
+        return None
+    lines = (re.split(r"(^|\s)#", raw, maxsplit=1)[0].strip()
+             for raw in text.splitlines()[:_MAX_LINES])
+    return [line for line in lines if line]
+
+
+def unmet_requirements(requirements: Path | list[str] | None) -> list[str] | None:
+    """The lines of ``requirements`` (a file, or its lines as :func:`_requirement_lines`
+    reads them) that envkit's own interpreter does not satisfy (installed distributions
+    against each specifier, markers evaluated); None when the
     file holds a line this cannot judge (an option such as ``-r`` or ``--index-url``, a
     URL, extras, an unreadable line), so an environment is needed to know."""
     from importlib import metadata
 
     from packaging.requirements import InvalidRequirement, Requirement
 
-    try:
-        text = requirements.read_bytes()[:1024 * 1024].decode("utf-8", errors="replace")
-    except OSError:
+    lines = _requirement_lines(requirements) if isinstance(requirements, Path) \
+        else requirements
+    if lines is None:
         return None
     unmet: list[str] = []
-    for raw in text.splitlines()[:_MAX_LINES]:
-        line = re.split(r"(^|\s)#", raw, maxsplit=1)[0].strip()
-        if not line:
-            continue
+    for line in lines:
         if line.startswith("-"):
             return None
         try:
@@ -185,7 +201,7 @@ def unmet_requirements(requirements: Path) -> list[str] | None:
     return unmet
 
 
-def _pins_pulumi_before_3(requirements: Path) -> str | None:
+def _pins_pulumi_before_3(requirements: Path | list[str]) -> str | None:
     """The ``pulumi`` requirement line when one of its clauses rules out every 3.x release
     (``<3``, ``<=2.25``, ``==2.*``, ``~=2.0``)."""
     from packaging.requirements import InvalidRequirement, Requirement
@@ -202,9 +218,9 @@ def _pins_pulumi_before_3(requirements: Path) -> str | None:
             return bound < Version("3")
         return operator in ("==", "===", "~=") and bound.major < 3
 
-    text = requirements.read_bytes()[:1024 * 1024].decode("utf-8", errors="replace")
-    for raw in text.splitlines()[:_MAX_LINES]:
-        line = re.split(r"(^|\s)#", raw, maxsplit=1)[0].strip()
+    lines = _requirement_lines(requirements) if isinstance(requirements, Path) \
+        else requirements
+    for line in lines or []:
         try:
             req = Requirement(line)
         except InvalidRequirement:
@@ -232,10 +248,11 @@ def private_env(root: Path, pwd: Path, *, install: bool = True, say: Say | None 
     req = root / "requirements.txt"
     if not install or not req.is_file():
         return None
-    unmet = unmet_requirements(req)
+    lines = _requirement_lines(req)  # read once for both questions
+    unmet = unmet_requirements(lines)
     if unmet == []:
         return None
-    old_sdk = _pins_pulumi_before_3(req)
+    old_sdk = _pins_pulumi_before_3(lines or [])
     if old_sdk:
         # pulumi 2.x SDKs pin protobuf and grpcio releases that no longer import on the
         # Pythons Pulumi 3 supports; a private environment would only fail at its import.
